@@ -1,0 +1,114 @@
+"""Debian packages fetched with `apt-get download` and unpacked into the cache.
+
+Nothing is installed on the host. A package is unpacked once per version under
+<cache>/debs/<name>_<version>_<arch>/ (only the paths we need, because a kernel
+package carries ~400 MB of modules that an initramfs-only guest never loads).
+"""
+
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ramooflax.errors import LabError, ToolError
+from ramooflax.lab import paths, proc
+from ramooflax.lab.progress import say
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str  # without the architecture qualifier
+    arch: str  # Debian architecture: amd64 or i386
+    version: str
+
+    @property
+    def spec(self) -> str:
+        """`name:arch=version`, as apt-get takes it."""
+        return f"{self.name}:{self.arch}={self.version}"
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe `name_version_arch`."""
+        return safe(f"{self.name}_{self.version}_{self.arch}")
+
+
+def safe(text: str) -> str:
+    """Keep only characters that are fine in file names (`:` and `~` become `_`)."""
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", text)
+
+
+def candidate_version(name: str, arch: str) -> str:
+    """The version apt would pick for name:arch (`apt-cache policy`)."""
+    out = proc.run(["apt-cache", "policy", f"{name}:{arch}"])
+    match = re.search(r"Candidate:\s*(\S+)", out)
+    if not match or match.group(1) == "(none)":
+        hint = " (run `dpkg --add-architecture i386 && apt-get update`)" if arch == "i386" else ""
+        raise LabError(f"apt knows no candidate for {name}:{arch}: run `apt-get update`{hint}")
+    return match.group(1)
+
+
+def kernel_package(flavour: str, arch: str) -> Package:
+    """Resolve the metapackage linux-image-<flavour> to the versioned image package."""
+    meta = f"linux-image-{flavour}:{arch}"
+    out = proc.run(["apt-cache", "depends", meta])
+    match = re.search(r"Depends:\s*(linux-image-[0-9][^\s:]*)", out)
+    if not match:
+        raise LabError(
+            f"cannot resolve {meta} to a kernel package (`apt-cache depends {meta}` "
+            "lists none): run `apt-get update`"
+        )
+    name = match.group(1)
+    return Package(name, arch, candidate_version(name, arch))
+
+
+def package(name: str, arch: str) -> Package:
+    return Package(name, arch, candidate_version(name, arch))
+
+
+def unpacked(pkg: Package, members: list[str]) -> Path:
+    """Download pkg and unpack `members` (tar paths like ./boot); return the root.
+
+    Cached: a finished tree carries a `.complete` stamp and is reused.
+    """
+    root = paths.cache_dir() / "debs" / pkg.key
+    if (root / ".complete").exists():
+        return root
+    say("guest", f"downloading {pkg.name}:{pkg.arch} {pkg.version} ...")
+    with tempfile.TemporaryDirectory(dir=paths.cache_dir()) as tmp:
+        work = Path(tmp)
+        proc.run(["apt-get", "download", "-q", pkg.spec], cwd=work, timeout=1800)
+        debs = list(work.glob("*.deb"))
+        if len(debs) != 1:
+            raise LabError(f"`apt-get download {pkg.spec}` gave no single .deb in {work}")
+        got = proc.run(["dpkg-deb", "-f", str(debs[0]), "Version"]).strip()
+        if got != pkg.version:
+            raise LabError(f"downloaded {pkg.name} {got}, expected {pkg.version}: run `apt-get update`")
+        say("guest", f"unpacking {debs[0].name} ({', '.join(members)})")
+        tree = work / "tree"
+        tree.mkdir()
+        extract(debs[0], tree, members)
+        (tree / ".complete").write_text(pkg.spec + "\n")
+        if root.exists():
+            shutil.rmtree(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tree.rename(root)
+    return root
+
+
+def extract(deb: Path, dest: Path, members: list[str]) -> None:
+    """`dpkg-deb --fsys-tarfile | tar -x members` (dpkg -x, restricted to members)."""
+    dpkg = subprocess.Popen(
+        [proc.need_tool("dpkg-deb"), "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE
+    )
+    tar = subprocess.run(
+        [proc.need_tool("tar"), "-x", "-C", str(dest), "--wildcards", *members],
+        stdin=dpkg.stdout,
+        capture_output=True,
+        text=True,
+    )
+    assert dpkg.stdout is not None
+    dpkg.stdout.close()
+    if dpkg.wait() != 0 or tar.returncode != 0:
+        raise ToolError(f"cannot unpack {deb.name}: {tar.stderr.strip()}")

@@ -1,0 +1,81 @@
+"""Bootable raw disk images without loop devices or mounting.
+
+Layout: an MBR whose first 440 bytes are GRUB's boot.img, GRUB's core.img
+from sector 1 (it must end below 1 MiB), and one bootable type-83 partition
+at 1 MiB holding an ext2 file system made by `mke2fs -d`. The core.img carries
+an embedded config that finds its partition by LABEL (the disk may be BIOS
+drive 0x80 or 0x81) and boots at once: GRUB never reads a config file.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from ramooflax.errors import LabError
+from ramooflax.lab import proc
+
+SECTOR = 512
+PART_START = 1 << 20  # 1 MiB
+GRUB_PC = Path("/usr/lib/grub/i386-pc")
+BASE_MODULES = [
+    "biosdisk", "part_msdos", "ext2", "search", "search_label", "search_fs_uuid",
+    "echo", "test", "normal", "configfile", "boot",
+]  # fmt: skip
+
+
+def early_config(label: str, body: str) -> str:
+    """Embedded GRUB script: set root by label, then run body."""
+    return f"search --no-floppy --set=root --label {label}\nset timeout=0\n{body.strip()}\n"
+
+
+def build(
+    out: Path,
+    files: dict[str, Path],
+    label: str,
+    grub_body: str,
+    modules: list[str],
+    size_mib: int,
+) -> None:
+    """Write the image to out (atomically). files maps /path/in/fs -> host file."""
+    if not (GRUB_PC / "boot.img").exists():
+        raise LabError(f"{GRUB_PC}/boot.img is missing: apt-get install grub-pc-bin")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        work = Path(tmp)
+        root = work / "root"
+        for dest, src in files.items():
+            target = root / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+        fs = work / "fs.img"
+        fs_bytes = size_mib * (1 << 20) - PART_START
+        with fs.open("wb") as f:
+            f.truncate(fs_bytes)
+        proc.run(["mke2fs", "-q", "-F", "-t", "ext2", "-L", label, "-d", str(root), str(fs)])
+
+        cfg = work / "early.cfg"
+        cfg.write_text(early_config(label, grub_body))
+        core = work / "core.img"
+        proc.run(
+            [
+                "grub-mkimage", "-O", "i386-pc", "-o", str(core), "-c", str(cfg),
+                "-p", "/boot/grub", *dict.fromkeys(BASE_MODULES + modules),
+            ]
+        )  # fmt: skip
+        core_bytes = core.read_bytes()
+        if SECTOR + len(core_bytes) > PART_START:
+            raise LabError(f"GRUB core.img is {len(core_bytes)} bytes: it must fit below 1 MiB")
+
+        img = work / "disk.img"
+        with img.open("wb") as f:
+            f.truncate(size_mib * (1 << 20))
+        proc.run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(img)],
+                 input_text=f"label: dos\nstart={PART_START // SECTOR}, type=83, bootable\n")
+        boot = (GRUB_PC / "boot.img").read_bytes()
+        with img.open("r+b") as f:
+            f.write(boot[:440])  # keep the disk signature and partition table
+            f.seek(SECTOR)
+            f.write(core_bytes)
+            f.seek(PART_START)
+            with fs.open("rb") as src_fs:
+                shutil.copyfileobj(src_fs, f, 1 << 20)
+        img.rename(out)

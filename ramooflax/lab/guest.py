@@ -1,0 +1,139 @@
+"""Guest disk images: Debian's kernel + a busybox initramfs, booted by GRUB.
+
+The image name carries the package versions and a hash of the recipe, so a new
+kernel, busybox or recipe makes a new image and an old one is reused as is:
+<cache>/guests/<arch>-<kernel version>-<busybox version>-<recipe hash>.img
+"""
+
+import hashlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+from ramooflax.errors import LabError
+from ramooflax.lab import cpio, debian, disk, paths
+from ramooflax.lab.progress import say
+
+READY_MARKER = "RAMOOFLAX-GUEST-READY"
+LABEL = "rfxguest"
+IMAGE_MIB = 64
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str  # as the CLI spells it
+    deb_arch: str  # Debian architecture
+    flavour: str  # linux-image-<flavour>
+    uname: str  # `uname -m` in the guest
+
+
+ARCHES = {
+    "amd64": Arch("amd64", "amd64", "amd64", "x86_64"),
+    "i386": Arch("i386", "i386", "686", "i686"),
+}
+
+INIT_SCRIPT = f"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/ttyS0 >/dev/ttyS0 2>&1
+stty -echo
+export PS1=''
+echo {READY_MARKER}
+exec setsid cttyhack sh
+"""
+
+GRUB_BODY = """
+linux /boot/vmlinuz console=ttyS0,115200 quiet
+initrd /boot/initrd.img
+boot
+"""
+GRUB_MODULES = ["linux"]
+
+
+def arch(name: str) -> Arch:
+    try:
+        return ARCHES[name]
+    except KeyError:
+        raise LabError(f"unknown guest arch {name!r}: choose one of {', '.join(ARCHES)}") from None
+
+
+def recipe_hash() -> str:
+    """Hash of everything that shapes the image besides the package versions."""
+    parts = [INIT_SCRIPT, GRUB_BODY, " ".join(GRUB_MODULES), str(IMAGE_MIB)]
+    parts += [inspect.getsource(disk), inspect.getsource(cpio), inspect.getsource(initramfs)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
+
+
+def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package) -> Path:
+    name = f"{a.name}-{kernel.version}-{busybox.version}-{recipe_hash()}.img"
+    return paths.guests_dir() / debian.safe(name)
+
+
+def find_image(arch_name: str) -> Path:
+    """The newest built image for arch with the current recipe (no apt queries)."""
+    a = arch(arch_name)
+    found = sorted(
+        paths.guests_dir().glob(f"{a.name}-*-{recipe_hash()}.img"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not found:
+        raise LabError(f"no guest image: run `ramooflax lab build-guest --arch {a.name}`")
+    return found[-1]
+
+
+def initramfs(busybox: Path) -> bytes:
+    """gzip'd newc cpio: /bin/busybox, /init, mount points and /dev/console."""
+    entries = [cpio.directory(d) for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin")]
+    entries += [cpio.directory(d) for d in ("dev", "proc", "sys", "tmp", "root")]
+    entries += [
+        cpio.chardev("dev/console", 5, 1),
+        cpio.file("bin/busybox", busybox.read_bytes(), 0o755),
+        cpio.symlink("bin/sh", "busybox"),
+        cpio.file("init", INIT_SCRIPT.encode(), 0o755),
+    ]
+    return cpio.gzipped(entries)
+
+
+def build(arch_name: str, force: bool = False) -> Path:
+    """Build (or reuse) the guest image for arch; return its path."""
+    a = arch(arch_name)
+    say("guest", f"resolving linux-image-{a.flavour}:{a.deb_arch} and busybox-static:{a.deb_arch}")
+    kernel = debian.kernel_package(a.flavour, a.deb_arch)
+    busybox = debian.package("busybox-static", a.deb_arch)
+    out = image_path(a, kernel, busybox)
+    if out.exists() and not force:
+        say("guest", f"up to date: {out}")
+        return out
+    kroot = debian.unpacked(kernel, ["./boot"])
+    broot = debian.unpacked(busybox, ["./bin/busybox"])
+    vmlinuz = sorted(kroot.glob("boot/vmlinuz-*"))
+    if len(vmlinuz) != 1:
+        raise LabError(f"expected one boot/vmlinuz-* in {kroot}, found {len(vmlinuz)}")
+    say("guest", "writing the initramfs (busybox + /init)")
+    initrd = out.with_suffix(".initrd.tmp")
+    initrd.write_bytes(initramfs(broot / "bin" / "busybox"))
+    try:
+        say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GRUB i386-pc, ext2 '{LABEL}')")
+        disk.build(
+            out,
+            {"/boot/vmlinuz": vmlinuz[0], "/boot/initrd.img": initrd},
+            LABEL,
+            GRUB_BODY,
+            GRUB_MODULES,
+            IMAGE_MIB,
+        )
+    finally:
+        initrd.unlink(missing_ok=True)
+    say("guest", f"built {out}")
+    return out
+
+
+def ensure(arch_name: str) -> Path:
+    """An image for arch: the cached one if any, else build one."""
+    try:
+        return find_image(arch_name)
+    except LabError:
+        return build(arch_name)
