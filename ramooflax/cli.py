@@ -1,0 +1,127 @@
+"""The `ramooflax` command line.
+
+    ramooflax lab build-guest --arch amd64
+    ramooflax lab run [--no-hv] [--cmd 'uname -a'] ...
+    ramooflax lab usb-image -o usb.img
+    ramooflax lab demo
+
+Each subcommand is one function taking the parsed arguments; new groups
+(attach, regs, dump) add a parser in build_parser() next to `lab`.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ramooflax import __version__
+from ramooflax.errors import RamooflaxError
+
+Handler = Callable[[argparse.Namespace], int]
+GUEST_ARCHES = ("amd64", "i386")
+
+
+def cmd_build_guest(args: argparse.Namespace) -> int:
+    from ramooflax.lab import guest
+
+    print(guest.build(args.arch, force=args.force))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ramooflax.lab import run
+    from ramooflax.lab.machine import MachineSpec
+
+    spec = MachineSpec(
+        guest=args.guest,
+        with_hv=not args.no_hv,
+        mem=args.mem,
+        cpu=args.cpu,
+        console_port=args.console_port,
+        ctrl_port=args.ctrl_port,
+        log=args.log,
+        usb=args.usb,
+    )
+    if args.cmd is not None:
+        return run.run_command(spec, args.cmd, args.timeout)
+    return run.interactive(spec)
+
+
+def cmd_usb_image(args: argparse.Namespace) -> int:
+    from ramooflax.lab import usb
+
+    print(usb.build(args.output, args.disk))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ramooflax.lab import demo
+
+    return demo.main(mem=args.mem)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
+    return port
+
+
+def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    lab = sub.add_parser("lab", help="QEMU lab: guest images, runs, USB image, demo")
+    lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+
+    p = lab_sub.add_parser("build-guest", help="build a guest disk image from Debian packages")
+    p.add_argument("--arch", choices=GUEST_ARCHES, default="amd64")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.set_defaults(func=cmd_build_guest)
+
+    p = lab_sub.add_parser("run", help="boot a guest (under the hypervisor by default)")
+    p.add_argument("--guest", choices=GUEST_ARCHES, default="amd64")
+    p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
+    p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
+    p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
+    p.add_argument("--ctrl-port", type=_port, help="TCP port of the hv control channel (COM2)")
+    p.add_argument("--console-port", type=_port, help="TCP port of the guest console (COM1)")
+    p.add_argument("--log", type=Path, help="hv log file (COM3), default under build/lab/")
+    p.add_argument("--cmd", help="run this shell command in the guest, then power off")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed for --cmd")
+    p.add_argument("--usb", type=Path, metavar="IMAGE",
+                   help="boot the hv from this USB image (first disk; the guest is second)")
+    p.set_defaults(func=cmd_run)
+
+    p = lab_sub.add_parser("usb-image", help="build a GRUB USB image that boots the hypervisor")
+    p.add_argument("-o", "--output", type=Path, required=True, help="image file to write")
+    p.add_argument("--disk", default="0x81",
+                   help="BIOS drive the hv boots (default 0x81: the disk after the USB key)")
+    p.set_defaults(func=cmd_usb_image)
+
+    p = lab_sub.add_parser("demo", help="boot the amd64 guest under the hv and show both views")
+    p.add_argument("--mem", default="512M")
+    p.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ramooflax", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"ramooflax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_lab(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Handler = args.func
+    try:
+        return func(args)
+    except RamooflaxError as exc:
+        print(f"ramooflax: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ramooflax: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

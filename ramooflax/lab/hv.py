@@ -1,0 +1,68 @@
+"""Locating, and building when stale, the hypervisor: build/hv/{loader,setup,vmm}.elf."""
+
+import subprocess
+from pathlib import Path
+
+from ramooflax.errors import LabError
+from ramooflax.lab import paths
+from ramooflax.lab.progress import say
+
+ELFS = ("loader.elf", "setup.elf", "vmm.elf")
+SOURCE_SUFFIXES = {".c", ".h", ".S", ".s", ".ld", ".lds", ".mk", ""}
+
+
+def images() -> tuple[Path, Path, Path]:
+    out = paths.hv_build_dir()
+    loader, setup, vmm = (out / name for name in ELFS)
+    return loader, setup, vmm
+
+
+def _newest_source(src: Path) -> float:
+    newest = 0.0
+    for p in src.rglob("*"):
+        if p.is_file() and (p.suffix in SOURCE_SUFFIXES or p.name == "Makefile"):
+            if "tests" not in p.relative_to(src).parts:
+                newest = max(newest, p.stat().st_mtime)
+    return newest
+
+
+def stale() -> bool:
+    """True when an ELF is missing or older than a source under hv/."""
+    elfs = images()
+    if not all(p.exists() for p in elfs):
+        return True
+    return min(p.stat().st_mtime for p in elfs) < _newest_source(paths.repo_root() / "hv")
+
+
+def ensure() -> tuple[Path, Path, Path]:
+    """The three ELFs, running `make -C hv` first when they are missing or stale."""
+    src = paths.repo_root() / "hv"
+    if stale():
+        if not (src / "Makefile").exists():
+            raise LabError(
+                f"the hypervisor is not built and {src}/Makefile does not exist yet: "
+                "hv/ cannot build yet (use --no-hv to run the guest alone)"
+            )
+        say("hv", "building the hypervisor (make -C hv) ...")
+        done = subprocess.run(
+            ["make", "-C", str(src), f"-j{_jobs()}"], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stderr.strip() or done.stdout.strip()).splitlines()[-12:])
+            raise LabError(
+                f"`make -C hv` failed, so the hypervisor cannot be built yet "
+                f"(use --no-hv to run the guest alone):\n{tail}"
+            )
+    missing = [p for p in images() if not p.exists()]
+    if missing:
+        raise LabError(
+            f"`make -C hv` did not produce {', '.join(str(p) for p in missing)}: "
+            "the hypervisor build is incomplete (use --no-hv)"
+        )
+    return images()
+
+
+def _jobs() -> int:
+    import os
+
+    return max(1, len(os.sched_getaffinity(0)))

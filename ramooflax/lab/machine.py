@@ -1,0 +1,210 @@
+"""A lab machine: one QEMU process with its console, control channel and log.
+
+    with Machine(MachineSpec(guest="amd64")) as m:   # starts QEMU
+        m.wait_ready()                                 # shell marker on COM1
+        status, out = m.run("uname -m")
+        print(m.hv_summary())                          # `monitor exits` on COM2
+
+One booted machine serves many commands; stop() powers the guest off.
+"""
+
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from ramooflax.errors import GuestTimeout, LabError
+from ramooflax.lab import guest, hv, paths, qemu
+from ramooflax.lab.console import Console, Result, connect
+from ramooflax.lab.hvctrl import HvControl
+from ramooflax.lab.progress import say
+
+READY_RE = re.compile(re.escape(guest.READY_MARKER) + r"\r?\n")
+
+
+@dataclass
+class MachineSpec:
+    guest: str = "amd64"  # guest arch
+    with_hv: bool = True
+    mem: str = "512M"
+    cpu: str | None = None  # CPU model; +svm,+npt are added
+    console_port: int | None = None
+    ctrl_port: int | None = None
+    log: Path | None = None
+    usb: Path | None = None  # boot the hv from this image (first disk)
+    image: Path | None = None  # guest disk; default: the cached one for `guest`
+    build: bool = False  # build the guest image and the hv when missing
+
+
+class Machine:
+    def __init__(self, spec: MachineSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.console: Console | None = None
+        self.ctrl: HvControl | None = None
+        self.config: qemu.Config | None = None
+        self.started_at = 0.0
+        self.ready_after: float | None = None
+
+    # -- life cycle -------------------------------------------------------
+    def _config(self) -> qemu.Config:
+        s = self.spec
+        qemu.version()
+        if s.image is not None:
+            image = s.image
+        else:
+            image = guest.ensure(s.guest) if s.build else guest.find_image(s.guest)
+        if not image.exists():
+            raise LabError(f"guest image {image} does not exist")
+        hv_elfs = None
+        if s.with_hv and s.usb is None:
+            hv_elfs = hv.ensure()
+        if s.usb is not None and not s.usb.exists():
+            raise LabError(f"USB image {s.usb} does not exist: run `ramooflax lab usb-image`")
+        if s.console_port and s.ctrl_port and s.console_port == s.ctrl_port:
+            raise LabError("--console-port and --ctrl-port must differ")
+        console_port = s.console_port or qemu.free_port()
+        ctrl_port = s.ctrl_port or qemu.free_port()
+        while ctrl_port == console_port:
+            ctrl_port = qemu.free_port()
+        qemu.check_ports_free(console_port, ctrl_port)
+        log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return qemu.Config(
+            guest=image,
+            console_port=console_port,
+            ctrl_port=ctrl_port,
+            log=log,
+            cpu=qemu.cpu_arg(s.cpu),
+            mem=s.mem,
+            hv=hv_elfs,
+            usb=s.usb,
+        )
+
+    def start(self) -> None:
+        """Start QEMU and connect the console (QEMU waits for it: no byte is lost)."""
+        if self.proc is not None:
+            raise LabError("this machine is already started")
+        self.config = cfg = self._config()
+        self.stderr_path = paths.lab_dir() / f"qemu-{cfg.console_port}.stderr"
+        argv = qemu.command(cfg)
+        self.argv = argv
+        with self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        self.started_at = time.monotonic()
+        try:
+            sock = connect(cfg.console_port, 30, self.alive)
+        except LabError as exc:
+            raise LabError(f"{exc}\n{self._diagnostics()}") from None
+        self.console = Console(sock)
+        if self.spec.with_hv:
+            self.ctrl = HvControl(cfg.ctrl_port)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 180) -> float:
+        """Wait for the guest's shell marker; return seconds since QEMU started."""
+        con = self._con()
+        try:
+            con.wait_for(READY_RE, 0, timeout)
+        except GuestTimeout as exc:
+            raise GuestTimeout(
+                f"the guest never printed {guest.READY_MARKER} ({exc}).\n{self._diagnostics()}"
+            ) from None
+        self.ready_after = time.monotonic() - self.started_at
+        return self.ready_after
+
+    def run(
+        self, cmd: str, timeout: float = 120, on_output: Callable[[str], None] | None = None
+    ) -> Result:
+        """Run a shell command in the guest: Result(status, output)."""
+        try:
+            return self._con().run(cmd, timeout, on_output)
+        except GuestTimeout as exc:
+            raise GuestTimeout(f"{exc}\n{self._diagnostics(console=False)}") from None
+
+    def hv_summary(self, timeout: float = 20) -> str:
+        """The VMM's `monitor exits` text (exit counts and its memory range)."""
+        return self.monitor("exits", timeout)
+
+    def monitor(self, command: str, timeout: float = 20) -> str:
+        if self.ctrl is None:
+            raise LabError("this machine runs without the hypervisor: no control channel")
+        if not self.alive():
+            raise LabError(f"QEMU is not running.\n{self._diagnostics()}")
+        try:
+            return self.ctrl.monitor(command, timeout)
+        except GuestTimeout as exc:
+            raise GuestTimeout(f"{exc}\n{self._diagnostics(console=False)}") from None
+
+    def log_text(self) -> str:
+        """The hypervisor's log (COM3) so far."""
+        if self.config is None or not self.config.log.exists():
+            return ""
+        return self.config.log.read_text("utf-8", "replace")
+
+    def console_text(self) -> str:
+        return self.console.text if self.console else ""
+
+    def stop(self, timeout: float = 8) -> int | None:
+        """Power the guest off (`poweroff -f`), kill QEMU if it lingers; its exit code."""
+        if self.proc is None:
+            return None
+        if self.alive() and self.console is not None and self.ready_after is not None:
+            try:
+                self.console.send("\npoweroff -f\n")
+            except LabError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.console is not None:
+            self.console.close()
+        if self.ctrl is not None:
+            self.ctrl.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> "Machine":
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- helpers ----------------------------------------------------------
+    def _con(self) -> Console:
+        if self.console is None:
+            raise LabError("the machine is not started: call start() first")
+        return self.console
+
+    def _diagnostics(self, console: bool = True) -> str:
+        parts = []
+        if self.proc is not None and self.proc.poll() is not None:
+            parts.append(f"QEMU exited with status {self.proc.returncode}.")
+        err = self.stderr_path.read_text("utf-8", "replace").strip() if self.config else ""
+        if err:
+            parts.append("QEMU stderr:\n" + "\n".join(err.splitlines()[-10:]))
+        if console and self.console is not None:
+            parts.append("last console lines:\n" + (self.console.tail(15) or "(none)"))
+        if self.spec.with_hv and self.config is not None:
+            log = self.log_text().strip().splitlines()[-15:]
+            parts.append(f"hv log tail ({self.config.log}):\n" + ("\n".join(log) or "(empty)"))
+        return "\n".join(parts)

@@ -1,0 +1,153 @@
+"""QEMU: version and CPU checks, and the command line of a lab machine.
+
+QEMU runs with TCG (no KVM here). The CPU model must offer SVM and NPT; TCG
+warns about model features it cannot emulate (EPYC's fxsr-opt, osvw, ...), so
+the model is probed once per QEMU version and those features are turned off:
+stderr stays clean and the model keeps what TCG really gives (1 GiB pages).
+"""
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ramooflax.errors import LabError
+from ramooflax.lab import paths, proc
+
+QEMU = "qemu-system-x86_64"
+MIN_VERSION = (10, 0)
+DEFAULT_CPU = "EPYC"
+INSTALL_HINT = "on Debian 12: apt-get install -t bookworm-backports qemu-system-x86"
+_UNSUPPORTED = re.compile(r"TCG doesn't support requested feature: \S+\.([\w.-]+) \[bit")
+
+
+def version() -> tuple[int, int]:
+    """QEMU's (major, minor); raise if QEMU is missing or older than MIN_VERSION."""
+    try:
+        out = subprocess.run(
+            [QEMU, "--version"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except FileNotFoundError:
+        raise LabError(f"{QEMU} not found: install QEMU >= 10 ({INSTALL_HINT})") from None
+    match = re.search(r"version (\d+)\.(\d+)", out)
+    if not match:
+        raise LabError(f"cannot read the version from `{QEMU} --version`: {out.strip()!r}")
+    ver = (int(match.group(1)), int(match.group(2)))
+    if ver < MIN_VERSION:
+        raise LabError(
+            f"QEMU {ver[0]}.{ver[1]} is too old, need >= {MIN_VERSION[0]} ({INSTALL_HINT})"
+        )
+    return ver
+
+
+def _probe(cpu: str) -> tuple[list[str], str]:
+    """Start QEMU paused with -cpu cpu; return (unsupported features, other stderr)."""
+    argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", "pc", "-nodefaults",
+            "-display", "none", "-S", "-monitor", "stdio"]  # fmt: skip
+    try:
+        done = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"QEMU did not quit while probing -cpu {cpu}") from None
+    missing = _UNSUPPORTED.findall(done.stderr)
+    other = [
+        line for line in done.stderr.splitlines() if line.strip() and not _UNSUPPORTED.search(line)
+    ]
+    if done.returncode != 0:
+        raise LabError(f"QEMU refuses -cpu {cpu}: {' '.join(other) or done.stderr.strip()}")
+    return missing, "\n".join(other)
+
+
+def cpu_arg(model: str | None = None) -> str:
+    """The -cpu value for model with +svm,+npt and without what TCG lacks (cached)."""
+    ver = version()
+    base = model or DEFAULT_CPU
+    wanted = base if "+svm" in base else f"{base},+svm,+npt"
+    cache = paths.cache_dir() / "qemu-cpu.json"
+    key = f"{ver[0]}.{ver[1]}:{wanted}"
+    try:
+        known: dict[str, str] = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]
+    name = base.split(",")[0]
+    listing = subprocess.run([QEMU, "-cpu", "help"], capture_output=True, text=True).stdout
+    if not re.search(rf"^\s*(x86\s+)?{re.escape(name)}\s", listing, re.M) and name != "max":
+        raise LabError(f"QEMU has no CPU model {name!r}: see `{QEMU} -cpu help`")
+    if not re.search(r"\bsvm\b", listing):
+        raise LabError(f"this QEMU offers no `svm` CPU flag: install QEMU >= 10 ({INSTALL_HINT})")
+    missing, _ = _probe(wanted)
+    for feature in ("svm", "npt"):
+        if feature in missing:
+            raise LabError(f"TCG cannot give -cpu {wanted} the `{feature}` feature")
+    result = wanted + "".join(f",-{f}" for f in dict.fromkeys(missing))
+    still, _ = _probe(result)
+    if still:
+        raise LabError(f"TCG still lacks {', '.join(still)} with -cpu {result}: pick another --cpu")
+    known[key] = result
+    cache.write_text(json.dumps(known, indent=1) + "\n")
+    return result
+
+
+@dataclass
+class Config:
+    """Everything that defines one lab machine's QEMU command line."""
+
+    guest: Path
+    console_port: int
+    ctrl_port: int
+    log: Path
+    cpu: str
+    mem: str = "512M"
+    hv: tuple[Path, Path, Path] | None = None  # loader, setup, vmm
+    hv_append: str = "ctrl=uart:0x2f8 log=uart:0x3e8 disk=0x80"
+    usb: Path | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def command(cfg: Config) -> list[str]:
+    """The qemu-system-x86_64 argv for cfg.
+
+    COM1 (0x3f8) = guest console (TCP; QEMU waits for our client so no byte
+    is lost), COM2 (0x2f8) = hypervisor control (TCP), COM3 (0x3e8) = the
+    hypervisor log (file).
+    """
+    argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-machine", "pc",
+            "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]  # fmt: skip
+    disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
+    for index, disk in enumerate(disks):
+        argv += ["-drive", f"file={disk},format=raw,if=ide,index={index},snapshot=on"]
+    argv += [
+        "-chardev", f"socket,id=con,host=127.0.0.1,port={cfg.console_port},server=on,wait=on",
+        "-serial", "chardev:con",
+        "-chardev", f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off",
+        "-serial", "chardev:ctrl",
+        "-chardev", f"file,id=log,path={cfg.log}",
+        "-serial", "chardev:log",
+    ]  # fmt: skip
+    if cfg.hv and not cfg.usb:
+        loader, setup, vmm = cfg.hv
+        argv += ["-kernel", str(loader), "-initrd", f"{setup} setup,{vmm} vmm",
+                 "-append", cfg.hv_append]  # fmt: skip
+    return argv + cfg.extra
+
+
+def check_ports_free(*ports: int) -> None:
+    import socket
+
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                raise LabError(f"TCP port {port} is in use: pick another or omit it") from None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
