@@ -1,0 +1,32 @@
+/* setup's internal interfaces: one file per step of building the VMM. */
+#ifndef SETUP_SETUP_H
+#define SETUP_SETUP_H
+
+#include <stdint.h>
+
+#include "common/boot_info.h"
+#include "hw/multiboot.h"
+
+/* Minimum VMM reservation; the range is then aligned down to 2 MiB. */
+#define VMM_MIN_SIZE (4ull << 20)
+#define VMM_STACK_PAGES 16
+#define STUB_BASE 0x600
+
+void setup_fail(const char *why) __attribute__((noreturn));
+
+/* cpu.c: checks vendor, SVM, NPT; returns BOOT_CPU_* bits. */
+uint32_t setup_check_cpu(void);
+/* memory.c: fills e820 from multiboot; returns the count. */
+int setup_read_mmap(const struct multiboot_info *mbi, struct e820_entry *map, int max);
+/* memory.c: places and loads the vmm; fills vmm_base/size, image_end, palloc.
+ * Returns the vmm's entry point. */
+uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map,
+                        int count, struct boot_info *info_tmp);
+/* host.c: identity page tables, GDT, IDT page, stack. */
+void setup_build_host(struct boot_info *info, uint64_t map_limit);
+/* npt.c: nested identity map without the VMM range. */
+void setup_build_npt(struct boot_info *info, uint64_t map_limit);
+/* vmcb.c: VMCB, permission maps, the guest's first state and its stub. */
+void setup_build_vm(struct boot_info *info);
+
+#endif

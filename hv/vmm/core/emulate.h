@@ -1,0 +1,13 @@
+/* Fetching and decoding the VM's current instruction (no decode assists
+ * and no NRIP save under QEMU TCG: DESIGN §2). */
+#ifndef VMM_CORE_EMULATE_H
+#define VMM_CORE_EMULATE_H
+
+#include "lib/insn.h"
+#include "vmm/core/vcpu.h"
+
+/* Decodes the instruction at CS:rip. Returns 0, or -1 (logged) if it
+ * cannot be fetched or decoded. */
+int emu_decode_current(struct vcpu *v, struct insn *in);
+
+#endif

@@ -1,0 +1,41 @@
+#include "hw/x86.h"
+#include "vmm/core/vcpu.h"
+
+unsigned vcpu_code_bits(struct vcpu *v)
+{
+    struct seg_state cs;
+    if (!(v->ops->get_cr(v, 0) & CR0_PE) || (v->ops->get_rflags(v) & RFLAGS_VM))
+        return 16;
+    v->ops->get_seg(v, SEG_CS, &cs);
+    if ((v->ops->get_efer(v) & EFER_LMA) && (cs.attrib & SEG_ATTR_L))
+        return 64;
+    return (cs.attrib & SEG_ATTR_DB) ? 32 : 16;
+}
+
+void vcpu_advance(struct vcpu *v, unsigned len)
+{
+    uint64_t rip = v->ops->get_rip(v) + len;
+    unsigned bits = vcpu_code_bits(v);
+    if (bits == 16)
+        rip &= 0xffff;
+    else if (bits == 32)
+        rip &= 0xffffffffull;
+    v->ops->set_rip(v, rip);
+    v->ops->clear_shadow(v);
+}
+
+const char *vcpu_mode_name(struct vcpu *v)
+{
+    if (!(v->ops->get_cr(v, 0) & CR0_PE))
+        return "real";
+    if (v->ops->get_rflags(v) & RFLAGS_VM)
+        return "v86";
+    switch (vcpu_code_bits(v)) {
+    case 64:
+        return "long";
+    case 32:
+        return (v->ops->get_efer(v) & EFER_LMA) ? "compat32" : "prot32";
+    default:
+        return (v->ops->get_efer(v) & EFER_LMA) ? "compat16" : "prot16";
+    }
+}
