@@ -1,0 +1,119 @@
+"""Shared pytest fixtures.
+
+Lab tests (marked `lab`) need QEMU >= 10; without it they are skipped with the
+reason. Booted machines are session-scoped and shared: every machine that the
+selected tests use is started at once when the first one is needed (they boot
+in parallel), and each is powered off at the end of the session.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from ramooflax.errors import RamooflaxError
+from ramooflax.lab import qemu
+from ramooflax.lab.machine import Machine, MachineSpec
+
+BOOT_TIMEOUT = 400  # seconds; several guests share 2 cores under TCG
+
+MACHINES = {
+    "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
+    "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
+    "hv_i386": MachineSpec(guest="i386", with_hv=True, build=True),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "disturbs: provokes guest events (NPF, reset); runs after the other tests"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that provoke events on a shared machine run last (stable sort).
+    items.sort(key=lambda item: item.get_closest_marker("disturbs") is not None)
+    wanted = {name for item in items for name in MACHINES if name in item.fixturenames}
+    config.stash[_WANTED] = wanted
+
+
+_WANTED = pytest.StashKey[set[str]]()
+
+
+@dataclass
+class Pool:
+    """Machines started together on first use; errors are kept per machine."""
+
+    wanted: set[str]
+    machines: dict[str, Machine] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    ready: set[str] = field(default_factory=set)
+
+    def start_all(self) -> None:
+        for name in sorted(self.wanted):
+            machine = Machine(MACHINES[name])
+            try:
+                machine.start()
+            except RamooflaxError as exc:
+                self.errors[name] = str(exc)
+                machine.stop()
+                continue
+            self.machines[name] = machine
+
+    def get(self, name: str) -> Machine:
+        if name in self.errors:
+            pytest.fail(f"machine {name} is not available:\n{self.errors[name]}", pytrace=False)
+        if name not in self.machines:
+            self.wanted.add(name)
+            machine = Machine(MACHINES[name])
+            machine.start()
+            self.machines[name] = machine
+        machine = self.machines[name]
+        if name not in self.ready:
+            try:
+                machine.wait_ready(BOOT_TIMEOUT)
+            except RamooflaxError as exc:
+                self.errors[name] = str(exc)
+                pytest.fail(f"machine {name} did not boot:\n{exc}", pytrace=False)
+            self.ready.add(name)
+        if not machine.alive():
+            pytest.fail(f"machine {name} is no longer running (QEMU exited)", pytrace=False)
+        return machine
+
+    def stop_all(self) -> None:
+        for machine in self.machines.values():
+            machine.stop()
+
+
+@pytest.fixture(scope="session")
+def qemu_ok() -> None:
+    try:
+        qemu.version()
+    except RamooflaxError as exc:
+        pytest.skip(f"lab tests need QEMU >= 10: {exc}")
+
+
+@pytest.fixture(scope="session")
+def lab_pool(request: pytest.FixtureRequest, qemu_ok: None) -> Iterator[Pool]:
+    pool = Pool(set(request.config.stash.get(_WANTED, set())))
+    pool.start_all()
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture(scope="session")
+def hv_amd64(lab_pool: Pool) -> Machine:
+    """The amd64 guest under the hypervisor (booted once per session)."""
+    return lab_pool.get("hv_amd64")
+
+
+@pytest.fixture(scope="session")
+def nohv_amd64(lab_pool: Pool) -> Machine:
+    """The amd64 guest on the bare (emulated) machine."""
+    return lab_pool.get("nohv_amd64")
+
+
+@pytest.fixture(scope="session")
+def hv_i386(lab_pool: Pool) -> Machine:
+    """The i386 (686 kernel) guest under the hypervisor."""
+    return lab_pool.get("hv_i386")
