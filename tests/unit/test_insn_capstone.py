@@ -9,6 +9,12 @@ Known, deliberate differences (skipped, not hidden):
 * 0F B9 (UD1): both manuals give it a ModRM (Intel SDM Vol.2 UD, AMD APM
   Vol.3 UD1); Capstone 5 decodes it as two bytes. The CPU raises #UD
   either way.
+* A 66, F2, F3, F0 or REX prefix before a VEX / XOP / EVEX escape: the
+  CPU raises #UD (Intel SDM Vol.2 §2.3.2), so we reject it; Capstone
+  decodes it.
+* 66 0F 78 in 16-bit mode: EXTRQ (ib, ib) on the CPU, where the 66 is a
+  mandatory prefix whatever the mode (AMD APM Vol.4 "EXTRQ"); Capstone
+  decodes VMREAD there.
 * A 66 prefix on a near branch (E8, E9, 0F 80-8F) in 64-bit mode: AMD
   honours it (rel16, AMD APM Vol.3 "JMP (Near)"/"CALL (Near)"), Intel and
   Capstone ignore it (rel32). The VMM runs on AMD, so the decoder follows
@@ -202,7 +208,8 @@ def capstone_len(mode: int, code: bytes) -> int:
 
 def known_difference(mode: int, code: bytes) -> bool:
     """True for the encodings listed in the module doc."""
-    return amd_near_branch_66(mode, code) or is_ud1(mode, code)
+    return (amd_near_branch_66(mode, code) or is_ud1(mode, code)
+            or prefixed_vex(mode, code) or extrq16(mode, code))
 
 
 def opcode_start(mode: int, code: bytes) -> int:
@@ -212,6 +219,26 @@ def opcode_start(mode: int, code: bytes) -> int:
                              (mode == 64 and 0x40 <= code[i] <= 0x4F)):
         i += 1
     return i
+
+
+def prefixed_vex(mode: int, code: bytes) -> bool:
+    """True for a VEX/XOP/EVEX escape after 66, F2, F3, F0 or REX."""
+    i = opcode_start(mode, code)
+    if i >= len(code) - 1 or code[i] not in (0xC4, 0xC5, 0x62, 0x8F):
+        return False
+    nxt = code[i + 1]
+    if code[i] == 0x8F:
+        escape = (nxt & 0x1F) >= 8
+    else:
+        escape = mode == 64 or nxt >= 0xC0
+    return escape and any(b in (0x66, 0xF2, 0xF3, 0xF0) or 0x40 <= b <= 0x4F
+                          for b in code[:i])
+
+
+def extrq16(mode: int, code: bytes) -> bool:
+    """True for 66 0F 78 in 16-bit mode."""
+    i = opcode_start(mode, code)
+    return mode == 16 and 0x66 in code[:i] and code[i:i + 2] == b"\x0f\x78"
 
 
 def is_ud1(mode: int, code: bytes) -> bool:
