@@ -30,8 +30,12 @@ int pt_init(struct pt *pt, pt_alloc_fn alloc, void *ctx);
  * max_shift >= 30, 2 MiB if >= 21, else 4 KiB) where va, pa and the
  * remaining size are aligned. Existing larger leaves that are partly
  * covered are split first (keeping their mapping and flags). va, pa and
- * size must be 4 KiB aligned. Returns 0, or -1 (bad alignment / out of
- * memory; what was mapped before the failure stays mapped). */
+ * size must be 4 KiB aligned and va + size <= 2^48 (identity and nested
+ * ranges: the high canonical half is not handled). A sub-table replaced
+ * by a larger leaf is dropped, not freed (there is no free callback).
+ * flags must not contain address bits; PS is ignored (set as needed).
+ * Returns 0, or -1 (bad arguments / out of memory; what was mapped before
+ * the failure stays mapped). */
 int pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
 	   uint64_t flags, unsigned max_shift);
 /* Makes [va, va+size) not present, splitting large leaves that are only
