@@ -7,7 +7,8 @@ in parallel), and each is powered off at the end of the session.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pytest
 
@@ -45,13 +46,18 @@ class Pool:
     """Machines started together on first use; errors are kept per machine."""
 
     wanted: set[str]
+    logs: Path
     machines: dict[str, Machine] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     ready: set[str] = field(default_factory=set)
 
+    def machine(self, name: str) -> Machine:
+        # Logs go to a pytest temporary directory: `make clean` may wipe build/.
+        return Machine(replace(MACHINES[name], log=self.logs / f"hv-{name}.log"))
+
     def start_all(self) -> None:
         for name in sorted(self.wanted):
-            machine = Machine(MACHINES[name])
+            machine = self.machine(name)
             try:
                 machine.start()
             except RamooflaxError as exc:
@@ -65,7 +71,7 @@ class Pool:
             pytest.fail(f"machine {name} is not available:\n{self.errors[name]}", pytrace=False)
         if name not in self.machines:
             self.wanted.add(name)
-            machine = Machine(MACHINES[name])
+            machine = self.machine(name)
             machine.start()
             self.machines[name] = machine
         machine = self.machines[name]
@@ -94,8 +100,11 @@ def qemu_ok() -> None:
 
 
 @pytest.fixture(scope="session")
-def lab_pool(request: pytest.FixtureRequest, qemu_ok: None) -> Iterator[Pool]:
-    pool = Pool(set(request.config.stash.get(_WANTED, set())))
+def lab_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, qemu_ok: None
+) -> Iterator[Pool]:
+    logs = tmp_path_factory.mktemp("lab")
+    pool = Pool(set(request.config.stash.get(_WANTED, set())), logs)
     pool.start_all()
     yield pool
     pool.stop_all()

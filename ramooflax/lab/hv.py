@@ -1,5 +1,6 @@
 """Locating, and building when stale, the hypervisor: build/hv/{loader,setup,vmm}.elf."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,7 @@ SOURCE_SUFFIXES = {".c", ".h", ".S", ".s", ".ld", ".lds", ".mk", ""}
 
 
 def images() -> tuple[Path, Path, Path]:
-    out = paths.hv_build_dir()
+    out = prebuilt_dir() or paths.hv_build_dir()
     loader, setup, vmm = (out / name for name in ELFS)
     return loader, setup, vmm
 
@@ -27,16 +28,33 @@ def _newest_source(src: Path) -> float:
 
 
 def stale() -> bool:
-    """True when an ELF is missing or older than a source under hv/."""
+    """True when an ELF is missing or `make -q` (or, without a Makefile, the
+    sources' mtimes) says it is out of date."""
     elfs = images()
     if not all(p.exists() for p in elfs):
         return True
-    return min(p.stat().st_mtime for p in elfs) < _newest_source(paths.repo_root() / "hv")
+    src = paths.repo_root() / "hv"
+    if (src / "Makefile").exists():
+        question = subprocess.run(["make", "-q", "-C", str(src)], capture_output=True)
+        return question.returncode != 0
+    return min(p.stat().st_mtime for p in elfs) < _newest_source(src)
+
+
+def prebuilt_dir() -> Path | None:
+    """$RAMOOFLAX_HV_DIR: use the ELFs there as they are (no make)."""
+    env = os.environ.get("RAMOOFLAX_HV_DIR")
+    return Path(env) if env else None
 
 
 def ensure() -> tuple[Path, Path, Path]:
-    """The three ELFs, running `make -C hv` first when they are missing or stale."""
+    """The three ELFs, running `make -C hv` first when they are missing or stale
+    (unless $RAMOOFLAX_HV_DIR names a directory of prebuilt ELFs)."""
     src = paths.repo_root() / "hv"
+    if prebuilt_dir() is not None:
+        missing = [str(p) for p in images() if not p.exists()]
+        if missing:
+            raise LabError(f"$RAMOOFLAX_HV_DIR lacks {', '.join(missing)}: unset it or fill it")
+        return images()
     if stale():
         if not (src / "Makefile").exists():
             raise LabError(
@@ -63,6 +81,4 @@ def ensure() -> tuple[Path, Path, Path]:
 
 
 def _jobs() -> int:
-    import os
-
     return max(1, len(os.sched_getaffinity(0)))

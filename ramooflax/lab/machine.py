@@ -89,7 +89,7 @@ class Machine:
         if self.proc is not None:
             raise LabError("this machine is already started")
         self.config = cfg = self._config()
-        self.stderr_path = paths.lab_dir() / f"qemu-{cfg.console_port}.stderr"
+        self.stderr_path = cfg.log.parent / f"qemu-{cfg.console_port}.stderr"
         argv = qemu.command(cfg)
         self.argv = argv
         with self.stderr_path.open("wb") as err:
@@ -144,9 +144,12 @@ class Machine:
 
     def log_text(self) -> str:
         """The hypervisor's log (COM3) so far."""
-        if self.config is None or not self.config.log.exists():
+        if self.config is None:
             return ""
-        return self.config.log.read_text("utf-8", "replace")
+        try:
+            return self.config.log.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def console_text(self) -> str:
         return self.console.text if self.console else ""
@@ -199,7 +202,11 @@ class Machine:
         parts = []
         if self.proc is not None and self.proc.poll() is not None:
             parts.append(f"QEMU exited with status {self.proc.returncode}.")
-        err = self.stderr_path.read_text("utf-8", "replace").strip() if self.config else ""
+        try:
+            err = self.stderr_path.read_text("utf-8", "replace") if self.config else ""
+        except OSError:
+            err = ""
+        err = "\n".join(x for x in err.splitlines() if "waiting for connection" not in x)
         if err:
             parts.append("QEMU stderr:\n" + "\n".join(err.splitlines()[-10:]))
         if console and self.console is not None:
