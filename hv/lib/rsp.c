@@ -61,6 +61,12 @@ enum rsp_event rsp_rx_byte(struct rsp_rx *rx, uint8_t c)
         }
         return RSP_EV_NONE;
     case ST_ESC:
+        if (c == '$') {
+            /* Never an escaped byte (that is '}' 0x04): a new packet. */
+            rsp_rx_init(rx);
+            rx->state = ST_DATA;
+            return RSP_EV_NONE;
+        }
         rx->sum = (uint8_t)(rx->sum + c);
         put(rx, c ^ 0x20);
         rx->state = ST_DATA;

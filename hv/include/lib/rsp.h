@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RSP_MAX_PACKET 4096
+#define RSP_MAX_PACKET 16384
 
 enum rsp_event {
     RSP_EV_NONE,      /* byte consumed, nothing complete */
@@ -32,15 +32,21 @@ struct rsp_rx {
 };
 
 void rsp_rx_init(struct rsp_rx *rx);
-/* Feeds one received byte. Returns what it completed. */
+/* Feeds one received byte. Returns what it completed. A '$' anywhere before
+ * the '#' (also right after a '}') drops the partial packet and starts a new
+ * one; a non-hex checksum digit (including '$') ends the packet as BAD and
+ * the bytes up to the next '$' are ignored. */
 enum rsp_event rsp_rx_byte(struct rsp_rx *rx, uint8_t c);
 
 /* Frames data as $data#cs into out, escaping $ # } * . Returns the framed
  * length, or 0 if out is too small. */
 size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len);
 
-/* Hex helpers. hex_decode returns the number of bytes written, or -1 on a
- * non-hex digit or an odd length. */
+/* Hex helpers. hex_digit returns 0..15, or -1 for a non-hex byte.
+ * hex_encode writes two lower-case digits per byte while they fit in out (no
+ * NUL) and returns the number of characters written. hex_decode returns the
+ * number of bytes written, or -1 on a non-hex digit, an odd length or an out
+ * smaller than hexlen / 2. */
 int hex_digit(uint8_t c);
 size_t hex_encode(char *out, size_t outsz, const uint8_t *data, size_t len);
 long hex_decode(uint8_t *out, size_t outsz, const char *hex, size_t hexlen);
