@@ -86,14 +86,21 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--log", type=Path, help="hv log file (COM3), default under build/lab/")
     p.add_argument("--cmd", help="run this shell command in the guest, then power off")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed for --cmd")
-    p.add_argument("--usb", type=Path, metavar="IMAGE",
-                   help="boot the hv from this USB image (first disk; the guest is second)")
+    p.add_argument(
+        "--usb",
+        type=Path,
+        metavar="IMAGE",
+        help="boot the hv from this USB image (first disk; the guest is second)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = lab_sub.add_parser("usb-image", help="build a GRUB USB image that boots the hypervisor")
     p.add_argument("-o", "--output", type=Path, required=True, help="image file to write")
-    p.add_argument("--disk", default="0x81",
-                   help="BIOS drive the hv boots (default 0x81: the disk after the USB key)")
+    p.add_argument(
+        "--disk",
+        default="0x81",
+        help="BIOS drive the hv boots (default 0x81: the disk after the USB key)",
+    )
     p.set_defaults(func=cmd_usb_image)
 
     p = lab_sub.add_parser("demo", help="boot the amd64 guest under the hv and show both views")

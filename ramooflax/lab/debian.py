@@ -84,7 +84,9 @@ def unpacked(pkg: Package, members: list[str]) -> Path:
             raise LabError(f"`apt-get download {pkg.spec}` gave no single .deb in {work}")
         got = proc.run(["dpkg-deb", "-f", str(debs[0]), "Version"]).strip()
         if got != pkg.version:
-            raise LabError(f"downloaded {pkg.name} {got}, expected {pkg.version}: run `apt-get update`")
+            raise LabError(
+                f"downloaded {pkg.name} {got}, expected {pkg.version}: run `apt-get update`"
+            )
         say("guest", f"unpacking {debs[0].name} ({', '.join(members)})")
         tree = work / "tree"
         tree.mkdir()

@@ -68,8 +68,10 @@ def build(
         img = work / "disk.img"
         with img.open("wb") as f:
             f.truncate(size_mib * (1 << 20))
-        proc.run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(img)],
-                 input_text=f"label: dos\nstart={PART_START // SECTOR}, type=83, bootable\n")
+        proc.run(
+            ["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(img)],
+            input_text=f"label: dos\nstart={PART_START // SECTOR}, type=83, bootable\n",
+        )
         boot = (GRUB_PC / "boot.img").read_bytes()
         with img.open("r+b") as f:
             f.write(boot[:440])  # keep the disk signature and partition table

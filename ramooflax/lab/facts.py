@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from ramooflax.errors import LabError
 
-_E820 = re.compile(r"BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] (.+?)\s*$", re.M)
+_E820 = re.compile(r"BIOS-e820: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\] (.+?)\s*$", re.MULTILINE)
 _RANGE = re.compile(r"vmm: range (0x[0-9a-fA-F]+)-(0x[0-9a-fA-F]+)")
 _TOTAL = re.compile(r"exits:\s*(\d+)\s+total")
-_COUNT = re.compile(r"^\s+([A-Za-z_][\w.-]*)\s+(\d+)\s*$", re.M)
+_COUNT = re.compile(r"^\s+([A-Za-z_][\w.-]*)\s+(\d+)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,10 @@ def ensure() -> tuple[Path, Path, Path]:
                 f"`make -C hv` failed, so the hypervisor cannot be built yet "
                 f"(use --no-hv to run the guest alone):\n{tail}"
             )
-    missing = [p for p in images() if not p.exists()]
-    if missing:
+    absent = [p for p in images() if not p.exists()]
+    if absent:
         raise LabError(
-            f"`make -C hv` did not produce {', '.join(str(p) for p in missing)}: "
+            f"`make -C hv` did not produce {', '.join(str(p) for p in absent)}: "
             "the hypervisor build is incomplete (use --no-hv)"
         )
     return images()

@@ -42,7 +42,7 @@ class HvControl:
         self._sock.settimeout(min(left, 1.0))
         try:
             data = self._sock.recv(4096)
-        except socket.timeout:
+        except TimeoutError:
             return []
         if not data:
             raise LabError("the hv control connection closed (QEMU exited?)")

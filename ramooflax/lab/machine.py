@@ -20,7 +20,6 @@ from ramooflax.errors import GuestTimeout, LabError
 from ramooflax.lab import guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
-from ramooflax.lab.progress import say
 
 READY_RE = re.compile(re.escape(guest.READY_MARKER) + r"\r?\n")
 

@@ -2,8 +2,8 @@
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ramooflax.errors import ToolError
 

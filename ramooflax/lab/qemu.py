@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ramooflax.errors import LabError
-from ramooflax.lab import paths, proc
+from ramooflax.lab import paths
 
 QEMU = "qemu-system-x86_64"
 MIN_VERSION = (10, 0)
@@ -25,9 +25,7 @@ _UNSUPPORTED = re.compile(r"TCG doesn't support requested feature: \S+\.([\w.-]+
 def version() -> tuple[int, int]:
     """QEMU's (major, minor); raise if QEMU is missing or older than MIN_VERSION."""
     try:
-        out = subprocess.run(
-            [QEMU, "--version"], capture_output=True, text=True, timeout=30
-        ).stdout
+        out = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=30).stdout
     except FileNotFoundError:
         raise LabError(f"{QEMU} not found: install QEMU >= 10 ({INSTALL_HINT})") from None
     match = re.search(r"version (\d+)\.(\d+)", out)
@@ -73,7 +71,7 @@ def cpu_arg(model: str | None = None) -> str:
         return known[key]
     name = base.split(",")[0]
     listing = subprocess.run([QEMU, "-cpu", "help"], capture_output=True, text=True).stdout
-    if not re.search(rf"^\s*(x86\s+)?{re.escape(name)}\s", listing, re.M) and name != "max":
+    if not re.search(rf"^\s*(x86\s+)?{re.escape(name)}\s", listing, re.MULTILINE) and name != "max":
         raise LabError(f"QEMU has no CPU model {name!r}: see `{QEMU} -cpu help`")
     if not re.search(r"\bsvm\b", listing):
         raise LabError(f"this QEMU offers no `svm` CPU flag: install QEMU >= 10 ({INSTALL_HINT})")

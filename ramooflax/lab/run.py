@@ -36,8 +36,7 @@ def interactive(spec: MachineSpec) -> int:
         machine.start()
         assert machine.console is not None
         say("lab", "console attached; press Ctrl-] to quit (the guest is then powered off)")
-        out = sys.stdout.buffer
-        machine.console.tee = lambda data: (out.write(data), out.flush())  # type: ignore[func-returns-value]
+        machine.console.tee = _write_raw
         _bridge(machine)
         return 0
     finally:
@@ -87,6 +86,11 @@ def _boot(machine: Machine) -> None:
         say("lab", f"hv log: {machine.config.log}; control port {machine.config.ctrl_port}")
     seconds = machine.wait_ready()
     say("lab", f"guest shell ready after {seconds:.1f} s")
+
+
+def _write_raw(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _write_stdout(text: str) -> None:
