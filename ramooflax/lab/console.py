@@ -156,10 +156,12 @@ class Console:
                     return Result(int(end.group(1)), "".join(out))
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
-                    why = "the console closed (QEMU exited)" if self._closed else "timed out"
-                    raise GuestTimeout(
-                        f"`{cmd}` {why} after {timeout:.0f} s; last output:\n{self.tail_of(text)}"
+                    why = (
+                        "lost the guest: the console closed (QEMU exited)"
+                        if self._closed
+                        else f"timed out after {timeout:.0f} s"
                     )
+                    raise GuestTimeout(f"`{cmd}` {why}; last output:\n{self.tail_of(text)}")
                 self._cond.wait(min(left, 0.5))
 
     @staticmethod
