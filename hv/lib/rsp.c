@@ -89,6 +89,8 @@ enum rsp_event rsp_rx_byte(struct rsp_rx *rx, uint8_t c)
     }
 }
 
+bool rsp_rx_busy(const struct rsp_rx *rx) { return rx->state != ST_IDLE; }
+
 size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len)
 {
     size_t n = 0;

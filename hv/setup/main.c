@@ -37,6 +37,8 @@ static void parse_options(struct boot_info *info, const char *cmdline)
     if (!cmdline_get(cmdline, "ctrl", val, sizeof(val)) &&
         (log_parse(val, &info->ctrl) || info->ctrl.kind != LOG_UART))
         setup_fail("bad ctrl= option; use ctrl=uart:0x2f8");
+    if (!cmdline_get(cmdline, "ctrl_wait", val, sizeof(val)))
+        info->ctrl_wait = val[0] == '1' || val[0] == 'y';
     if (!cmdline_get(cmdline, "disk", val, sizeof(val))) {
         if (cmdline_parse_u64(val, &n) || n < 0x80 || n > 0xff)
             setup_fail("bad disk= option; use a BIOS hard-disk number, e.g. disk=0x80");

@@ -93,7 +93,8 @@ void setup_build_vm(struct boot_info *info)
     c->intercept_cr_write = (1u << 0) | (1u << 3) | (1u << 4);
     c->intercept_misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_HLT | SVM_INTERCEPT1_IOIO_PROT |
                          SVM_INTERCEPT1_MSR_PROT | SVM_INTERCEPT1_SHUTDOWN |
-                         SVM_INTERCEPT1_INVLPGA | SVM_INTERCEPT1_INTN; /* INTn: real mode */
+                         SVM_INTERCEPT1_INVLPGA | SVM_INTERCEPT1_INTN | /* INTn: real mode */
+                         SVM_INTERCEPT1_INTR; /* the control channel's periodic poll */
     c->intercept_misc2 = SVM_INTERCEPT2_ALL_SVM_INSN;
     c->iopm_base_pa = info->iopm;
     c->msrpm_base_pa = info->msrpm;

@@ -53,8 +53,45 @@ exc_common:
     push %rsi
     push %rdi
     mov %rsp, %rdi
+    mov %rsp, %rbx
     and $-16, %rsp
-    call vmm_host_fault
-2:  cli
-    hlt
-    jmp 2b
+    call vmm_host_fault /* returns only for a fault it recovered */
+    mov %rbx, %rsp
+    pop %rdi
+    pop %rsi
+    pop %rbp
+    pop %rbx
+    pop %rdx
+    pop %rcx
+    pop %rax
+    add $16, %rsp /* vector, error code */
+    iretq
+
+/*
+ * int safe_rdmsr(uint32_t msr, uint64_t *val) / int safe_wrmsr(msr, val):
+ * return 0, or -1 if the MSR faulted (#GP: it does not exist). The fault
+ * handler sends a #GP at safe_msr_insn_* to safe_msr_fixup.
+ */
+    .global safe_rdmsr, safe_wrmsr, safe_msr_insn_rd, safe_msr_insn_wr, safe_msr_fixup
+safe_rdmsr:
+    mov %edi, %ecx
+safe_msr_insn_rd:
+    rdmsr
+    shl $32, %rdx
+    mov %eax, %eax
+    or %rdx, %rax
+    mov %rax, (%rsi)
+    xor %eax, %eax
+    ret
+safe_wrmsr:
+    mov %edi, %ecx
+    mov %rsi, %rax
+    mov %rsi, %rdx
+    shr $32, %rdx
+safe_msr_insn_wr:
+    wrmsr
+    xor %eax, %eax
+    ret
+safe_msr_fixup:
+    mov $-1, %eax
+    ret

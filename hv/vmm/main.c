@@ -18,17 +18,24 @@ struct fault_frame {
     uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
     uint64_t vector, error, rip, cs, rflags, rsp, ss;
 };
-void vmm_host_fault(const struct fault_frame *f);
+int vmm_host_fault(struct fault_frame *f);
+extern const char safe_msr_insn_rd[], safe_msr_insn_wr[], safe_msr_fixup[];
 
-void vmm_host_fault(const struct fault_frame *f)
+/* Returns (to the stub, which resumes) only for a fault it can recover. */
+int vmm_host_fault(struct fault_frame *f)
 {
     uint64_t cr2;
+    if (f->vector == 13 && (f->rip == (uint64_t)safe_msr_insn_rd || f->rip == (uint64_t)safe_msr_insn_wr)) {
+        f->rip = (uint64_t)safe_msr_fixup;
+        return 1;
+    }
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     log_printf("vmm: FATAL host exception %llu, error 0x%llx, rip 0x%llx, rsp 0x%llx, cr2 0x%llx\n",
                (unsigned long long)f->vector, (unsigned long long)f->error,
                (unsigned long long)f->rip, (unsigned long long)f->rsp, (unsigned long long)cr2);
     log_printf("vmm: halted\n");
     cpu_halt_forever();
+    return 0;
 }
 
 /* AMD APM Vol.2 §4.8.4: 64-bit interrupt gates, type 0xE, present, DPL 0. */
@@ -56,6 +63,13 @@ void vmm_main(struct boot_info *info)
         cpu_halt_forever();
     }
     install_idt(info);
+    /* FXSAVE/FXRSTOR of the VM's x87/SSE state (control/gdb_regs.c) need
+     * CR4.OSFXSR, and no #NM: CR0.TS and CR0.EM clear (APM Vol.2 §11.1). */
+    uint64_t cr;
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr));
+    __asm__ volatile("mov %0, %%cr4" ::"r"(cr | (1ull << 9)));
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr));
+    __asm__ volatile("mov %0, %%cr0" ::"r"(cr & ~0xcull));
     log_printf("vmm: running at 0x%llx, range 0x%016llx-0x%016llx (%llu KiB)\n",
                (unsigned long long)info->vmm_base, (unsigned long long)info->vmm_base,
                (unsigned long long)(info->vmm_base + info->vmm_size),

@@ -10,6 +10,8 @@
 #define SVM_EXIT_WRITE_CR3     0x013
 #define SVM_EXIT_WRITE_CR4     0x014
 #define SVM_EXIT_WRITE_CR8     0x018
+#define SVM_EXIT_READ_DR0      0x020
+#define SVM_EXIT_WRITE_DR0     0x030
 #define SVM_EXIT_EXCP_BASE     0x040
 #define SVM_EXIT_INTR          0x060
 #define SVM_EXIT_NMI           0x061

@@ -2,7 +2,8 @@
  * AMD SVM Virtual Machine Control Block.
  * AMD APM Vol.2 Appendix B, "Layout of VMCB": Table B-1 (control area,
  * offsets 0x000-0x3ff) and Table B-2 (state save area, from 0x400).
- * Reserved gaps are named by their offset; the compiler checks the layout.
+ * Reserved gaps are named by their offset. Every field is naturally aligned,
+ * so no packing is needed; the compiler checks the layout.
  */
 #ifndef HW_VMCB_H
 #define HW_VMCB_H
@@ -14,7 +15,7 @@ struct vmcb_seg {
     uint16_t attrib;  /* descriptor bits 47:40 in 7:0, bits 55:52 in 11:8 */
     uint32_t limit;
     uint64_t base;
-} __attribute__((packed));
+};
 
 struct vmcb_control {
     uint16_t intercept_cr_read;    /* 0x000 */
@@ -52,7 +53,7 @@ struct vmcb_control {
     uint8_t insn_len;              /* 0x0d0: only with decode assists */
     uint8_t insn_bytes[15];        /* 0x0d1 */
     uint8_t reserved_0x0e0[0x400 - 0x0e0];
-} __attribute__((packed));
+};
 
 struct vmcb_save {
     struct vmcb_seg es;            /* 0x400 */
@@ -99,13 +100,13 @@ struct vmcb_save {
     uint64_t br_to;                /* 0x680 */
     uint64_t last_excp_from;       /* 0x688 */
     uint64_t last_excp_to;         /* 0x690 */
-} __attribute__((packed));
+};
 
 struct vmcb {
     struct vmcb_control control;
     struct vmcb_save save;
     uint8_t reserved_0x698[0x1000 - 0x698];
-} __attribute__((packed, aligned(4096)));
+} __attribute__((aligned(4096)));
 
 #define VMCB_CHECK(field, off) \
     _Static_assert(__builtin_offsetof(struct vmcb, field) == (off), "VMCB " #field)

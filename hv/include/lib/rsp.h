@@ -28,7 +28,7 @@ struct rsp_rx {
     uint8_t cs_hi;   /* first checksum digit */
     bool overflow;
     size_t len;
-    uint8_t buf[RSP_MAX_PACKET];
+    uint8_t buf[RSP_MAX_PACKET + 1]; /* +1: room for a terminating NUL */
 };
 
 void rsp_rx_init(struct rsp_rx *rx);
@@ -37,6 +37,9 @@ void rsp_rx_init(struct rsp_rx *rx);
  * one; a non-hex checksum digit (including '$') ends the packet as BAD and
  * the bytes up to the next '$' are ignored. */
 enum rsp_event rsp_rx_byte(struct rsp_rx *rx, uint8_t c);
+
+/* True while a packet has started ('$' seen) and not ended. */
+bool rsp_rx_busy(const struct rsp_rx *rx);
 
 /* Frames data as $data#cs into out, escaping $ # } * . Returns the framed
  * length, or 0 if out is too small. */

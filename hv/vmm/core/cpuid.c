@@ -5,6 +5,7 @@
 #include "common/cpu.h"
 #include "hw/x86.h"
 #include "vmm/core/policy.h"
+#include "vmm/control/control.h"
 
 void cpuid_emulate(struct vcpu *v)
 {
@@ -20,4 +21,5 @@ void cpuid_emulate(struct vcpu *v)
     v->gpr[GPR_RBX] = r[1];
     v->gpr[GPR_RCX] = r[2];
     v->gpr[GPR_RDX] = r[3];
+    control_note_cpuid(v, leaf, sub);
 }

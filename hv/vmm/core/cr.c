@@ -10,6 +10,7 @@
 #include "hw/x86.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
+#include "vmm/control/control.h"
 
 #define CR0_FLUSH_BITS (CR0_PG | CR0_WP | CR0_CD | CR0_NW | CR0_PE)
 #define CR4_FLUSH_BITS (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP)
@@ -65,20 +66,44 @@ static int write_cr4(struct vcpu *v, uint64_t val)
 
 int cr_write(struct vcpu *v, unsigned n, uint64_t val)
 {
+    uint64_t old = v->ops->get_cr(v, n);
+    int r;
     switch (n) {
     case 0:
-        return write_cr0(v, val);
+        r = write_cr0(v, val);
+        break;
     case 3:
         /* With CR4.PCIDE, bit 63 asks not to flush; it is not stored. We flush
          * all the same, which is allowed. */
         v->ops->set_cr(v, 3, val & ~CR3_PCID_NOFLUSH);
         v->ops->flush_tlb(v);
-        return 0;
+        r = 0;
+        break;
     case 4:
-        return write_cr4(v, val);
+        r = write_cr4(v, val);
+        break;
     default:
         return -1;
     }
+    if (!r)
+        control_note_cr_write(v, n, old, v->ops->get_cr(v, n));
+    return r;
+}
+
+int cr_read_emulate(struct vcpu *v)
+{
+    struct insn in;
+    if (emu_decode_current(v, &in) || in.map != 2 || in.opcode != 0x20)
+        return -1;
+    unsigned cr = INSN_MODRM_REG(in.modrm) | (INSN_REX_R(in.rex) ? 8 : 0);
+    unsigned reg = INSN_MODRM_RM(in.modrm) | (INSN_REX_B(in.rex) ? 8 : 0);
+    if (cr != 0 && cr != 2 && cr != 3 && cr != 4)
+        return -1;
+    uint64_t val = v->ops->get_cr(v, cr);
+    v->gpr[reg] = in.mode == 64 ? val : (val & 0xffffffffull);
+    vcpu_advance(v, in.len);
+    control_note_cr_read(v, cr);
+    return 0;
 }
 
 int cr_write_emulate(struct vcpu *v)

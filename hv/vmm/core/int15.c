@@ -17,6 +17,7 @@
 #include "vmm/core/emulate.h"
 #include "vmm/core/gmem.h"
 #include "vmm/core/policy.h"
+#include "vmm/control/control.h"
 #include "vmm/devices/devices.h"
 
 #define SMAP 0x534d4150u
@@ -170,11 +171,22 @@ int intn_real_mode(struct vcpu *v)
     struct insn in;
     if (emu_decode_current(v, &in))
         return -1;
-    if (in.map != 1 || in.opcode != 0xcd) {
+    uint8_t vec;
+    if (in.map == 1 && in.opcode == 0xcd)
+        vec = (uint8_t)in.imm;
+    else if (in.map == 1 && in.opcode == 0xcc)
+        vec = 3;
+    else if (in.map == 1 && in.opcode == 0xce)
+        vec = 4;
+    else {
         log_printf("vmm: INTn intercept on opcode %02x\n", in.opcode);
         return -1;
     }
-    uint8_t vec = (uint8_t)in.imm;
+    if (vec == 4 && !(v->ops->get_rflags(v) & (1ull << 11))) {
+        vcpu_advance(v, in.len); /* INTO with OF clear does nothing */
+        return 0;
+    }
+    control_note_intn(v, vec);
     if (vec == 0x15 && !int15(v)) {
         vcpu_advance(v, in.len);
         return 0;

@@ -7,23 +7,35 @@
 #include "hw/x86.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
+#include "vmm/control/control.h"
 
 /* EFER bits a VM may set: SCE, LME, NXE, LMSLE, FFXSR, TCE (APM Vol.2 §3.1.7) */
 #define EFER_GUEST_BITS (EFER_SCE | EFER_LME | EFER_NXE | (1ull << 13) | (1ull << 14) | (1ull << 15))
 
+/*
+ * Any other MSR gets here only because a client filters it: it is passed
+ * through, to the VMCB where the backend keeps the VM's value, else to the
+ * hardware (a #GP there becomes the VM's #GP).
+ */
 static int msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     if (msr == MSR_EFER) {
         *val = v->ops->get_efer(v) & ~EFER_SVME;
         return 0;
     }
-    return -1;
+    if (msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA)
+        return -1;
+    if (!v->ops->get_msr(v, msr, val))
+        return 0;
+    return safe_rdmsr(msr, val);
 }
 
 static int msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 {
-    if (msr != MSR_EFER)
+    if (msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA)
         return -1;
+    if (msr != MSR_EFER)
+        return v->ops->set_msr(v, msr, val) ? safe_wrmsr(msr, val) : 0;
     uint64_t old = v->ops->get_efer(v);
     if (val & ~(EFER_GUEST_BITS | EFER_LMA))
         return -1;
@@ -62,5 +74,6 @@ int msr_emulate(struct vcpu *v, bool write)
         return 0;
     }
     vcpu_advance(v, in.len);
+    control_note_msr(v, msr, write, val);
     return 0;
 }

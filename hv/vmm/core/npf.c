@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
+#include "vmm/control/control.h"
 
 #define NPF_LOG_MAX 16
 
@@ -31,6 +32,7 @@ int npf_handle(struct vcpu *v, uint64_t gpa, bool write)
     if (emu_decode_current(v, &in))
         return -1;
     vcpu_advance(v, in.len);
+    control_note_npf(v, gpa, write);
     return 0;
 }
 

@@ -17,6 +17,13 @@ int cr_write_emulate(struct vcpu *v);
 /* Applies a value the VM writes to CR n, with the CPU's checks. */
 int cr_write(struct vcpu *v, unsigned n, uint64_t val);
 
+/* cr.c: a MOV from CR0/2/3/4 the client asked to see. */
+int cr_read_emulate(struct vcpu *v);
+
+/* entry.S: MSR access that survives a #GP. Return 0, or -1 if it faulted. */
+int safe_rdmsr(uint32_t msr, uint64_t *val);
+int safe_wrmsr(uint32_t msr, uint64_t val);
+
 /* cpuid.c: the VM executes CPUID with EAX = leaf, ECX = subleaf. */
 void cpuid_emulate(struct vcpu *v);
 

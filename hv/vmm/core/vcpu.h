@@ -18,7 +18,18 @@ enum gpr {
     GPR_COUNT
 };
 
-enum seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
+enum seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_GDTR, SEG_IDTR };
+
+/* Intercepts the control stub switches at run time (arg: vector, CR, port or MSR). */
+enum intercept {
+    ICPT_EXCP,      /* exception vector arg */
+    ICPT_CR_READ,   /* CR arg */
+    ICPT_DR,        /* every debug-register access */
+    ICPT_INTN,      /* INT n (the policy keeps it on in real mode) */
+    ICPT_IO,        /* port arg */
+    ICPT_MSR_READ,  /* MSR arg */
+    ICPT_MSR_WRITE, /* MSR arg */
+};
 
 struct seg_state {
     uint16_t selector;
@@ -49,8 +60,23 @@ struct vm_ops {
     void (*set_intn_intercept)(struct vcpu *v, bool on);
     /* Clears the one-instruction interrupt shadow after an emulated instruction. */
     void (*clear_shadow)(struct vcpu *v);
-    /* Writes the hardware state to the log. */
-    void (*dump)(struct vcpu *v);
+    /* Debug registers: 0-3, 6, 7. */
+    uint64_t (*get_dr)(struct vcpu *v, unsigned n);
+    void (*set_dr)(struct vcpu *v, unsigned n, uint64_t val);
+    unsigned (*get_cpl)(struct vcpu *v);
+    /* MSRs the backend keeps for the VM (in the VMCB on AMD). Return 0, or
+     * -1 if the backend does not hold that MSR. */
+    int (*get_msr)(struct vcpu *v, uint32_t msr, uint64_t *val);
+    int (*set_msr)(struct vcpu *v, uint32_t msr, uint64_t val);
+    void (*set_intercept)(struct vcpu *v, enum intercept what, uint32_t arg, bool on);
+    /* Queues INT n (software interrupt) for delivery at the next entry. */
+    void (*inject_soft_int)(struct vcpu *v, unsigned vector);
+    /* LBR (AMD APM Vol.2 §15.23): supported?, switch, read the four records. */
+    bool (*lbr_supported)(struct vcpu *v);
+    void (*lbr_enable)(struct vcpu *v, bool on);
+    void (*lbr_read)(struct vcpu *v, uint64_t out[4]);
+    /* Writes the hardware state as text (VMCB dump on AMD). */
+    unsigned long (*dump)(struct vcpu *v, char *buf, unsigned long size);
     /* Writes the per-exit-reason counters as text (for the log and the client). */
     unsigned long (*summary)(struct vcpu *v, char *buf, unsigned long size);
 };

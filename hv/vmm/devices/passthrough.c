@@ -1,5 +1,6 @@
 #include "common/cpu.h"
 #include "common/log.h"
+#include "vmm/control/control.h"
 #include "vmm/devices/devices.h"
 
 void io_passthrough(uint16_t port, unsigned size, bool in, uint32_t *val)
@@ -38,4 +39,5 @@ void reset_attempt(struct vcpu *v, const char *how)
     v->dev.reset_attempts++;
     log_printf("vmm: reset attempt by the VM through %s: blocked, the VM goes on (%llu so far)\n",
                how, (unsigned long long)v->dev.reset_attempts);
+    control_note_reset(v, how);
 }

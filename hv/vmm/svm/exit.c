@@ -1,8 +1,9 @@
 /*
  * #VMEXIT handling: pre -> dispatch table -> post.
  *
- * Only the exits setup asked for can occur (vmcb.c and the vmm's own
- * run-time switches: INTn in real mode, INTR while a HLT is parked), plus
+ * Only the exits setup asked for can occur (setup/vmcb.c), those the vmm
+ * switches at run time (INTn in real mode; exceptions, CR reads, DR
+ * accesses, INTn, I/O ports and MSRs the control stub asks for), plus
  * SVM_EXIT_INVALID for a bad VMCB. Anything else finds a NULL slot in the
  * table: the VMCB is dumped and the VMM halts with a message. It never
  * resumes silently.
@@ -16,6 +17,12 @@
 #include "vmm/svm/svm.h"
 
 typedef int svm_exit_fn(struct svm_vcpu *s);
+
+static void log_dump(struct vcpu *v)
+{
+    static char buf[4096];
+    log_write(buf, v->ops->dump(v, buf, sizeof(buf)));
+}
 
 /* Length of the instruction that exited: NRIP save when the CPU has it
  * (APM Vol.2 §15.7.1), else our decoder. Returns 0 if it cannot tell. */
@@ -69,29 +76,67 @@ static int svm_exit_ioio(struct svm_vcpu *s)
     return 0;
 }
 
-static int svm_exit_swint(struct svm_vcpu *s) { return intn_real_mode(&s->vcpu); }
+/* INTn exits: always in real mode (int 15h), and outside it while the stub
+ * has software breakpoints or steps (QEMU's TCG reports INT3 here). */
+static int svm_exit_swint(struct svm_vcpu *s) { return control_swint(&s->vcpu); }
+
+/* Intercepted exceptions: only those the stub asked for (APM Vol.2 §15.12:
+ * exit_info_1 holds the error code, exit_info_2 the #PF address). */
+static int svm_exit_excp(struct svm_vcpu *s)
+{
+    unsigned vec = (unsigned)(s->vmcb->control.exit_code - SVM_EXIT_EXCP_BASE);
+    return control_exception(&s->vcpu, vec, (uint32_t)s->vmcb->control.exit_info_1,
+                             s->vmcb->control.exit_info_2);
+}
+
+/* MOV from CRn: only for CRs a client filters. */
+static int svm_exit_cr_read(struct svm_vcpu *s) { return cr_read_emulate(&s->vcpu); }
+
+/* MOV to/from DRn: only while the stub owns the debug registers. */
+static int svm_exit_dr_read(struct svm_vcpu *s) { return control_dr_access(&s->vcpu, false); }
+static int svm_exit_dr_write(struct svm_vcpu *s) { return control_dr_access(&s->vcpu, true); }
 
 /*
  * HLT: the VMM takes the chance to poll its channel, then lets the VM halt
- * on the hardware: HLT intercept off, INTR intercept on. The next physical
- * interrupt exits (svm_pre re-arms HLT), then reaches the VM as usual.
- * An idle VM thus costs two exits per wake-up, not a spin.
+ * on the hardware (HLT intercept off until the next exit, svm_pre). The
+ * next physical interrupt exits (INTR is always intercepted: it is the
+ * periodic poll source) and then reaches the VM as usual. An idle VM thus
+ * costs two exits per wake-up, not a spin.
  */
 static int svm_exit_hlt(struct svm_vcpu *s)
 {
     control_poll(&s->vcpu, CONTROL_POLL_HLT);
     s->vmcb->control.intercept_misc1 &= ~SVM_INTERCEPT1_HLT;
-    s->vmcb->control.intercept_misc1 |= SVM_INTERCEPT1_INTR;
     s->hlt_parked = true;
     return 0;
 }
 
-static int svm_exit_intr(struct svm_vcpu *s) { return 0; /* svm_pre did the work */ }
+/*
+ * A physical interrupt, the periodic poll source. With V_INTR_MASKING clear
+ * the interrupt stays pending (APM Vol.2 §15.21.1), but while INTR is
+ * intercepted it would exit again at VMRUN instead of reaching the VM. So
+ * the INTR intercept steps aside until the VM's handler returns: the IRET
+ * intercept re-arms it. Two exits per interrupt, and the VMM gets a look at
+ * the channel at the VM's timer rate even when the VM never exits.
+ */
+static int svm_exit_intr(struct svm_vcpu *s)
+{
+    s->vmcb->control.intercept_misc1 &= ~SVM_INTERCEPT1_INTR;
+    s->vmcb->control.intercept_misc1 |= SVM_INTERCEPT1_IRET;
+    return 0;
+}
+
+static int svm_exit_iret(struct svm_vcpu *s)
+{
+    s->vmcb->control.intercept_misc1 |= SVM_INTERCEPT1_INTR;
+    s->vmcb->control.intercept_misc1 &= ~SVM_INTERCEPT1_IRET;
+    return 0;
+}
 
 static int svm_exit_shutdown(struct svm_vcpu *s)
 {
     log_printf("vmm: the VM shut down (triple fault); its state:\n");
-    s->vcpu.ops->dump(&s->vcpu);
+    log_dump(&s->vcpu);
     log_printf("vmm: the machine is halted: a triple fault has no VM to go back to\n");
     control_final(&s->vcpu);
     cpu_halt_forever();
@@ -112,11 +157,25 @@ static int svm_exit_npf(struct svm_vcpu *s)
                       s->vmcb->control.exit_info_1 & SVM_NPF_RW);
 }
 
+#define EXCP(n) [SVM_EXIT_EXCP_BASE + n] = svm_exit_excp
+#define EXCP_NAME(n) [SVM_EXIT_EXCP_BASE + n] = "excp" #n
+
 static svm_exit_fn *const svm_exit_handlers[SVM_EXIT_MAX] = {
+    [SVM_EXIT_READ_CR0] = svm_exit_cr_read,
+    [SVM_EXIT_READ_CR0 + 2] = svm_exit_cr_read,
+    [SVM_EXIT_READ_CR0 + 3] = svm_exit_cr_read,
+    [SVM_EXIT_READ_CR0 + 4] = svm_exit_cr_read,
+    [SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR0 + 7] = svm_exit_dr_read,
+    [SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR0 + 7] = svm_exit_dr_write,
+    EXCP(0), EXCP(1), EXCP(2), EXCP(3), EXCP(4), EXCP(5), EXCP(6), EXCP(7),
+    EXCP(8), EXCP(9), EXCP(10), EXCP(11), EXCP(12), EXCP(13), EXCP(14), EXCP(15),
+    EXCP(16), EXCP(17), EXCP(18), EXCP(19), EXCP(20), EXCP(21), EXCP(22), EXCP(23),
+    EXCP(24), EXCP(25), EXCP(26), EXCP(27), EXCP(28), EXCP(29), EXCP(30), EXCP(31),
     [SVM_EXIT_WRITE_CR0] = svm_exit_cr_write,
     [SVM_EXIT_WRITE_CR3] = svm_exit_cr_write,
     [SVM_EXIT_WRITE_CR4] = svm_exit_cr_write,
     [SVM_EXIT_INTR] = svm_exit_intr,
+    [SVM_EXIT_IRET] = svm_exit_iret,
     [SVM_EXIT_CPUID] = svm_exit_cpuid,
     [SVM_EXIT_SWINT] = svm_exit_swint,
     [SVM_EXIT_HLT] = svm_exit_hlt,
@@ -135,10 +194,23 @@ static svm_exit_fn *const svm_exit_handlers[SVM_EXIT_MAX] = {
 };
 
 static const char *const svm_exit_names[SVM_EXIT_MAX] = {
+    [SVM_EXIT_READ_CR0] = "cr0_read",
+    [SVM_EXIT_READ_CR0 + 2] = "cr2_read",
+    [SVM_EXIT_READ_CR0 + 3] = "cr3_read",
+    [SVM_EXIT_READ_CR0 + 4] = "cr4_read",
+    [SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR0 + 7] = "dr_read",
+    [SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR0 + 7] = "dr_write",
+    EXCP_NAME(0), EXCP_NAME(1), EXCP_NAME(2), EXCP_NAME(3), EXCP_NAME(4), EXCP_NAME(5),
+    EXCP_NAME(6), EXCP_NAME(7), EXCP_NAME(8), EXCP_NAME(9), EXCP_NAME(10), EXCP_NAME(11),
+    EXCP_NAME(12), EXCP_NAME(13), EXCP_NAME(14), EXCP_NAME(15), EXCP_NAME(16), EXCP_NAME(17),
+    EXCP_NAME(18), EXCP_NAME(19), EXCP_NAME(20), EXCP_NAME(21), EXCP_NAME(22), EXCP_NAME(23),
+    EXCP_NAME(24), EXCP_NAME(25), EXCP_NAME(26), EXCP_NAME(27), EXCP_NAME(28), EXCP_NAME(29),
+    EXCP_NAME(30), EXCP_NAME(31),
     [SVM_EXIT_WRITE_CR0] = "cr0_write",
     [SVM_EXIT_WRITE_CR3] = "cr3_write",
     [SVM_EXIT_WRITE_CR4] = "cr4_write",
     [SVM_EXIT_INTR] = "intr",
+    [SVM_EXIT_IRET] = "iret",
     [SVM_EXIT_CPUID] = "cpuid",
     [SVM_EXIT_SWINT] = "intn",
     [SVM_EXIT_HLT] = "hlt",
@@ -189,7 +261,6 @@ static void svm_pre(struct svm_vcpu *s, uint32_t code)
     }
     if (s->hlt_parked) {
         c->intercept_misc1 |= SVM_INTERCEPT1_HLT;
-        c->intercept_misc1 &= ~SVM_INTERCEPT1_INTR;
         s->hlt_parked = false;
     }
 }
@@ -198,7 +269,7 @@ static void __attribute__((noreturn)) svm_unhandled(struct svm_vcpu *s, uint32_t
 {
     log_printf("vmm: unhandled vm-exit 0x%x (%s) in %s mode; VMCB follows\n", code,
                svm_exit_name(code), vcpu_mode_name(&s->vcpu));
-    s->vcpu.ops->dump(&s->vcpu);
+    log_dump(&s->vcpu);
     log_printf("vmm: halted: an exit nobody handles is never resumed\n");
     control_final(&s->vcpu);
     cpu_halt_forever();
@@ -213,5 +284,7 @@ void svm_handle_exit(struct svm_vcpu *s)
     svm_pre(s, code);
     if (!fn || fn(s))
         svm_unhandled(s, code);
-    control_poll(&s->vcpu, code == SVM_EXIT_WRITE_CR3 ? CONTROL_POLL_CR3 : CONTROL_POLL_EXIT);
+    control_poll(&s->vcpu, code == SVM_EXIT_WRITE_CR3 ? CONTROL_POLL_CR3
+                           : code == SVM_EXIT_INTR    ? CONTROL_POLL_TICK
+                                                      : CONTROL_POLL_EXIT);
 }

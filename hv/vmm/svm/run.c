@@ -6,6 +6,7 @@
 #include "common/cpu.h"
 #include "common/log.h"
 #include "hw/x86.h"
+#include "vmm/control/control.h"
 #include "vmm/svm/svm.h"
 
 void svm_run(struct svm_vcpu *s)
@@ -17,6 +18,7 @@ void svm_run(struct svm_vcpu *s)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     wrmsr(MSR_VM_HSAVE_PA, s->vcpu.info->hsave);
     log_printf("vmm: starting the VM\n");
+    control_first_entry(&s->vcpu);
 
     for (;;) {
         vmcb->save.rax = s->vcpu.gpr[GPR_RAX];

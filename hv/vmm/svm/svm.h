@@ -27,7 +27,8 @@ void svm_handle_exit(struct svm_vcpu *s);
 const char *svm_exit_name(uint32_t code);
 
 /* dump.c */
-void svm_vmcb_dump(const struct vmcb *vmcb, const uint64_t *gprs);
+unsigned long svm_vmcb_dump(const struct vmcb *vmcb, const uint64_t *gprs, char *buf,
+                            unsigned long size);
 
 /* run.c: enables SVM and runs the VM forever. */
 void svm_run(struct svm_vcpu *s) __attribute__((noreturn));

@@ -1,0 +1,333 @@
+/*
+ * The register view the stub gives: one fixed i386:x86-64 layout in every
+ * mode (upper halves zero outside long mode, as QEMU's stub does), plus a
+ * system-register feature in gdb's "system" group (docs/protocol.md).
+ *
+ * The VM's x87/SSE state is live in the hardware: the VMM is built with
+ * -mgeneral-regs-only and never touches it, so FXSAVE/FXRSTOR read and
+ * write it (AMD APM Vol.2 §11.4.4, FXSAVE format).
+ */
+#include "hw/x86.h"
+#include "lib/fmt.h"
+#include "lib/mem.h"
+#include "vmm/control/stub.h"
+
+enum reg_kind {
+    R_GPR, R_RIP, R_RFLAGS, R_SEL, R_ST, R_FPU, R_XMM, R_MXCSR,
+    R_CR, R_EFER, R_DR, R_DBGCTL, R_SEG_BASE, R_SEG_LIMIT, R_SEG_ATTR,
+    R_DT_BASE, R_DT_LIMIT, R_KGS,
+};
+
+struct reg_desc {
+    const char *name;
+    uint8_t bits;
+    uint8_t kind;
+    uint8_t arg;
+    const char *type;
+};
+
+#define GPR(n, x) {n, 64, R_GPR, x, "int64"}
+#define SEG3(s, id) {s "_base", 64, R_SEG_BASE, id, "data_ptr"}, {s "_limit", 32, R_SEG_LIMIT, id, "int32"}, \
+                    {s "_attr", 32, R_SEG_ATTR, id, "int32"}
+
+static const struct reg_desc regs[] = {
+    /* org.gnu.gdb.i386.core: 0-39 */
+    GPR("rax", GPR_RAX), GPR("rbx", GPR_RBX), GPR("rcx", GPR_RCX), GPR("rdx", GPR_RDX),
+    GPR("rsi", GPR_RSI), GPR("rdi", GPR_RDI), {"rbp", 64, R_GPR, GPR_RBP, "data_ptr"},
+    {"rsp", 64, R_GPR, GPR_RSP, "data_ptr"},
+    GPR("r8", GPR_R8), GPR("r9", GPR_R9), GPR("r10", GPR_R10), GPR("r11", GPR_R11),
+    GPR("r12", GPR_R12), GPR("r13", GPR_R13), GPR("r14", GPR_R14), GPR("r15", GPR_R15),
+    {"rip", 64, R_RIP, 0, "code_ptr"}, {"eflags", 32, R_RFLAGS, 0, "int32"},
+    {"cs", 32, R_SEL, SEG_CS, "int32"}, {"ss", 32, R_SEL, SEG_SS, "int32"},
+    {"ds", 32, R_SEL, SEG_DS, "int32"}, {"es", 32, R_SEL, SEG_ES, "int32"},
+    {"fs", 32, R_SEL, SEG_FS, "int32"}, {"gs", 32, R_SEL, SEG_GS, "int32"},
+    {"st0", 80, R_ST, 0, "i387_ext"}, {"st1", 80, R_ST, 1, "i387_ext"},
+    {"st2", 80, R_ST, 2, "i387_ext"}, {"st3", 80, R_ST, 3, "i387_ext"},
+    {"st4", 80, R_ST, 4, "i387_ext"}, {"st5", 80, R_ST, 5, "i387_ext"},
+    {"st6", 80, R_ST, 6, "i387_ext"}, {"st7", 80, R_ST, 7, "i387_ext"},
+    {"fctrl", 32, R_FPU, 0, "int"}, {"fstat", 32, R_FPU, 1, "int"}, {"ftag", 32, R_FPU, 2, "int"},
+    {"fiseg", 32, R_FPU, 3, "int"}, {"fioff", 32, R_FPU, 4, "int"}, {"foseg", 32, R_FPU, 5, "int"},
+    {"fooff", 32, R_FPU, 6, "int"}, {"fop", 32, R_FPU, 7, "int"},
+    /* org.gnu.gdb.i386.sse: 40-56 */
+    {"xmm0", 128, R_XMM, 0, "uint128"}, {"xmm1", 128, R_XMM, 1, "uint128"},
+    {"xmm2", 128, R_XMM, 2, "uint128"}, {"xmm3", 128, R_XMM, 3, "uint128"},
+    {"xmm4", 128, R_XMM, 4, "uint128"}, {"xmm5", 128, R_XMM, 5, "uint128"},
+    {"xmm6", 128, R_XMM, 6, "uint128"}, {"xmm7", 128, R_XMM, 7, "uint128"},
+    {"xmm8", 128, R_XMM, 8, "uint128"}, {"xmm9", 128, R_XMM, 9, "uint128"},
+    {"xmm10", 128, R_XMM, 10, "uint128"}, {"xmm11", 128, R_XMM, 11, "uint128"},
+    {"xmm12", 128, R_XMM, 12, "uint128"}, {"xmm13", 128, R_XMM, 13, "uint128"},
+    {"xmm14", 128, R_XMM, 14, "uint128"}, {"xmm15", 128, R_XMM, 15, "uint128"},
+    {"mxcsr", 32, R_MXCSR, 0, "int"},
+    /* org.ramooflax.system: 57-100 */
+    {"cr0", 64, R_CR, 0, "int64"}, {"cr2", 64, R_CR, 2, "int64"}, {"cr3", 64, R_CR, 3, "int64"},
+    {"cr4", 64, R_CR, 4, "int64"}, {"cr8", 64, R_CR, 8, "int64"}, {"efer", 64, R_EFER, 0, "int64"},
+    {"dr0", 64, R_DR, 0, "int64"}, {"dr1", 64, R_DR, 1, "int64"}, {"dr2", 64, R_DR, 2, "int64"},
+    {"dr3", 64, R_DR, 3, "int64"}, {"dr6", 64, R_DR, 6, "int64"}, {"dr7", 64, R_DR, 7, "int64"},
+    {"dbgctl", 64, R_DBGCTL, 0, "int64"},
+    SEG3("cs", SEG_CS), SEG3("ss", SEG_SS), SEG3("ds", SEG_DS),
+    SEG3("es", SEG_ES), SEG3("fs", SEG_FS), SEG3("gs", SEG_GS),
+    {"gdtr_base", 64, R_DT_BASE, SEG_GDTR, "data_ptr"}, {"gdtr_limit", 32, R_DT_LIMIT, SEG_GDTR, "int32"},
+    {"idtr_base", 64, R_DT_BASE, SEG_IDTR, "data_ptr"}, {"idtr_limit", 32, R_DT_LIMIT, SEG_IDTR, "int32"},
+    {"ldtr", 32, R_SEL, SEG_LDTR, "int32"}, SEG3("ldtr", SEG_LDTR),
+    {"tr", 32, R_SEL, SEG_TR, "int32"}, SEG3("tr", SEG_TR),
+    {"kernel_gs_base", 64, R_KGS, 0, "int64"},
+};
+
+#define NREGS (sizeof(regs) / sizeof(regs[0]))
+#define FIRST_SSE 40
+#define FIRST_SYSTEM 57
+_Static_assert(NREGS == 101, "docs/protocol.md numbers registers 0-100");
+
+static uint8_t fxarea[512] __attribute__((aligned(16)));
+static bool fx_dirty;
+
+void stub_fpu_load(void)
+{
+    __asm__ volatile("fxsave %0" : "=m"(fxarea));
+    fx_dirty = false;
+}
+
+void stub_fpu_commit(void)
+{
+    if (fx_dirty)
+        __asm__ volatile("fxrstor %0" ::"m"(fxarea));
+    fx_dirty = false;
+}
+
+unsigned stub_reg_count(void) { return NREGS; }
+const char *stub_reg_name(unsigned n) { return n < NREGS ? regs[n].name : ""; }
+bool stub_reg_is_system(unsigned n) { return n >= FIRST_SYSTEM && n < NREGS; }
+
+int stub_reg_by_name(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < NREGS; i++)
+        if (lib_strlen(regs[i].name) == len && !lib_strncmp(regs[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+static void put64(uint8_t *out, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *in, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n && i < 8; i++)
+        v |= (uint64_t)in[i] << (8 * i);
+    return v;
+}
+
+/* FXSAVE (legacy format) offsets: FCW 0, FSW 2, FTW 4 (abridged), FOP 6,
+ * FIP 8, FCS 12, FDP 16, FDS 20, MXCSR 24, ST0 32 (+16 each), XMM0 160. */
+static uint64_t fpu_read(unsigned which)
+{
+    static const uint8_t off[8] = {0, 2, 4, 12, 8, 20, 16, 6};
+    static const uint8_t size[8] = {2, 2, 1, 2, 4, 2, 4, 2};
+    uint64_t v = get64(fxarea + off[which], size[which]);
+    if (which == 2) { /* abridged tag -> full tag word: 11 = empty, 00 = valid */
+        uint64_t full = 0;
+        for (int i = 0; i < 8; i++)
+            full |= ((v >> i) & 1 ? 0ull : 3ull) << (2 * i);
+        v = full;
+    }
+    return v;
+}
+
+unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out)
+{
+    if (n >= NREGS)
+        return 0;
+    const struct reg_desc *r = &regs[n];
+    bool lma = v->ops->get_efer(v) & EFER_LMA;
+    struct seg_state s;
+    uint64_t val = 0;
+
+    switch (r->kind) {
+    case R_GPR:
+        val = v->gpr[r->arg];
+        if (!lma)
+            val &= 0xffffffffull;
+        break;
+    case R_RIP:
+        val = v->ops->get_rip(v);
+        if (!lma)
+            val &= 0xffffffffull;
+        break;
+    case R_RFLAGS:
+        val = v->ops->get_rflags(v);
+        if (stub.stepping && !stub.guest_tf)
+            val &= ~RFLAGS_TF;
+        break;
+    case R_SEL:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        val = s.selector;
+        break;
+    case R_ST:
+        lib_memcpy(out, fxarea + 32 + 16 * r->arg, 10);
+        return 10;
+    case R_FPU:
+        val = fpu_read(r->arg);
+        break;
+    case R_XMM:
+        lib_memcpy(out, fxarea + 160 + 16 * r->arg, 16);
+        return 16;
+    case R_MXCSR:
+        val = get64(fxarea + 24, 4);
+        break;
+    case R_CR:
+        val = r->arg == 8 ? 0 : v->ops->get_cr(v, r->arg);
+        break;
+    case R_EFER:
+        val = v->ops->get_efer(v);
+        break;
+    case R_DR:
+        val = stub.own_dr ? stub.dr_shadow[r->arg] : v->ops->get_dr(v, r->arg);
+        break;
+    case R_DBGCTL:
+        v->ops->get_msr(v, 0x1d9, &val);
+        break;
+    case R_KGS:
+        v->ops->get_msr(v, 0xc0000102, &val);
+        break;
+    case R_SEG_BASE:
+    case R_DT_BASE:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        val = s.base;
+        break;
+    case R_SEG_LIMIT:
+    case R_DT_LIMIT:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        val = s.limit;
+        break;
+    case R_SEG_ATTR:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        val = s.attrib;
+        break;
+    default:
+        break;
+    }
+    put64(out, val);
+    return r->bits / 8;
+}
+
+int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in)
+{
+    if (n >= NREGS)
+        return -1;
+    const struct reg_desc *r = &regs[n];
+    uint64_t val = get64(in, r->bits / 8 > 8 ? 8 : r->bits / 8);
+    struct seg_state s;
+
+    switch (r->kind) {
+    case R_GPR:
+        v->gpr[r->arg] = val;
+        break;
+    case R_RIP:
+        v->ops->set_rip(v, val);
+        break;
+    case R_RFLAGS:
+        v->ops->set_rflags(v, val);
+        stub.guest_tf = val & RFLAGS_TF;
+        break;
+    case R_SEL:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        s.selector = (uint16_t)val;
+        if (!(v->ops->get_cr(v, 0) & CR0_PE) && r->arg <= SEG_GS)
+            s.base = (val & 0xffff) << 4; /* real mode: base follows the selector */
+        v->ops->set_seg(v, (enum seg)r->arg, &s);
+        break;
+    case R_ST:
+        lib_memcpy(fxarea + 32 + 16 * r->arg, in, 10);
+        fx_dirty = true;
+        break;
+    case R_XMM:
+        lib_memcpy(fxarea + 160 + 16 * r->arg, in, 16);
+        fx_dirty = true;
+        break;
+    case R_MXCSR:
+        lib_memcpy(fxarea + 24, in, 4);
+        fx_dirty = true;
+        break;
+    case R_FPU:
+        return 0; /* accepted, not applied: the x87 environment is left as the VM has it */
+    case R_CR:
+        if (r->arg == 8)
+            return 0;
+        v->ops->set_cr(v, r->arg, val);
+        v->ops->flush_tlb(v);
+        break;
+    case R_EFER:
+        v->ops->set_efer(v, val);
+        break;
+    case R_DR:
+        if (stub.own_dr)
+            stub.dr_shadow[r->arg] = val;
+        else
+            v->ops->set_dr(v, r->arg, val);
+        break;
+    case R_DBGCTL:
+        v->ops->set_msr(v, 0x1d9, val);
+        break;
+    case R_KGS:
+        v->ops->set_msr(v, 0xc0000102, val);
+        break;
+    case R_SEG_BASE:
+    case R_DT_BASE:
+    case R_SEG_LIMIT:
+    case R_DT_LIMIT:
+    case R_SEG_ATTR:
+        v->ops->get_seg(v, (enum seg)r->arg, &s);
+        if (r->kind == R_SEG_BASE || r->kind == R_DT_BASE)
+            s.base = val;
+        else if (r->kind == R_SEG_ATTR)
+            s.attrib = (uint16_t)val;
+        else
+            s.limit = (uint32_t)val;
+        v->ops->set_seg(v, (enum seg)r->arg, &s);
+        break;
+    default:
+        return -1;
+    }
+    return 0;
+}
+
+/* target.xml, built once from the table above. */
+static char xml[12288];
+static unsigned long xml_len;
+
+static void xml_put(const char *s)
+{
+    size_t n = lib_strlen(s);
+    if (xml_len + n < sizeof(xml)) {
+        lib_memcpy(xml + xml_len, s, n);
+        xml_len += n;
+    }
+}
+
+const char *stub_target_xml_get(unsigned long *len)
+{
+    if (!xml_len) {
+        char line[160];
+        xml_put("<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\">"
+                "<target version=\"1.0\"><architecture>i386:x86-64</architecture>"
+                "<feature name=\"org.gnu.gdb.i386.core\">");
+        for (unsigned i = 0; i < NREGS; i++) {
+            if (i == FIRST_SSE)
+                xml_put("</feature><feature name=\"org.gnu.gdb.i386.sse\">");
+            if (i == FIRST_SYSTEM)
+                xml_put("</feature><feature name=\"org.ramooflax.system\">");
+            const char *group = i >= FIRST_SYSTEM ? " group=\"system\""
+                                : (regs[i].kind == R_FPU) ? " group=\"float\""
+                                : (regs[i].kind == R_MXCSR) ? " group=\"vector\"" : "";
+            fmt_snprintf(line, sizeof(line), "<reg name=\"%s\" bitsize=\"%u\" type=\"%s\"%s/>",
+                         regs[i].name, regs[i].bits, regs[i].type, group);
+            xml_put(line);
+        }
+        xml_put("</feature></target>");
+    }
+    *len = xml_len;
+    return xml;
+}

@@ -1,0 +1,94 @@
+/* `monitor ...` commands (qRcmd), listed by `monitor help`. */
+#include <stdarg.h>
+
+#include "common/cmdline.h"
+#include "common/log.h"
+#include "lib/fmt.h"
+#include "lib/mem.h"
+#include "vmm/control/stub.h"
+
+#define TEXT_MAX 8192
+
+static char text[TEXT_MAX];
+
+static bool word(const char *cmd, size_t n, const char *w, size_t *rest)
+{
+    size_t l = lib_strlen(w);
+    if (n < l || lib_memcmp(cmd, w, l) || (n > l && cmd[l] != ' '))
+        return false;
+    *rest = n > l ? l + 1 : l;
+    return true;
+}
+
+static void say(const char *s, size_t n)
+{
+    stub_send_console(s, n);
+    stub_send_str("OK");
+}
+
+static void sayf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sayf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = fmt_vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    say(text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
+/* Streams n bytes of zeros as console packets: the channel's line rate. */
+static void stream(uint64_t n)
+{
+    static char zeros[256];
+    while (n) {
+        size_t chunk = n < sizeof(zeros) ? n : sizeof(zeros);
+        stub_send_console(zeros, chunk);
+        n -= chunk;
+    }
+    stub_send_str("OK");
+}
+
+void stub_monitor(struct vcpu *v, char *cmd, size_t n)
+{
+    size_t k;
+    uint64_t x, pa;
+
+    if (word(cmd, n, "help", &k)) {
+        sayf("monitor help          this list\n"
+             "monitor exits         exit counters, the VMM range, the VM's mode\n"
+             "monitor vmcb          dump the VMCB (also to the VMM log)\n"
+             "monitor mem phys|virt memory packets use physical / virtual addresses\n"
+             "monitor cr3 HEX|off   the cr3 used for virtual memory (off: the VM's)\n"
+             "monitor v2p ADDR      translate ADDR through that cr3\n"
+             "monitor stream N      send N bytes (channel line-rate benchmark)\n");
+    } else if (word(cmd, n, "exits", &k)) {
+        unsigned long len = v->ops->summary(v, text, sizeof(text));
+        log_write(text, len);
+        say(text, len);
+    } else if (word(cmd, n, "vmcb", &k)) {
+        unsigned long len = v->ops->dump(v, text, sizeof(text));
+        log_write(text, len);
+        say(text, len);
+    } else if (word(cmd, n, "mem", &k) && n - k == 4 && !lib_memcmp(cmd + k, "phys", 4)) {
+        stub.mem_phys = true;
+        sayf("memory packets now use physical addresses\n");
+    } else if (word(cmd, n, "mem", &k) && n - k == 4 && !lib_memcmp(cmd + k, "virt", 4)) {
+        stub.mem_phys = false;
+        sayf("memory packets now use virtual addresses\n");
+    } else if (word(cmd, n, "cr3", &k) && n - k == 3 && !lib_memcmp(cmd + k, "off", 3)) {
+        stub.active_cr3 = 0;
+        sayf("virtual memory goes through the VM's current cr3\n");
+    } else if (word(cmd, n, "cr3", &k) && stub_parse_hex(cmd + k, n - k, &x) == n - k && n > k) {
+        stub.active_cr3 = x;
+        sayf("virtual memory goes through cr3 0x%llx\n", (unsigned long long)x);
+    } else if (word(cmd, n, "v2p", &k) && n > k && stub_parse_hex(cmd + k, n - k, &x) == n - k) {
+        if (stub_v2p(v, stub.active_cr3, x, &pa))
+            sayf("0x%llx is not mapped\n", (unsigned long long)x);
+        else
+            sayf("0x%llx -> 0x%llx\n", (unsigned long long)x, (unsigned long long)pa);
+    } else if (word(cmd, n, "stream", &k) && n > k && !cmdline_parse_u64(cmd + k, &x)) {
+        stream(x);
+    } else {
+        sayf("unknown monitor command; try 'monitor help'\n");
+    }
+}
