@@ -6,6 +6,7 @@ selected tests use is started at once when the first one is needed (they boot
 in parallel), and each is powered off at the end of the session.
 """
 
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -100,10 +101,9 @@ def qemu_ok() -> None:
 
 
 @pytest.fixture(scope="session")
-def lab_pool(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, qemu_ok: None
-) -> Iterator[Pool]:
-    logs = tmp_path_factory.mktemp("lab")
+def lab_pool(request: pytest.FixtureRequest, qemu_ok: None) -> Iterator[Pool]:
+    # Not tmp_path_factory: a concurrent pytest run may prune its directories.
+    logs = Path(tempfile.mkdtemp(prefix="ramooflax-lab-"))
     pool = Pool(set(request.config.stash.get(_WANTED, set())), logs)
     pool.start_all()
     yield pool

@@ -19,7 +19,7 @@ def new_log(machine: Machine, since: int) -> str:
 
 
 def test_write_to_vmm_range_is_contained(hv_amd64: Machine) -> None:
-    hidden = facts.vmm_range(hv_amd64.log_text())
+    hidden = facts.vmm_range(hv_amd64.log_text() + hv_amd64.hv_summary())
     addr = hidden.start + 0x1000
     mark = len(hv_amd64.log_text())
     hv_amd64.run(f"devmem 0x{addr:x} 32 0xdeadbeef")
