@@ -39,6 +39,11 @@ static void parse_options(struct boot_info *info, const char *cmdline)
         setup_fail("bad ctrl= option; use ctrl=uart:0x2f8");
     if (!cmdline_get(cmdline, "ctrl_wait", val, sizeof(val)))
         info->ctrl_wait = val[0] == '1' || val[0] == 'y';
+    if (!cmdline_get(cmdline, "ctrl_timeout", val, sizeof(val))) {
+        if (cmdline_parse_u64(val, &n) || n == 0 || n > 3600)
+            setup_fail("bad ctrl_timeout= option; use seconds, 1-3600");
+        info->ctrl_timeout = (uint32_t)n;
+    }
     if (!cmdline_get(cmdline, "disk", val, sizeof(val))) {
         if (cmdline_parse_u64(val, &n) || n < 0x80 || n > 0xff)
             setup_fail("bad disk= option; use a BIOS hard-disk number, e.g. disk=0x80");

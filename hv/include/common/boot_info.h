@@ -40,7 +40,7 @@ struct boot_info {
     uint32_t cpu_features;  /* BOOT_CPU_* */
     uint32_t boot_disk;     /* BIOS drive the stub boots */
     uint32_t ctrl_wait;     /* stop at the VM's first instruction for a client */
-    uint32_t reserved2;
+    uint32_t ctrl_timeout;  /* seconds of client silence before a stopped VM runs again */
     struct log_target log;
     struct log_target ctrl;
     uint32_t e820_count;

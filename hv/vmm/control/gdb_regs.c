@@ -15,7 +15,7 @@
 enum reg_kind {
     R_GPR, R_RIP, R_RFLAGS, R_SEL, R_ST, R_FPU, R_XMM, R_MXCSR,
     R_CR, R_EFER, R_DR, R_DBGCTL, R_SEG_BASE, R_SEG_LIMIT, R_SEG_ATTR,
-    R_DT_BASE, R_DT_LIMIT, R_KGS,
+    R_DT_BASE, R_DT_LIMIT, R_MSR,
 };
 
 struct reg_desc {
@@ -70,13 +70,21 @@ static const struct reg_desc regs[] = {
     {"idtr_base", 64, R_DT_BASE, SEG_IDTR, "data_ptr"}, {"idtr_limit", 32, R_DT_LIMIT, SEG_IDTR, "int32"},
     {"ldtr", 32, R_SEL, SEG_LDTR, "int32"}, SEG3("ldtr", SEG_LDTR),
     {"tr", 32, R_SEL, SEG_TR, "int32"}, SEG3("tr", SEG_TR),
-    {"kernel_gs_base", 64, R_KGS, 0, "int64"},
+    /* MSRs kept in the VMCB: arg indexes msr_of[] */
+    {"kernel_gs_base", 64, R_MSR, 0, "int64"}, {"star", 64, R_MSR, 1, "int64"},
+    {"lstar", 64, R_MSR, 2, "code_ptr"}, {"cstar", 64, R_MSR, 3, "code_ptr"},
+    {"sfmask", 64, R_MSR, 4, "int64"}, {"sysenter_cs", 64, R_MSR, 5, "int64"},
+    {"sysenter_esp", 64, R_MSR, 6, "data_ptr"}, {"sysenter_eip", 64, R_MSR, 7, "code_ptr"},
+    {"pat", 64, R_MSR, 8, "int64"},
 };
+
+static const uint32_t msr_of[] = {0xc0000102, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
+                                  0x174,      0x175,      0x176,      0x277};
 
 #define NREGS (sizeof(regs) / sizeof(regs[0]))
 #define FIRST_SSE 40
 #define FIRST_SYSTEM 57
-_Static_assert(NREGS == 101, "docs/protocol.md numbers registers 0-100");
+_Static_assert(NREGS == 109, "docs/protocol.md numbers registers 0-108");
 
 static uint8_t fxarea[512] __attribute__((aligned(16)));
 static bool fx_dirty;
@@ -189,8 +197,8 @@ unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out)
     case R_DBGCTL:
         v->ops->get_msr(v, 0x1d9, &val);
         break;
-    case R_KGS:
-        v->ops->get_msr(v, 0xc0000102, &val);
+    case R_MSR:
+        v->ops->get_msr(v, msr_of[r->arg], &val);
         break;
     case R_SEG_BASE:
     case R_DT_BASE:
@@ -271,8 +279,8 @@ int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in)
     case R_DBGCTL:
         v->ops->set_msr(v, 0x1d9, val);
         break;
-    case R_KGS:
-        v->ops->set_msr(v, 0xc0000102, val);
+    case R_MSR:
+        v->ops->set_msr(v, msr_of[r->arg], val);
         break;
     case R_SEG_BASE:
     case R_DT_BASE:

@@ -56,6 +56,7 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
     if (word(cmd, n, "help", &k)) {
         sayf("monitor help          this list\n"
              "monitor exits         exit counters, the VMM range, the VM's mode\n"
+             "monitor sysregs       the system registers\n"
              "monitor vmcb          dump the VMCB (also to the VMM log)\n"
              "monitor mem phys|virt memory packets use physical / virtual addresses\n"
              "monitor cr3 HEX|off   the cr3 used for virtual memory (off: the VM's)\n"
@@ -64,6 +65,26 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
     } else if (word(cmd, n, "exits", &k)) {
         unsigned long len = v->ops->summary(v, text, sizeof(text));
         log_write(text, len);
+        say(text, len);
+    } else if (word(cmd, n, "sysregs", &k)) {
+        size_t len = 0;
+        unsigned col = 0;
+        uint8_t buf[16];
+        for (unsigned i = 0; i < stub_reg_count(); i++) {
+            if (!stub_reg_is_system(i))
+                continue;
+            unsigned sz = stub_reg_read(v, i, buf);
+            uint64_t val = 0;
+            for (unsigned b = 0; b < sz && b < 8; b++)
+                val |= (uint64_t)buf[b] << (8 * b);
+            len += (size_t)fmt_snprintf(text + len, sizeof(text) - len, "%-15s 0x%016llx%s",
+                                        stub_reg_name(i), (unsigned long long)val,
+                                        ++col % 3 ? "   " : "\n");
+            if (len >= sizeof(text))
+                len = sizeof(text) - 1;
+        }
+        if (col % 3 && len + 1 < sizeof(text))
+            text[len++] = '\n';
         say(text, len);
     } else if (word(cmd, n, "vmcb", &k)) {
         unsigned long len = v->ops->dump(v, text, sizeof(text));

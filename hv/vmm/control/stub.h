@@ -51,6 +51,7 @@ struct stub {
     struct rsp_rx rx;
     uint16_t port;
     bool noack;
+    bool packet_waiting;   /* stub.rx holds a packet that arrived while we sent */
     bool session;          /* a client has talked to us since the last detach */
     uint64_t tsc_hz;
     uint64_t timeout_tsc;  /* silence that ends a stopped session */
