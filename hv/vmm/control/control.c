@@ -249,7 +249,7 @@ void control_first_entry(struct vcpu *v)
     stub.timeout_tsc = saved;
 }
 
-void control_final(struct vcpu *v)
+void control_log_summary(struct vcpu *v)
 {
     unsigned long n = v->ops->summary(v, summary_buf, sizeof(summary_buf));
     log_write(summary_buf, n);

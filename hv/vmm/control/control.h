@@ -32,8 +32,8 @@ void control_poll(struct vcpu *v, enum control_poll_reason why);
 /* Before the VM's first instruction: with ctrl_wait=1 on the boot command
  * line, wait (without timeout) for a client to attach and resume. */
 void control_first_entry(struct vcpu *v);
-/* The VMM is about to halt for good: log the summary one last time. */
-void control_final(struct vcpu *v);
+/* Writes the exit summary to the log (periodically, and before a halt). */
+void control_log_summary(struct vcpu *v);
 
 /* Events a client can filter on. Each records a stop if its filter is on. */
 void control_note_cr_write(struct vcpu *v, unsigned cr, uint64_t old, uint64_t val);

@@ -1,3 +1,4 @@
+#include "common/log.h"
 #include "hw/x86.h"
 #include "vmm/core/vcpu.h"
 
@@ -22,6 +23,12 @@ void vcpu_advance(struct vcpu *v, unsigned len)
         rip &= 0xffffffffull;
     v->ops->set_rip(v, rip);
     v->ops->clear_shadow(v);
+}
+
+void vcpu_log_dump(struct vcpu *v)
+{
+    static char buf[4096];
+    log_write(buf, v->ops->dump(v, buf, sizeof(buf)));
 }
 
 const char *vcpu_mode_name(struct vcpu *v)

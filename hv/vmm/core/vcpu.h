@@ -103,6 +103,8 @@ unsigned vcpu_code_bits(struct vcpu *v);
 /* Moves rip past an emulated instruction of `len` bytes, wrapping as the
  * current code size does, and ends any interrupt shadow. */
 void vcpu_advance(struct vcpu *v, unsigned len);
+/* Writes the backend's state dump (the VMCB on AMD) to the log. */
+void vcpu_log_dump(struct vcpu *v);
 /* The CPU mode as a short name ("real", "v86", "prot16", "prot32", "compat", "long"). */
 const char *vcpu_mode_name(struct vcpu *v);
 

@@ -39,5 +39,7 @@ void reset_attempt(struct vcpu *v, const char *how)
     v->dev.reset_attempts++;
     log_printf("vmm: reset attempt by the VM through %s: blocked, the VM goes on (%llu so far)\n",
                how, (unsigned long long)v->dev.reset_attempts);
+    if (v->dev.reset_attempts <= 4)
+        vcpu_log_dump(v);
     control_note_reset(v, how);
 }

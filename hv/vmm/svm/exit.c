@@ -18,11 +18,6 @@
 
 typedef int svm_exit_fn(struct svm_vcpu *s);
 
-static void log_dump(struct vcpu *v)
-{
-    static char buf[4096];
-    log_write(buf, v->ops->dump(v, buf, sizeof(buf)));
-}
 
 /* Length of the instruction that exited: NRIP save when the CPU has it
  * (APM Vol.2 §15.7.1), else our decoder. Returns 0 if it cannot tell. */
@@ -136,9 +131,9 @@ static int svm_exit_iret(struct svm_vcpu *s)
 static int svm_exit_shutdown(struct svm_vcpu *s)
 {
     log_printf("vmm: the VM shut down (triple fault); its state:\n");
-    log_dump(&s->vcpu);
+    vcpu_log_dump(&s->vcpu);
     log_printf("vmm: the machine is halted: a triple fault has no VM to go back to\n");
-    control_final(&s->vcpu);
+    control_log_summary(&s->vcpu);
     cpu_halt_forever();
     return -1;
 }
@@ -269,9 +264,9 @@ static void __attribute__((noreturn)) svm_unhandled(struct svm_vcpu *s, uint32_t
 {
     log_printf("vmm: unhandled vm-exit 0x%x (%s) in %s mode; VMCB follows\n", code,
                svm_exit_name(code), vcpu_mode_name(&s->vcpu));
-    log_dump(&s->vcpu);
+    vcpu_log_dump(&s->vcpu);
     log_printf("vmm: halted: an exit nobody handles is never resumed\n");
-    control_final(&s->vcpu);
+    control_log_summary(&s->vcpu);
     cpu_halt_forever();
     __builtin_unreachable();
 }
@@ -282,6 +277,8 @@ void svm_handle_exit(struct svm_vcpu *s)
     svm_exit_fn *fn = code < SVM_EXIT_MAX ? svm_exit_handlers[code] : 0;
 
     svm_pre(s, code);
+    if (!(s->vcpu.exits & ((1u << 22) - 1)))
+        control_log_summary(&s->vcpu); /* the counters in the log every 4M exits */
     if (!fn || fn(s))
         svm_unhandled(s, code);
     control_poll(&s->vcpu, code == SVM_EXIT_WRITE_CR3 ? CONTROL_POLL_CR3
