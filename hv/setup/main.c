@@ -44,6 +44,12 @@ static void parse_options(struct boot_info *info, const char *cmdline)
             setup_fail("bad ctrl_timeout= option; use seconds, 1-3600");
         info->ctrl_timeout = (uint32_t)n;
     }
+    info->ctrl_poll = 64;
+    if (!cmdline_get(cmdline, "ctrl_poll", val, sizeof(val))) {
+        if (cmdline_parse_u64(val, &n) || n == 0 || n > 65536 || (n & (n - 1)))
+            setup_fail("bad ctrl_poll= option; use a power of two, 1-65536");
+        info->ctrl_poll = (uint32_t)n;
+    }
     if (!cmdline_get(cmdline, "disk", val, sizeof(val))) {
         if (cmdline_parse_u64(val, &n) || n < 0x80 || n > 0xff)
             setup_fail("bad disk= option; use a BIOS hard-disk number, e.g. disk=0x80");

@@ -18,7 +18,6 @@
 #include "lib/mem.h"
 #include "vmm/control/stub.h"
 
-#define CONTROL_POLL_EVERY 64 /* a power of two */
 #define ACK_TIMEOUT_MS 500
 #define SESSION_TIMEOUT_S 10 /* default of ctrl_timeout= */
 #define SUMMARY_MAX 8192
@@ -206,7 +205,7 @@ void control_poll(struct vcpu *v, enum control_poll_reason why)
         serve(v, false);
         return;
     }
-    if (why == CONTROL_POLL_EXIT && (++poll_tick & (CONTROL_POLL_EVERY - 1)))
+    if (why == CONTROL_POLL_EXIT && (++poll_tick & (v->info->ctrl_poll - 1)))
         return;
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
     for (int i = 0; i < 2 * RSP_MAX_PACKET && uart_getc(stub.port, &c); i++) {
