@@ -221,6 +221,13 @@ unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out)
     return r->bits / 8;
 }
 
+uint64_t stub_reg_value(struct vcpu *v, unsigned n)
+{
+    uint8_t buf[16];
+    unsigned sz = stub_reg_read(v, n, buf);
+    return get64(buf, sz);
+}
+
 int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in)
 {
     if (n >= NREGS)

@@ -69,16 +69,11 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
     } else if (word(cmd, n, "sysregs", &k)) {
         size_t len = 0;
         unsigned col = 0;
-        uint8_t buf[16];
         for (unsigned i = 0; i < stub_reg_count(); i++) {
             if (!stub_reg_is_system(i))
                 continue;
-            unsigned sz = stub_reg_read(v, i, buf);
-            uint64_t val = 0;
-            for (unsigned b = 0; b < sz && b < 8; b++)
-                val |= (uint64_t)buf[b] << (8 * b);
             len += (size_t)fmt_snprintf(text + len, sizeof(text) - len, "%-15s 0x%016llx%s",
-                                        stub_reg_name(i), (unsigned long long)val,
+                                        stub_reg_name(i), (unsigned long long)stub_reg_value(v, i),
                                         ++col % 3 ? "   " : "\n");
             if (len >= sizeof(text))
                 len = sizeof(text) - 1;

@@ -72,15 +72,10 @@ static void rfx_sysregs(struct vcpu *v)
 {
     char *r = stub_reply_buf();
     size_t len = 0;
-    uint8_t buf[16];
     for (unsigned i = 0; i < stub_reg_count(); i++) {
-        if (!stub_reg_is_system(i))
-            continue;
-        unsigned sz = stub_reg_read(v, i, buf);
-        uint64_t val = 0;
-        for (unsigned b = 0; b < sz && b < 8; b++)
-            val |= (uint64_t)buf[b] << (8 * b);
-        len += (size_t)fmt_snprintf(r + len, 2 * STUB_PACKET_SIZE - len, "%s:%llx;", stub_reg_name(i), X(val));
+        if (stub_reg_is_system(i))
+            len += (size_t)fmt_snprintf(r + len, 2 * STUB_PACKET_SIZE - len, "%s:%llx;",
+                                        stub_reg_name(i), X(stub_reg_value(v, i)));
     }
     stub_send(r, len);
 }

@@ -109,6 +109,8 @@ unsigned stub_reg_count(void);
 unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out);
 /* Writes register n from in (size bytes). Returns 0 / -1. */
 int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in);
+/* Register n (at most 64 bits of it) as a number. */
+uint64_t stub_reg_value(struct vcpu *v, unsigned n);
 int stub_reg_by_name(const char *name, size_t len);
 const char *stub_reg_name(unsigned n);
 bool stub_reg_is_system(unsigned n);
