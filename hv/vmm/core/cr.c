@@ -47,7 +47,7 @@ static int write_cr0(struct vcpu *v, uint64_t val)
     if ((val & CR0_CD) && !(old & CR0_CD))
         __asm__ volatile("wbinvd"); /* §7.6.2: caches are flushed when disabled */
     if ((old ^ val) & CR0_PE) /* real mode, or the stub's breakpoints and steps */
-        v->ops->set_intn_intercept(v, !(val & CR0_PE) || control_wants_intn());
+        v->ops->set_intercept(v, ICPT_INTN, 0, !(val & CR0_PE) || control_wants_intn());
     return 0;
 }
 

@@ -56,8 +56,6 @@ struct vm_ops {
     void (*inject_exception)(struct vcpu *v, unsigned vector, bool has_err, uint32_t err);
     /* Flushes the VM's TLB on the next entry. */
     void (*flush_tlb)(struct vcpu *v);
-    /* Turns the INTn intercept on or off (core wants it in real mode only). */
-    void (*set_intn_intercept)(struct vcpu *v, bool on);
     /* Clears the one-instruction interrupt shadow after an emulated instruction. */
     void (*clear_shadow)(struct vcpu *v);
     /* Debug registers: 0-3, 6, 7. */

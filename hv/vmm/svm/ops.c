@@ -109,14 +109,6 @@ static void inject_exception(struct vcpu *v, unsigned vector, bool has_err, uint
 
 static void flush_tlb(struct vcpu *v) { vmcb_of(v)->control.tlb_control = SVM_TLB_CONTROL_FLUSH_ALL; }
 
-static void set_intn_intercept(struct vcpu *v, bool on)
-{
-    struct vmcb_control *c = &vmcb_of(v)->control;
-    if (on)
-        c->intercept_misc1 |= SVM_INTERCEPT1_INTN;
-    else
-        c->intercept_misc1 &= ~SVM_INTERCEPT1_INTN;
-}
 
 static void clear_shadow(struct vcpu *v) { vmcb_of(v)->control.interrupt_shadow &= ~1ull; }
 
@@ -257,7 +249,8 @@ static void set_intercept(struct vcpu *v, enum intercept what, uint32_t arg, boo
         c->intercept_dr_write = on ? 0x00ff : 0;
         break;
     case ICPT_INTN:
-        set_intn_intercept(v, on);
+        c->intercept_misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT1_INTN
+                                : c->intercept_misc1 & ~SVM_INTERCEPT1_INTN;
         break;
     case ICPT_IO:
         iopm_set((uint8_t *)v->info->iopm, arg, 1, on);
@@ -346,7 +339,6 @@ const struct vm_ops svm_vm_ops = {
     .set_seg = set_seg,
     .inject_exception = inject_exception,
     .flush_tlb = flush_tlb,
-    .set_intn_intercept = set_intn_intercept,
     .clear_shadow = clear_shadow,
     .get_dr = get_dr,
     .set_dr = set_dr,
