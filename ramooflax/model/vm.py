@@ -1,0 +1,341 @@
+"""The VM: a session with the VMM's stub and the paper's API on top.
+
+    from ramooflax import VM, CPUFamily, CPUException
+
+    vm = VM(CPUFamily.AMD, "127.0.0.1:1234")     # or "serial:/dev/ttyUSB0"
+    vm.attach()                                   # the VM stops
+    print(vm.cpu.gpr)                             # the register table
+    vm.cpu.filter_write_cr(3, lambda vm: vm.event.val == target)
+    vm.resume()                                   # runs until a filter says True
+    vm.detach()                                   # the VM runs on, filters removed
+
+resume() semantics: the VM runs; at each stop the matching filter (the
+breakpoint's, or the event filter for the `rfx` KIND) runs with the VM
+stopped. A True verdict gives control back to the user (resume() returns
+True); False resumes the VM silently and resume() keeps waiting. A stop no
+filter claims (Ctrl-C, a breakpoint without a filter) returns True.
+resume(timeout=s) stops the VM itself after s seconds and returns False.
+"""
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from ramooflax import rsp
+from ramooflax.errors import ChannelLost, ChannelTimeout, NotAttached, RamooflaxError, VMRunning
+from ramooflax.model.cpu import CPU
+from ramooflax.model.enums import CPUFamily, CPUMode, StopReason
+from ramooflax.model.events import Event, event_of
+from ramooflax.model.memory import Memory
+from ramooflax.session import DEFAULT_TIMEOUT, Session
+from ramooflax.transport import Transport, open_transport
+
+KEEPALIVE_S = 3.0  # the VMM drops a client silent for ctrl_timeout (10 s) while stopped
+
+
+@dataclass(frozen=True)
+class Status:
+    """qRfx.Status: mode, exit count, cr3, rip, cpl, LBR and stepping flags."""
+
+    mode: CPUMode
+    exits: int
+    cr3: int
+    rip: int
+    cpl: int
+    lbr: bool
+    stepping: bool
+
+    @classmethod
+    def parse(cls, payload: bytes) -> "Status":
+        kv = rsp.parse_pairs(payload)
+        return cls(
+            CPUMode(kv.get("mode", "real")),
+            int(kv.get("exits", "0"), 16),
+            int(kv.get("cr3", "0"), 16),
+            int(kv.get("rip", "0"), 16),
+            int(kv.get("cpl", "0"), 16),
+            kv.get("lbr", "0") == "1",
+            kv.get("stepping", "0") == "1",
+        )
+
+
+class VM:
+    """A virtual machine under Ramooflax, driven through its control channel."""
+
+    def __init__(
+        self,
+        family: CPUFamily = CPUFamily.AMD,
+        target: str = "127.0.0.1:1234",
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: Transport | None = None,
+        keepalive: float | None = KEEPALIVE_S,
+    ) -> None:
+        self.family = family
+        self.target = target
+        self.timeout = timeout
+        self.keepalive = keepalive
+        self.cpu = CPU(self, family)
+        self.mem = Memory(lambda: self.session, self.cpu)
+        self.event: Event | None = None
+        self._transport = transport
+        self._session: Session | None = None
+        self._running = False
+        self._ka_stop = threading.Event()
+        self._ka_thread: threading.Thread | None = None
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise NotAttached("talking to the VMM")
+        return self._session
+
+    @property
+    def attached(self) -> bool:
+        return self._session is not None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def check_stopped(self, what: str = "this") -> None:
+        if self._session is None:
+            raise NotAttached(what)
+        if self._running:
+            raise VMRunning(what)
+
+    def __repr__(self) -> str:
+        state = "detached" if not self.attached else ("running" if self._running else "stopped")
+        return f"<VM {self.family.name} {self.target} {state}>"
+
+    # -- session life ---------------------------------------------------------
+    def attach(self) -> "VM":
+        """Connect, handshake (qSupported, QStartNoAckMode) and stop the VM.
+
+        The handshake packet itself stops a running VM; `?` then gives the
+        stop reply. Returns self, so `with VM(...).attach() as vm:` works.
+        """
+        if self._session is not None:
+            return self
+        transport = self._transport or open_transport(self.target)
+        session = Session(transport, self.timeout)
+        try:
+            session.handshake()
+            stop = rsp.parse_stop(session.checked("?"))
+        except BaseException:
+            session.close()
+            raise
+        self._session = session
+        self._running = False
+        ev = event_of(stop)
+        self.event = Event(StopReason.ATTACH, ev.kind, ev.args, stop)
+        self.cpu.invalidate()
+        self._start_keepalive()
+        return self
+
+    def detach(self) -> None:
+        """Commit pending writes and detach: the VMM removes our breakpoints and filters, the VM runs."""
+        s = self._session
+        if s is None:
+            return
+        try:
+            with s.lock:
+                if self._running:
+                    self.stop()
+                self.cpu.commit()
+                s.expect_ok("D")
+        except ChannelLost:
+            pass
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        self._ka_stop.set()
+        if self._session is not None:
+            self._session.close()
+        self._session = None
+        self._running = False
+        self.cpu.forget()
+
+    def reconnect(self) -> None:
+        """Reconnect after a lost channel (the VMM dropped our filters: set them again)."""
+        self._close()
+        self.attach()
+
+    def __enter__(self) -> "VM":
+        return self.attach()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.detach()
+
+    # -- running --------------------------------------------------------------
+    def stop(self) -> Event:
+        """Stop a running VM (0x03); the stop's Event. No filter runs."""
+        if self._session is None:
+            raise NotAttached("stop()")
+        if self._running:
+            self._stopped(self.session.interrupt())
+        assert self.event is not None
+        return self.event
+
+    def cont(self) -> None:
+        """Resume without waiting: pending register writes are committed first.
+
+        The VM runs until vm.stop(), or until vm.wait() sees a stop.
+        """
+        s = self.session
+        with s.lock:
+            self.check_stopped("resuming")
+            self.cpu.commit()
+            self.cpu.invalidate()
+            s.resume("c")
+            self._running = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running VM to stop, run the matching filter, resume on False.
+
+        True: control is back with the user (a filter said True, a stop no
+        filter claims, or Ctrl-C). False: `timeout` seconds passed and the VM
+        was stopped by us.
+        """
+        if not self._running:
+            raise NotAttached("wait()") if self._session is None else VMRunning("wait() (not running)")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            try:
+                stop = self.session.wait_stop(left)
+            except KeyboardInterrupt:
+                self.stop()
+                return True
+            except ChannelTimeout:
+                if deadline is None:
+                    raise
+                self.stop()
+                return False
+            self._stopped(stop)
+            if self._dispatch():
+                return True
+            self.cont()
+
+    def resume(self, timeout: float | None = None) -> bool:
+        """Continue until a filter gives control back (True) or timeout passes (False)."""
+        self.cont()
+        return self.wait(timeout)
+
+    def singlestep(self) -> bool:
+        """Execute one instruction; with a singlestep filter, step until it returns True.
+
+        A stop other than the step (a breakpoint, a filtered exit) runs its
+        own filter and ends the stepping.
+        """
+        s = self.session
+        while True:
+            with s.lock:
+                self.check_stopped("singlestep()")
+                self.cpu.commit()
+                self.cpu.invalidate()
+                s.resume("s")
+                self._running = True
+            self._stopped(s.wait_stop(self.timeout))
+            assert self.event is not None
+            if self.event.reason is not StopReason.SINGLESTEP:
+                self._dispatch()
+                return True
+            fn = self.cpu.filters.singlestep
+            if fn is None or fn(self):
+                return True
+
+    def _stopped(self, stop: rsp.StopReply) -> None:
+        self._running = False
+        self.cpu.invalidate()
+        self.event = event_of(stop)
+
+    def _linear_pc(self) -> int:
+        gpr, sr = self.cpu.gpr, self.cpu.sr
+        if (sr.cs_attr >> 9) & 1 or sr.cs_base == 0:  # CS.L: 64-bit code ignores CS.base
+            return gpr.rip
+        return (sr.cs_base + gpr.rip) & 0xFFFFFFFF
+
+    def _dispatch(self) -> bool:
+        """Run the filter for self.event; its verdict (True when nothing claims the stop)."""
+        ev = self.event
+        assert ev is not None
+        fn = None
+        if ev.reason is StopReason.EVENT:
+            _, fn = self.cpu.filters.match(ev)
+        elif ev.reason in (StopReason.BREAKPOINT, StopReason.HW_BREAKPOINT):
+            bp = self.cpu.breakpoints.match_insn(self._linear_pc(),
+                                                 ev.reason is StopReason.HW_BREAKPOINT)  # fmt: skip
+            if bp is not None:
+                bp.hits += 1
+                ev.breakpoint = bp
+                fn = bp.filter
+        elif ev.reason is StopReason.WATCHPOINT:
+            addr = ev.args.get("addr")
+            bp = self.cpu.breakpoints.match_data(addr) if isinstance(addr, int) else None
+            if bp is not None:
+                bp.hits += 1
+                ev.breakpoint = bp
+                fn = bp.filter
+        if fn is None:
+            return True
+        return bool(fn(self))
+
+    # -- information ------------------------------------------------------------
+    def status(self) -> Status:
+        """qRfx.Status: the VM's mode, exits, cr3, rip, cpl."""
+        self.check_stopped("status()")
+        return Status.parse(self.session.checked("qRfx.Status"))
+
+    def exits(self) -> str:
+        """The VMM's exit counters (qRfx.Exits)."""
+        self.check_stopped("exits()")
+        return self.session.checked("qRfx.Exits").decode("utf-8", "replace")
+
+    def monitor(self, command: str) -> str:
+        """A `monitor` command's output (qRcmd)."""
+        self.check_stopped("monitor()")
+        return self.session.monitor(command)
+
+    # -- shell ------------------------------------------------------------------
+    def interact(self, namespace: dict[str, Any] | None = None, banner: str | None = None) -> None:
+        """An interactive shell with `vm` in scope (IPython if installed)."""
+        from ramooflax.shell import interact
+
+        interact(self, namespace, banner)
+
+    run = interact  # the paper's name
+
+    # -- keep-alive -------------------------------------------------------------
+    def _start_keepalive(self) -> None:
+        if self.keepalive is None:
+            return
+        self._ka_stop = threading.Event()
+        self._ka_thread = threading.Thread(target=self._keepalive_loop, args=(self._ka_stop,),
+                                           name="rfx-keepalive", daemon=True)  # fmt: skip
+        self._ka_thread.start()
+
+    def _keepalive_loop(self, done: threading.Event) -> None:
+        """While stopped and idle, ping the VMM so it does not drop the session."""
+        assert self.keepalive is not None
+        while not done.wait(min(1.0, self.keepalive / 2)):
+            s = self._session
+            if s is None or self._running:
+                continue
+            if time.monotonic() - s.last_activity < self.keepalive:
+                continue
+            if not s.lock.acquire(blocking=False):
+                continue
+            try:
+                if self._session is s and not self._running:
+                    s.request("qRfx.Status")
+            except RamooflaxError as exc:
+                print(f"ramooflax: keep-alive failed: {exc}", file=sys.stderr)
+                return
+            finally:
+                s.lock.release()
