@@ -17,6 +17,9 @@ from typing import Any, Protocol
 from ramooflax.errors import ChannelLost, ClientError
 
 
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
 class Transport(Protocol):
     """What a session needs from a line."""
 
@@ -71,11 +74,23 @@ class Tcp:
         except OSError as exc:
             raise ChannelLost(f"the control channel {self.describe()} closed: {exc}") from None
 
+    def _quickack(self, sock: socket.socket) -> None:
+        # The peer (QEMU's chardev, one UART byte per write) may run Nagle's
+        # algorithm: with our delayed ACKs every reply would stall ~40 ms.
+        # TCP_QUICKACK (Linux) is not sticky, so it is set again on each read.
+        if _QUICKACK is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+
     def recv(self, timeout: float) -> bytes:
         sock = self._s()
         sock.settimeout(max(timeout, 0.0001))
+        self._quickack(sock)
         try:
             data = sock.recv(65536)
+            self._quickack(sock)
         except TimeoutError:
             return b""
         except OSError as exc:
