@@ -57,6 +57,7 @@ void control_init(struct vcpu *v)
     uart_init(stub.port);
     stub.tsc_hz = tsc_calibrate();
     stub.timeout_tsc = stub.tsc_hz * (v->info->ctrl_timeout ? v->info->ctrl_timeout : SESSION_TIMEOUT_S);
+    stub_sync_intercepts(v); /* the policy's exception intercepts, with none of the stub's */
     log_printf("vmm: control channel on UART 0x%x, TSC %llu MHz\n", stub.port,
                (unsigned long long)(stub.tsc_hz / 1000000));
 }

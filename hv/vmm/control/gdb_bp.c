@@ -106,7 +106,7 @@ void stub_sync_intercepts(struct vcpu *v)
     bool db = stub.stepping || stub.step_over_sw >= 0 || stub.own_dr || stub.step_int_dr >= 0 ||
               stub.step_waiting_cr3;
     for (unsigned vec = 0; vec < 32; vec++) {
-        bool on = stub.f.excp & (1u << vec);
+        bool on = (stub.f.excp | excp_policy_mask()) & (1u << vec);
         if (vec == X86_EXC_DB)
             on = on || db;
         if (vec == X86_EXC_BP)

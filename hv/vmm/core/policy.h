@@ -42,4 +42,10 @@ int npf_handle(struct vcpu *v, uint64_t gpa, bool write);
 /* svm insns etc.: behave as a CPU without that feature (#UD). */
 void undefined_opcode(struct vcpu *v);
 
+/* excp.c: exceptions the policy intercepts (a mask of vectors), and the
+ * policy's look at one. Returns 1 if it dealt with the exception, 0 if the
+ * exception is left to the control stub / the VM. */
+uint32_t excp_policy_mask(void);
+int excp_policy(struct vcpu *v, unsigned vec, uint32_t err);
+
 #endif

@@ -75,13 +75,16 @@ static int svm_exit_ioio(struct svm_vcpu *s)
  * has software breakpoints or steps (QEMU's TCG reports INT3 here). */
 static int svm_exit_swint(struct svm_vcpu *s) { return control_swint(&s->vcpu); }
 
-/* Intercepted exceptions: only those the stub asked for (APM Vol.2 §15.12:
+/* Intercepted exceptions: #GP for the policy (core/excp.c), the others only
+ * when the stub asked for them (APM Vol.2 §15.12:
  * exit_info_1 holds the error code, exit_info_2 the #PF address). */
 static int svm_exit_excp(struct svm_vcpu *s)
 {
     unsigned vec = (unsigned)(s->vmcb->control.exit_code - SVM_EXIT_EXCP_BASE);
-    return control_exception(&s->vcpu, vec, (uint32_t)s->vmcb->control.exit_info_1,
-                             s->vmcb->control.exit_info_2);
+    uint32_t err = (uint32_t)s->vmcb->control.exit_info_1;
+    if (excp_policy(&s->vcpu, vec, err))
+        return 0;
+    return control_exception(&s->vcpu, vec, err, s->vmcb->control.exit_info_2);
 }
 
 /* MOV from CRn: only for CRs a client filters. */
