@@ -1,0 +1,129 @@
+"""The session: acks, no-ack mode, resends, console output, stop replies, errors."""
+
+import pytest
+from client_fake import FakeStub, f
+
+from ramooflax import rsp
+from ramooflax.errors import ChannelLost, ChannelTimeout, ProtocolError, StubError
+from ramooflax.session import Session
+
+QSUPPORTED = f("PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;"
+               "QStartNoAckMode+")  # fmt: skip
+
+
+def session(rules: dict[bytes, bytes], ack: bool = True, timeout: float = 0.2) -> tuple[Session, FakeStub]:
+    stub = FakeStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK"), **rules}, ack)
+    return Session(stub, timeout=timeout), stub
+
+
+def test_handshake_enters_no_ack_mode() -> None:
+    s, stub = session({})
+    features = s.handshake()
+    assert features["PacketSize"] == "4000" and s.noack
+    assert stub.sent == [b"qSupported:swbreak+;hwbreak+;vContSupported+", b"QStartNoAckMode"]
+    # The client acked both replies (ack mode until the OK), then no more.
+    assert bytes(stub.raw_sent).endswith(b"#0b+$QStartNoAckMode#b0+")
+    s.request("?")
+    assert bytes(stub.raw_sent).endswith(b"$?#3f")
+
+
+def test_ack_mode_acks_each_reply() -> None:
+    s, stub = session({b"qRfx.Status": f("mode:long")})
+    assert s.request("qRfx.Status") == b"mode:long"
+    assert bytes(stub.raw_sent).endswith(b"+")
+
+
+def test_nack_resends() -> None:
+    s, stub = session({})
+    tries = []
+
+    def flaky(packet: bytes) -> bytes:
+        tries.append(packet)
+        return b"-" if len(tries) == 1 else f("OK")
+
+    stub.rules[b"QRfx.Filter"] = flaky
+    s.expect_ok("QRfx.Filter:npf,1")
+    assert len(tries) == 2
+
+
+def test_bad_checksum_gets_nack() -> None:
+    s, stub = session({b"qRfx.Status": b"$mode:long#00" + f("mode:long")})
+    assert s.request("qRfx.Status") == b"mode:long"
+    assert b"-" in bytes(stub.raw_sent)
+
+
+def test_console_output_is_collected() -> None:
+    seen: list[bytes] = []
+    s, _ = session({b"qRfx.Exits": f(b"O" + b"hi\n".hex().encode()) + f("exits:1")})
+    s.on_console = seen.append
+    assert s.request("qRfx.Exits") == b"exits:1"
+    assert seen == [b"hi\n"] and bytes(s.console) == b"hi\n"
+
+
+@pytest.mark.parametrize(
+    ("replies", "text"),
+    [
+        ([f(b"O" + b"a\n".hex().encode()), f("OK")], "a\n"),
+        ([f(b"O" + b"x".hex().encode()), f(b"O" + b"y".hex().encode()), f("OK")], "xy"),
+        ([f(b"done".hex())], "done"),
+    ],
+)
+def test_monitor(replies: list[bytes], text: str) -> None:
+    s, _ = session({b"qRcmd,": b"".join(replies)})
+    assert s.monitor("exits") == text
+
+
+def test_monitor_unknown() -> None:
+    s, _ = session({b"qRcmd,": f("")})
+    with pytest.raises(StubError, match="unknown monitor"):
+        s.monitor("nope")
+
+
+@pytest.mark.parametrize(("reply", "exc"), [(b"E14", StubError), (b"E.LBR unsupported", StubError)])
+def test_checked_errors(reply: bytes, exc: type[Exception]) -> None:
+    s, _ = session({b"qRfx.Lbr": f(reply)})
+    with pytest.raises(exc, match=reply.decode()[:3]):
+        s.checked("qRfx.Lbr")
+
+
+def test_expect_ok_on_empty_reply() -> None:
+    s, _ = session({})
+    with pytest.raises(StubError, match="does not know"):
+        s.expect_ok("QRfx.Unknown")
+    s2, _ = session({b"QRfx.X": f("42")})
+    with pytest.raises(ProtocolError):
+        s2.expect_ok("QRfx.X")
+
+
+def test_interrupt_and_wait_stop() -> None:
+    s, stub = session({})
+    s.handshake()
+    assert s.interrupt().kind is rsp.StopKind.INTERRUPT
+    s.resume("c")
+    assert stub.sent[-1] == b"c"
+    stub.push(f("T05rfx:cr_write,cr=3,val=1000,old=2000;"))
+    stop = s.wait_stop(1)
+    assert stop.event == "cr_write" and stop.args == {"cr": 3, "val": 0x1000, "old": 0x2000}
+
+
+def test_stop_reply_before_a_reply_is_queued() -> None:
+    s, stub = session({b"qRfx.Status": f("T05swbreak:;") + f("mode:long")})
+    assert s.request("qRfx.Status") == b"mode:long"
+    assert s.wait_stop(0.1).kind is rsp.StopKind.SWBREAK
+
+
+def test_timeout_and_lost_channel() -> None:
+    s, stub = session({b"qRfx.Status": b""})
+    with pytest.raises(ChannelTimeout, match="no reply"):
+        s.request("qRfx.Status")
+    stub.close()
+    with pytest.raises(ChannelLost):
+        s.request("?")
+
+
+def test_reconnect_redoes_the_handshake() -> None:
+    s, stub = session({})
+    s.handshake()
+    stub.close()
+    s.reconnect()
+    assert s.noack and stub.sent.count(b"QStartNoAckMode") == 2
