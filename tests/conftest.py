@@ -23,7 +23,15 @@ MACHINES = {
     "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
     "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
     "hv_i386": MachineSpec(guest="i386", with_hv=True, build=True),
+    # Waits at its first instruction (real mode, 0000:0600) for a control
+    # client; a stopped VM with a silent client runs again after 3 s.
+    "hv_amd64_wait": MachineSpec(
+        guest="amd64", with_hv=True, build=True, hv_options="ctrl_wait=1 ctrl_timeout=3"
+    ),
 }
+# Started on first use only: a VM waiting for a client keeps the VMM polling
+# its UART flat out, which would slow the other machines' boot on 2 cores.
+LAZY = {"hv_amd64_wait"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,7 +65,7 @@ class Pool:
         return Machine(replace(MACHINES[name], log=self.logs / f"hv-{name}.log"))
 
     def start_all(self) -> None:
-        for name in sorted(self.wanted):
+        for name in sorted(self.wanted - LAZY):
             machine = self.machine(name)
             try:
                 machine.start()
@@ -67,7 +75,8 @@ class Pool:
                 continue
             self.machines[name] = machine
 
-    def get(self, name: str) -> Machine:
+    def started(self, name: str) -> Machine:
+        """The machine, started (QEMU up, console connected) but maybe not booted."""
         if name in self.errors:
             pytest.fail(f"machine {name} is not available:\n{self.errors[name]}", pytrace=False)
         if name not in self.machines:
@@ -75,7 +84,10 @@ class Pool:
             machine = self.machine(name)
             machine.start()
             self.machines[name] = machine
-        machine = self.machines[name]
+        return self.machines[name]
+
+    def get(self, name: str) -> Machine:
+        machine = self.started(name)
         if name not in self.ready:
             try:
                 machine.wait_ready(BOOT_TIMEOUT)
@@ -126,3 +138,27 @@ def nohv_amd64(lab_pool: Pool) -> Machine:
 def hv_i386(lab_pool: Pool) -> Machine:
     """The i386 (686 kernel) guest under the hypervisor."""
     return lab_pool.get("hv_i386")
+
+
+@pytest.fixture(scope="session")
+def hv_amd64_waiting(lab_pool: Pool) -> Machine:
+    """amd64 under the hv with ctrl_wait=1 ctrl_timeout=3, as started: the VM may
+    still wait at 0000:0600 for a client (check `lab_pool.ready`)."""
+    return lab_pool.started("hv_amd64_wait")
+
+
+@pytest.fixture(scope="session")
+def hv_amd64_wait(lab_pool: Pool, hv_amd64_waiting: Machine) -> Machine:
+    """The ctrl_wait=1 ctrl_timeout=3 machine, booted to its shell: if no test
+    released the waiting VM yet, a `D` packet on the control port does."""
+    if "hv_amd64_wait" not in lab_pool.ready and "hv_amd64_wait" not in lab_pool.errors:
+        release_waiting_vm(hv_amd64_waiting)
+    return lab_pool.get("hv_amd64_wait")
+
+
+def release_waiting_vm(machine: Machine) -> None:
+    from ramooflax.lab.rawgdb import RawGdb
+
+    assert machine.config is not None
+    with RawGdb.connect(machine.config.ctrl_port) as client:
+        assert client.command("D", timeout=30) == b"OK"

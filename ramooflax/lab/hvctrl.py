@@ -48,6 +48,11 @@ class HvControl:
             raise LabError("the hv control connection closed (QEMU exited?)")
         return self._parser.feed(data)
 
+    def _resume(self) -> None:
+        """Our packet stopped the VM: let it run again (else it waits ctrl_timeout)."""
+        assert self._sock is not None
+        self._sock.sendall(rsp.frame("c"))
+
     def monitor(self, command: str, timeout: float = 15) -> str:
         """Send `qRcmd,<hex command>`; return the concatenated `O` output texts.
 
@@ -72,16 +77,19 @@ class HvControl:
                         if out is not None:
                             text += out
                         elif ev.data == b"OK" or ev.data == b"":
+                            self._resume()
                             if ev.data == b"" and not text:
                                 raise ProtocolError(
                                     f"the VMM does not know `monitor {command}` (empty reply)"
                                 )
                             return text.decode("utf-8", "replace")
                         elif ev.data.startswith(b"E"):
+                            self._resume()
                             raise ProtocolError(
                                 f"the VMM answered `monitor {command}` with {ev.data.decode()}"
                             )
                         else:
+                            self._resume()
                             text += rsp.hex_decode(ev.data)
                             return text.decode("utf-8", "replace")
         except TimeoutError:

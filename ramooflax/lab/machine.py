@@ -36,6 +36,8 @@ class MachineSpec:
     usb: Path | None = None  # boot the hv from this image (first disk)
     image: Path | None = None  # guest disk; default: the cached one for `guest`
     build: bool = False  # build the guest image and the hv when missing
+    hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
+    gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
 
 
 class Machine:
@@ -72,6 +74,10 @@ class Machine:
         qemu.check_ports_free(console_port, ctrl_port)
         log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
+        extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
+        hv_append = qemu.Config.hv_append
+        if s.hv_options:
+            hv_append = f"{hv_append} {s.hv_options}"
         return qemu.Config(
             guest=image,
             console_port=console_port,
@@ -81,6 +87,8 @@ class Machine:
             mem=s.mem,
             hv=hv_elfs,
             usb=s.usb,
+            hv_append=hv_append,
+            extra=extra,
         )
 
     def start(self) -> None:

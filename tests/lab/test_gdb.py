@@ -1,0 +1,210 @@
+"""Stock gdb (and a raw RSP client) against the VMM's stub: real mode, long
+mode, Ctrl-C, detach. docs/protocol.md is the contract; issue 3 the brief.
+
+gdb runs as `gdb -nx -batch -ex 'target remote ...' -ex ...`; values are
+printed with `printf "NAME=%#lx\\n", ...` so they can be parsed.
+"""
+
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from ramooflax.lab import rawgdb
+from ramooflax.lab.machine import Machine
+from ramooflax.lab.rawgdb import RawGdb
+
+pytestmark = pytest.mark.lab
+
+GDB = shutil.which("gdb")
+needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
+
+
+def ctrl_port(machine: Machine) -> int:
+    """Free the control port (the lab's own `monitor` connection) and return it."""
+    assert machine.config is not None
+    if machine.ctrl is not None:
+        machine.ctrl.close()  # QEMU's chardev serves one client at a time
+    return machine.config.ctrl_port
+
+
+def gdb(machine: Machine, *commands: str, timeout: float = 120) -> str:
+    assert GDB is not None
+    argv = [GDB, "-nx", "-batch", "-ex", "set pagination off",
+            "-ex", f"target remote 127.0.0.1:{ctrl_port(machine)}"]  # fmt: skip
+    for cmd in commands:
+        argv += ["-ex", cmd]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    out = done.stdout + done.stderr
+    print(out)
+    return out
+
+
+def value(out: str, name: str) -> int:
+    match = re.search(rf"^{name}=(0x[0-9a-f]+|0)$", out, re.MULTILINE)
+    assert match, f"gdb printed no {name}=...:\n{out}"
+    return int(match.group(1), 16)
+
+
+def show(name: str, expr: str) -> str:
+    return f'printf "{name}=%#lx\\n", {expr}'
+
+
+@contextmanager
+def guest_loop(machine: Machine, body: str) -> Iterator[int]:
+    """Run `while :; do BODY; done` in the guest's background; kill it after."""
+    out = machine.run(f"while :; do {body}; done >/dev/null 2>&1 & echo $!").output
+    pid = int(out.split()[-1])
+    try:
+        yield pid
+    finally:
+        if machine.alive():
+            machine.run(f"kill {pid}", timeout=60)
+
+
+def kallsyms(machine: Machine, *names: str) -> dict[str, int]:
+    pattern = " ".join(f"-e {n}" for n in names)
+    out = machine.run(f"grep -w {pattern} /proc/kallsyms").output
+    found = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            found[parts[2]] = int(parts[0], 16)
+    assert set(names) <= set(found), f"not in /proc/kallsyms: {out}"
+    return found
+
+
+def console_works(machine: Machine, timeout: float = 60) -> float:
+    t0 = time.monotonic()
+    assert machine.run("echo still-running", timeout=timeout).output == "still-running\n"
+    return time.monotonic() - t0
+
+
+# -- real mode (ctrl_wait=1) ------------------------------------------------------
+
+
+@needs_gdb
+def test_real_mode_hbreak_at_boot_sector(
+    hv_amd64_waiting: Machine, lab_pool: "object"
+) -> None:
+    """ctrl_wait=1: the VM waits at 0000:0600; hbreak *0x7c00 stops at the boot
+    sector, which ends with 55 aa; after detach the guest boots to its shell."""
+    machine = hv_amd64_waiting
+    if "hv_amd64_wait" in lab_pool.ready:  # type: ignore[attr-defined]
+        pytest.skip("the ctrl_wait machine was already released by another test")
+    out = gdb(machine, show("RIP0", "$pc"), "hbreak *0x7c00", "continue", show("RIP", "$pc"),
+              show("CR0", "$cr0"), "x/2xb 0x7dfe", "detach")  # fmt: skip
+    assert value(out, "RIP0") == 0x600
+    assert "Hardware assisted breakpoint 1 at 0x7c00" in out
+    assert value(out, "RIP") == 0x7C00
+    assert value(out, "CR0") & 1 == 0, "not in real mode at 0x7c00"
+    assert re.search(r"0x7dfe:\s+0x55\s+0xaa", out), out
+    assert "detached" in out
+    # The lab_pool fixture now waits for the shell marker.
+    booted = lab_pool.get("hv_amd64_wait")  # type: ignore[attr-defined]
+    assert booted is machine
+    assert "RAMOOFLAX-GUEST-READY" in machine.console_text()
+    assert "client detached (detach packet)" in machine.log_text()
+
+
+# -- long mode (the shared amd64 machine) --------------------------------------------
+
+
+@needs_gdb
+def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
+    """break *$lstar (entry_SYSCALL_64) while the guest makes syscalls; x/4i,
+    stepi, and the system registers as stock gdb shows them."""
+    syms = kallsyms(hv_amd64, "entry_SYSCALL_64")
+    with guest_loop(hv_amd64, "cat /proc/version"):
+        out = gdb(hv_amd64, show("LSTAR", "$lstar"), "break *$lstar", "continue",
+                  show("PC", "$pc"), "x/4i $pc", "stepi", show("STEP", "$pc"),
+                  "info registers cr0 cr3 cr4 efer", show("CR3", "$cr3"), "monitor sysregs",
+                  "info all-registers", "delete", "detach")  # fmt: skip
+        lstar = value(out, "LSTAR")
+        assert lstar == syms["entry_SYSCALL_64"], "LSTAR is not entry_SYSCALL_64"
+        assert re.search(rf"Breakpoint 1, {lstar:#018x}", out), out
+        assert value(out, "PC") == lstar
+        insns = re.findall(r"^(?:=> )?\s*0x[0-9a-f]+:\s+\S+", out, re.MULTILINE)
+        assert len(insns) >= 4, f"x/4i printed no 4 instructions:\n{out}"
+        assert "swapgs" in out  # entry_SYSCALL_64 starts with it
+        step = value(out, "STEP")
+        assert step != lstar and lstar < step < lstar + 16, f"stepi: {lstar:#x} -> {step:#x}"
+        cr3 = value(out, "CR3")
+        sysregs = re.search(r"\bcr3\s+0x([0-9a-f]+)", out)
+        assert sysregs, "no cr3 in `monitor sysregs`"
+        assert int(sysregs.group(1), 16) == cr3
+        for reg in ("cr0", "cr3", "cr4", "efer"):
+            assert re.search(rf"^{reg}\s+0x[0-9a-f]+", out, re.MULTILINE), f"no {reg} line"
+        efer = re.search(r"^efer\s+0x([0-9a-f]+)", out, re.MULTILINE)
+        assert efer and int(efer.group(1), 16) & 0x500 == 0x500  # LME | LMA
+        assert "detached" in out
+    console_works(hv_amd64)
+
+
+@needs_gdb
+def test_long_mode_write_watchpoint(hv_amd64: Machine) -> None:
+    """watch *(long*)&jiffies_64: the timer tick writes it; gdb reports the change."""
+    syms = kallsyms(hv_amd64, "jiffies_64", "entry_SYSCALL_64")
+    addr = syms["jiffies_64"]
+    out = gdb(hv_amd64, show("LSTAR", "$lstar"), f"watch *(long*){addr:#x}", "continue",
+              show("NOW", f"*(long*){addr:#x}"), "delete", "detach")  # fmt: skip
+    # KASLR: kallsyms and the VM's LSTAR agree on the slide.
+    assert value(out, "LSTAR") == syms["entry_SYSCALL_64"]
+    assert f"Hardware watchpoint 1: *(long*){addr:#x}" in out
+    change = re.search(r"Old value = (\d+)\s+New value = (\d+)", out)
+    assert change, f"the watchpoint did not fire:\n{out}"
+    old, new = int(change.group(1)), int(change.group(2))
+    assert new > old
+    assert value(out, "NOW") == new
+    console_works(hv_amd64)
+
+
+def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
+    """0x03 stops a guest spinning in ring 3 (no natural exits) with T02."""
+    port = ctrl_port(hv_amd64)
+    latencies = []
+    with guest_loop(hv_amd64, ":"), RawGdb.connect(port) as client:
+        time.sleep(1)
+        for _ in range(5):
+            t0 = time.monotonic()
+            client.interrupt()
+            stop = client.wait_stop(timeout=5)
+            latencies.append(time.monotonic() - t0)
+            assert stop == b"T02", stop
+            status = rawgdb.parse_status(client.command("qRfx.Status"))
+            regs = client.regs()
+            assert len(regs) > 17 * 8
+            rip = int.from_bytes(regs[16 * 8 : 17 * 8], "little")
+            assert rip == int(status["rip"], 16)
+            assert status["mode"] == "long"
+            client.send("c")
+            time.sleep(0.3)
+        cpl3 = status.get("cpl")
+    print(
+        "Ctrl-C -> T02 latency (wall, host): "
+        + ", ".join(f"{x * 1000:.1f}" for x in latencies)
+        + f" ms; median {statistics.median(latencies) * 1000:.1f} ms; last stop cpl {cpl3}"
+    )
+    assert max(latencies) < 5
+    console_works(hv_amd64)
+
+
+def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
+    """After `D` the VM runs, without our breakpoints (one sat on the syscall
+    entry): the console answers at once, the log says why."""
+    port = ctrl_port(hv_amd64)
+    mark = len(hv_amd64.log_text())
+    with RawGdb.connect(port) as client:
+        client.interrupt()
+        assert client.wait_stop(timeout=10) == b"T02"
+        lstar = client.reg(rawgdb.LSTAR)
+        assert client.command(f"Z0,{lstar:x},1") == b"OK"  # detach must remove it
+        assert client.command("D") == b"OK"
+    took = console_works(hv_amd64, timeout=30)
+    assert took < 2.5, f"the console took {took:.1f} s after detach"
+    assert "client detached (detach packet)" in hv_amd64.log_text()[mark:]
