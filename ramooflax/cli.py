@@ -4,18 +4,24 @@
     ramooflax lab run [--no-hv] [--cmd 'uname -a'] ...
     ramooflax lab usb-image -o usb.img
     ramooflax lab demo
+    ramooflax attach HOST:PORT                 # shell with `vm` attached
+    ramooflax regs [HOST:PORT]                 # print gpr and sr, detach
+    ramooflax dump --phys ADDR LEN -o FILE [HOST:PORT]
 
-Each subcommand is one function taking the parsed arguments; new groups
-(attach, regs, dump) add a parser in build_parser() next to `lab`.
+Each subcommand is one function taking the parsed arguments.
 """
 
 import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ramooflax import __version__
 from ramooflax.errors import RamooflaxError
+
+if TYPE_CHECKING:
+    from ramooflax.model import VM
 
 Handler = Callable[[argparse.Namespace], int]
 GUEST_ARCHES = ("amd64", "i386")
@@ -58,6 +64,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ramooflax.lab import demo
 
     return demo.main(mem=args.mem)
+
+
+DEFAULT_TARGET = "127.0.0.1:1234"
+
+
+def _vm(target: str) -> "VM":
+    from ramooflax.model import VM, CPUFamily
+
+    return VM(CPUFamily.AMD, target)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    vm = _vm(args.target).attach()
+    vm.interact()
+    return 0
+
+
+def cmd_regs(args: argparse.Namespace) -> int:
+    with _vm(args.target) as vm:
+        status = vm.status()
+        print(f"mode {status.mode.value}, cpl {status.cpl}, {status.exits} exits")
+        print(vm.cpu.gpr.table())
+        if not args.gpr_only:
+            print(vm.cpu.sr.table())
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    with _vm(args.target) as vm:
+        data = vm.mem.pread(args.addr, args.length, progress=not args.quiet)
+    args.output.write_bytes(data)
+    print(f"wrote {len(data)} bytes of physical memory at 0x{args.addr:x} to {args.output}")
+    return 0
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (0x... or decimal)") from None
+
+
+def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("attach", help="attach to a VM and open the shell (`vm` ready)")
+    p.add_argument("target", help="HOST:PORT of the control channel, or serial:DEVICE")
+    p.set_defaults(func=cmd_attach)
+
+    p = sub.add_parser("regs", help="print the VM's registers (the VM stops briefly)")
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument("--gpr-only", action="store_true", help="general registers only")
+    p.set_defaults(func=cmd_regs)
+
+    p = sub.add_parser("dump", help="dump guest physical memory to a file")
+    p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int, required=True)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.set_defaults(func=cmd_dump)
 
 
 def _port(text: str) -> int:
@@ -113,12 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ramooflax {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_lab(sub)
+    _add_client(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "phys", None):
+        args.addr, args.length = args.phys
     func: Handler = args.func
     try:
         return func(args)

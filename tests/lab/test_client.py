@@ -1,0 +1,264 @@
+"""The Python client against the real hypervisor (amd64 and i386 guests).
+
+Guest commands that must run while the client holds the VM go through a
+thread (`Background`): the console is another channel, so the guest's shell
+makes progress whenever the VM runs.
+"""
+
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ramooflax import VM, AddressNotMapped, CPUException, CPUFamily, CPUMode, StopReason
+from ramooflax.lab import paths
+from ramooflax.lab.console import Result
+from ramooflax.lab.machine import Machine
+from ramooflax.os.linux import Linux, Profile, Vmlinux
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Background:
+    """machine.run(cmd) in a thread; result() joins it."""
+
+    def __init__(self, machine: Machine, cmd: str, timeout: float = 120) -> None:
+        self.out: Result | None = None
+        self.error: BaseException | None = None
+
+        def go() -> None:
+            try:
+                self.out = machine.run(cmd, timeout)
+            except BaseException as exc:  # reported by result()
+                self.error = exc
+
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+
+    def result(self, timeout: float = 120) -> Result:
+        self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        assert self.out is not None, "the guest command did not finish"
+        return self.out
+
+
+def attach(machine: Machine) -> VM:
+    if machine.ctrl is not None:
+        machine.ctrl.close()  # one client at a time on the control port
+    assert machine.config is not None
+    return VM(CPUFamily.AMD, f"127.0.0.1:{machine.config.ctrl_port}").attach()
+
+
+@pytest.fixture
+def vm64(hv_amd64: Machine) -> Iterator[VM]:
+    vm = attach(hv_amd64)
+    yield vm
+    vm.detach()
+
+
+@pytest.fixture
+def vm32(hv_i386: Machine) -> Iterator[VM]:
+    vm = attach(hv_i386)
+    yield vm
+    vm.detach()
+
+
+def test_attach_registers_status_disassembly(vm64: VM) -> None:
+    assert vm64.event is not None and vm64.event.reason is StopReason.ATTACH
+    gpr, sr = vm64.cpu.gpr, vm64.cpu.sr
+    assert gpr.rip >= 0xFFFF800000000000, "a stopped idle guest is in its kernel"
+    assert sr.cr0 & 0x80000001 == 0x80000001 and sr.efer & 0x500 == 0x500  # PG PE, LME LMA
+    assert gpr.eip == gpr.rip & 0xFFFFFFFF
+    assert "rip = 0x" in repr(gpr) and "lstar" in repr(sr)
+    status = vm64.status()
+    assert status.mode is CPUMode.LONG and status.cpl == 0 and status.rip == gpr.rip
+    insns = vm64.cpu.disassemble(None, 3)
+    assert insns and insns[0].address == gpr.rip and str(insns)
+    assert "exit" in vm64.exits().lower()
+    assert "cr3" in vm64.monitor("sysregs")
+
+
+def test_memory_views_agree(vm64: VM) -> None:
+    rip = vm64.cpu.gpr.rip
+    pa = vm64.mem.translate(rip)
+    assert pa & 0xFFF == rip & 0xFFF
+    assert vm64.mem.pread(pa, 32) == vm64.mem.vread(rip, 32)
+    q = vm64.mem.read_qword(rip)
+    assert vm64.mem.read_dword(rip) == q & 0xFFFFFFFF
+    assert vm64.mem.read_word(rip) == q & 0xFFFF and vm64.mem.read_byte(rip) == q & 0xFF
+    # Writes: put the same bytes back, through each path.
+    sp = vm64.cpu.gpr.rsp
+    word = vm64.mem.read_qword(sp)
+    vm64.mem.write_qword(sp, word)
+    vm64.mem.pwrite(vm64.mem.translate(sp), struct.pack("<Q", word))
+    vm64.mem.vwrite(sp, struct.pack("<Q", word))
+    assert vm64.mem.read_qword(sp) == word
+    with pytest.raises(AddressNotMapped, match="0x10 .*cr3"):
+        vm64.mem.vread(0x10, 4)
+    cr3 = vm64.cpu.sr.cr3
+    vm64.cpu.set_active_cr3(cr3)
+    assert vm64.mem.vread(rip, 8) == q.to_bytes(8, "little")
+    vm64.cpu.set_active_cr3(0)
+    big = vm64.mem.pread(0x100000, 0x9000)
+    assert len(big) == 0x9000
+
+
+def test_cr3_filter_sees_scheduling(hv_amd64: Machine, vm64: VM) -> None:
+    seen: list[int] = []
+
+    def cr3_hook(vm: VM) -> bool:
+        assert vm.event is not None
+        seen.append(int(vm.event.val))
+        return len(seen) >= 40
+
+    vm64.cpu.filter_write_cr(3, cr3_hook)
+    job = Background(hv_amd64, "for i in 1 2 3 4 5 6 7 8; do ls / >/dev/null; done; echo ok")
+    assert vm64.resume(timeout=120) is True
+    vm64.cpu.release_write_cr(3)
+    vm64.detach()
+    assert job.result().output == "ok\n"
+    assert len(set(seen)) >= 3, f"cr3 values seen: {sorted(map(hex, set(seen)))}"
+
+
+def busybox_entry(arch: str) -> int:
+    found = sorted((paths.cache_dir() / "debs").glob(f"busybox-static_*_{arch}/bin/busybox"))
+    data = found[-1].read_bytes()[:0x40]
+    return struct.unpack_from("<Q" if data[4] == 2 else "<I", data, 0x18)[0]
+
+
+def test_page_fault_filter_sees_the_entry_point_fault(hv_amd64: Machine, vm64: VM) -> None:
+    entry = busybox_entry("amd64")
+    faults: list[tuple[int, int]] = []
+
+    def pf_hook(vm: VM) -> bool:
+        assert vm.event is not None and vm.event.vec == CPUException.page_fault
+        faults.append((int(vm.event.cr2), int(vm.event.err)))
+        return int(vm.event.cr2) == entry
+
+    vm64.cpu.filter_exception(CPUException.page_fault, pf_hook)
+    job = Background(hv_amd64, "cp /bin/busybox /tmp/bb-fresh && /tmp/bb-fresh true; echo ok")
+    assert vm64.resume(timeout=120) is True, f"no #PF at 0x{entry:x}: {faults[:10]}"
+    cr2, err = faults[-1]
+    assert cr2 == entry and err & 0x14 == 0x14  # user instruction fetch
+    vm64.cpu.release_exception(CPUException.page_fault)
+    vm64.detach()
+    assert job.result().output.endswith("ok\n")
+
+
+def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM) -> None:
+    """Break at the syscall entry; at uname(2) (rax 63) set rdi = 0: the kernel fails it
+    with EFAULT and fills nothing. Busybox's uname ignores the error (its buffer is
+    zeroed), so it prints an empty line instead of "Linux"."""
+    lstar = vm64.cpu.sr.lstar
+    state = {"patched": 0, "calls": 0}
+
+    def syscall_hook(vm: VM) -> bool:
+        state["calls"] += 1
+        if vm.cpu.gpr.rax == 63:  # uname(2), whoever calls it
+            vm.cpu.gpr.rdi = 0  # lazy: committed when the VM resumes
+            state["patched"] += 1
+        return False  # resume silently, always
+
+    vm64.cpu.breakpoints.add_insn(lstar, syscall_hook, "syscall")
+    assert "syscall" in repr(vm64.cpu.breakpoints)
+    job = Background(hv_amd64, "uname -s; echo rc=$?")
+    # No filter gives control back: resume() stops the VM itself after the timeout.
+    assert vm64.resume(timeout=15) is False
+    assert vm64.event is not None and vm64.event.reason is StopReason.INTERRUPT
+    vm64.cpu.breakpoints.remove("syscall")
+    vm64.detach()
+    out = job.result().output
+    assert state["patched"] and out.splitlines()[0] == "" and "Linux" not in out, out
+    assert hv_amd64.run("uname -s").output == "Linux\n"
+
+
+def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> None:
+    lstar = vm64.cpu.sr.lstar
+    bp = vm64.cpu.breakpoints.add_hw_insn(lstar, name="hw-entry")
+    job = Background(hv_amd64, "echo hw")
+    assert vm64.resume(timeout=60) is True
+    assert vm64.event is not None and vm64.event.reason is StopReason.HW_BREAKPOINT
+    assert vm64.cpu.gpr.rip == lstar and bp.hits == 1
+    vm64.cpu.breakpoints.remove(bp)
+
+    rips: list[int] = []
+    vm64.cpu.filter_singlestep(lambda vm: (rips.append(vm.cpu.gpr.rip), len(rips) == 3)[1])
+    assert vm64.singlestep() is True and len(rips) == 3 and rips[0] != lstar
+    vm64.cpu.release_singlestep()
+
+    img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
+    linux = Linux(vm64, Profile.find("amd64"))
+    jiffies = img.exported("jiffies_64") + linux.slide
+    for add in (vm64.cpu.breakpoints.add_data_w, vm64.cpu.breakpoints.add_data_rw):
+        w = add(jiffies, 8, None, "jiffies")
+        assert vm64.resume(timeout=30) is True
+        assert vm64.event is not None and vm64.event.reason is StopReason.WATCHPOINT
+        assert vm64.event.breakpoint is w
+        vm64.cpu.breakpoints.remove("jiffies")
+    vm64.detach()
+    job.result()
+
+
+def test_io_filter_sees_the_rtc(hv_amd64: Machine, vm64: VM) -> None:
+    vm64.cpu.filter_io(0x70, lambda vm: True)
+    job = Background(hv_amd64, "hwclock -r >/dev/null 2>&1; echo ok")
+    assert vm64.resume(timeout=60) is True
+    assert vm64.event is not None and vm64.event.port == 0x70 and vm64.event.dir == "out"
+    vm64.cpu.release_io(0x70)
+    vm64.detach()
+    job.result()
+
+
+def _vmlinuz(arch: str) -> Path:
+    return sorted((paths.cache_dir() / "debs").glob(f"linux-image-*_{arch}/boot/vmlinuz-*"))[-1]
+
+
+FINDER_SCRIPT = (
+    "printf '#!/bin/sh\\nsleep 15\\n' > /tmp/rfxuniq42 && chmod +x /tmp/rfxuniq42 && "
+    "/tmp/rfxuniq42 hello-argv; echo done"
+)
+
+
+@pytest.mark.parametrize(("name", "arch"), [("hv_amd64", "amd64"), ("hv_i386", "i386")])
+def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("process_finder",
+                                                  REPO / "examples" / "process_finder.py")  # fmt: skip
+    assert spec is not None and spec.loader is not None
+    finder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finder)
+
+    machine: Machine = request.getfixturevalue(name)
+    profile = Profile.find(arch)  # built and cached before the clock starts
+    job = Background(machine, FINDER_SCRIPT)
+    time.sleep(3)  # the process runs: the clock measures finding it, not its start
+    start = time.monotonic()
+    vm = attach(machine)
+    try:
+        task, linux = finder.find_process(vm, "rfxuniq", profile)
+        elapsed = time.monotonic() - start
+        print(f"{arch}: found {task.comm} pid {task.pid} cr3 0x{task.cr3:x} in {elapsed:.2f} s")
+        assert task.comm == "rfxuniq42" and task.cr3
+        # The process's own memory, through the found cr3: its argv and its ELF header.
+        argv = linux.argv(task)
+        assert argv[-2:] == ["/tmp/rfxuniq42", "hello-argv"], argv
+        code = linux.mm_field(task, "start_code") & ~0xFFF
+        for page in range(code, code - 0x10000, -0x1000):
+            try:
+                head = vm.mem.vread(page, 4, cr3=task.cr3)
+            except AddressNotMapped:
+                continue
+            if head == b"\x7fELF":
+                break
+        else:
+            pytest.fail(f"no ELF header below start_code 0x{code:x}")
+    finally:
+        vm.detach()
+    assert job.result().output.endswith("done\n")
