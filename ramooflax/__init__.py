@@ -1,8 +1,8 @@
 """Ramooflax: remote client and QEMU lab for the Ramooflax hypervisor.
 
-    from ramooflax import VM, CPUFamily, CPUException
-    with VM(CPUFamily.AMD, "127.0.0.1:1234") as vm:
-        print(vm.cpu.gpr)
+from ramooflax import VM, CPUFamily, CPUException
+with VM(CPUFamily.AMD, "127.0.0.1:1234") as vm:
+    print(vm.cpu.gpr)
 """
 
 from ramooflax.errors import (
@@ -26,7 +26,19 @@ from ramooflax.model import (
 
 __version__ = "0.1.0"
 __all__ = [
-    "CPU", "VM", "AddressNotMapped", "CPUException", "CPUFamily", "CPUMode", "ChannelLost",
-    "Event", "EventKind", "NotAttached", "RamooflaxError", "StopReason", "StubError",
-    "VMRunning", "__version__",
+    "CPU",
+    "VM",
+    "AddressNotMapped",
+    "CPUException",
+    "CPUFamily",
+    "CPUMode",
+    "ChannelLost",
+    "Event",
+    "EventKind",
+    "NotAttached",
+    "RamooflaxError",
+    "StopReason",
+    "StubError",
+    "VMRunning",
+    "__version__",
 ]

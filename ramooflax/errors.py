@@ -63,11 +63,15 @@ class AddressNotMapped(ClientError):
         self.addr = addr
         self.cr3 = cr3
         if physical:
-            msg = (f"physical address 0x{addr:x} is not guest memory "
-                   "(outside RAM or in the range the VMM hides)")
+            msg = (
+                f"physical address 0x{addr:x} is not guest memory "
+                "(outside RAM or in the range the VMM hides)"
+            )
         elif cr3 is None:
             msg = f"virtual address 0x{addr:x} is not mapped by the VM's current cr3"
         else:
-            msg = (f"virtual address 0x{addr:x} is not mapped through cr3 0x{cr3:x} "
-                   "(a page not present, or another address space: see vm.cpu.set_active_cr3)")
+            msg = (
+                f"virtual address 0x{addr:x} is not mapped through cr3 0x{cr3:x} "
+                "(a page not present, or another address space: see vm.cpu.set_active_cr3)"
+            )
         super().__init__(msg)

@@ -224,4 +224,4 @@ def _expects_stop(packet: bytes) -> bool:
     return packet in (b"?", b"c", b"s") or packet.startswith(b"vCont;")
 
 
-__all__ = ["Session", "ChannelLost", "DEFAULT_TIMEOUT"]
+__all__ = ["DEFAULT_TIMEOUT", "ChannelLost", "Session"]

@@ -39,12 +39,14 @@ def interact(vm: "VM", namespace: dict[str, Any] | None = None, banner: str | No
     text = banner if banner is not None else BANNER
     try:
         try:
-            from IPython import start_ipython  # type: ignore[import-not-found]
+            from IPython import start_ipython
         except ImportError:
             _plain(ns, text)
         else:
             print(text)
-            start_ipython(argv=["--no-banner", "--no-confirm-exit"], user_ns=ns)
+            start_ipython(  # type: ignore[no-untyped-call]
+                argv=["--no-banner", "--no-confirm-exit"], user_ns=ns
+            )
     finally:
         vm.detach()
 

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from ramooflax.errors import ChannelLost, ClientError
 
-
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
@@ -129,9 +128,7 @@ class Serial:
         try:
             import serial  # type: ignore[import-untyped]
         except ImportError:
-            raise ClientError(
-                "serial transports need pyserial: pip install pyserial"
-            ) from None
+            raise ClientError("serial transports need pyserial: pip install pyserial") from None
         try:
             self._port = serial.Serial(self.device, self.baudrate, timeout=0)
         except (OSError, serial.SerialException) as exc:
@@ -173,7 +170,7 @@ class Serial:
 def open_transport(target: str) -> Transport:
     """`HOST:PORT` -> Tcp; `serial:DEVICE[@BAUD]` -> Serial."""
     if target.startswith("serial:"):
-        dev, _, baud = target[len("serial:"):].partition("@")
+        dev, _, baud = target[len("serial:") :].partition("@")
         if not dev:
             raise ClientError(f"{target!r}: give a device, e.g. serial:/dev/ttyUSB0")
         try:
@@ -182,7 +179,5 @@ def open_transport(target: str) -> Transport:
             raise ClientError(f"{target!r}: the baud rate after @ must be a number") from None
     host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ClientError(
-            f"{target!r} is not HOST:PORT or serial:DEVICE (e.g. 127.0.0.1:1234)"
-        )
+        raise ClientError(f"{target!r} is not HOST:PORT or serial:DEVICE (e.g. 127.0.0.1:1234)")
     return Tcp(host or "127.0.0.1", int(port))

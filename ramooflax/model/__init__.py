@@ -8,7 +8,20 @@ from ramooflax.model.memory import Memory
 from ramooflax.model.vm import VM, Status
 
 __all__ = [
-    "CPU", "VM", "Breakpoint", "BreakpointType", "Breakpoints", "CPUException", "CPUFamily",
-    "CPUMode", "Disassembly", "Event", "EventKind", "Filter", "Instruction", "Memory",
-    "Status", "StopReason",
+    "CPU",
+    "VM",
+    "Breakpoint",
+    "BreakpointType",
+    "Breakpoints",
+    "CPUException",
+    "CPUFamily",
+    "CPUMode",
+    "Disassembly",
+    "Event",
+    "EventKind",
+    "Filter",
+    "Instruction",
+    "Memory",
+    "Status",
+    "StopReason",
 ]

@@ -193,7 +193,7 @@ class CPU:
                     cr3: int | None = None) -> Disassembly:  # fmt: skip
         """n instructions at addr (default rip) with Capstone, in the VM's code size."""
         try:
-            import capstone
+            import capstone  # type: ignore[import-untyped]
         except ImportError:
             raise ClientError("disassembly needs Capstone: pip install capstone") from None
         if bits is None:
@@ -221,4 +221,3 @@ class CPU:
             return first + self._vm.mem.vread(page_end, size - len(first), cr3)
         except AddressNotMapped:
             return first
-

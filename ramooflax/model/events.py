@@ -42,7 +42,8 @@ class Event:
     def __getattr__(self, name: str) -> int | str:
         args = self.__dict__.get("args", {})
         if name in args:
-            return args[name]
+            value: int | str = args[name]
+            return value
         raise AttributeError(f"this {self.describe()} event has no detail {name!r}")
 
     def describe(self) -> str:

@@ -24,25 +24,36 @@ class Reg:
 
 def _layout() -> list[Reg]:
     names: list[tuple[str, int]] = []
-    names += [(n, 8) for n in "rax rbx rcx rdx rsi rdi rbp rsp".split()]
+    names += [(n, 8) for n in ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp"]]
     names += [(f"r{i}", 8) for i in range(8, 16)]
     names += [("rip", 8), ("eflags", 4)]
-    names += [(s, 4) for s in "cs ss ds es fs gs".split()]
+    names += [(s, 4) for s in ["cs", "ss", "ds", "es", "fs", "gs"]]
     names += [(f"st{i}", 10) for i in range(8)]
-    names += [(n, 4) for n in "fctrl fstat ftag fiseg fioff foseg fooff fop".split()]
+    names += [(n, 4) for n in ["fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop"]]
     names += [(f"xmm{i}", 16) for i in range(16)]
     names += [("mxcsr", 4)]
     first_system = len(names)
-    names += [(n, 8) for n in "cr0 cr2 cr3 cr4 cr8 efer".split()]
-    names += [(n, 8) for n in "dr0 dr1 dr2 dr3 dr6 dr7 dbgctl".split()]
-    for s in "cs ss ds es fs gs".split():
+    names += [(n, 8) for n in ["cr0", "cr2", "cr3", "cr4", "cr8", "efer"]]
+    names += [(n, 8) for n in ["dr0", "dr1", "dr2", "dr3", "dr6", "dr7", "dbgctl"]]
+    for s in ["cs", "ss", "ds", "es", "fs", "gs"]:
         names += [(f"{s}_base", 8), (f"{s}_limit", 4), (f"{s}_attr", 4)]
     names += [("gdtr_base", 8), ("gdtr_limit", 4), ("idtr_base", 8), ("idtr_limit", 4)]
     names += [("ldtr", 4), ("ldtr_base", 8), ("ldtr_limit", 4), ("ldtr_attr", 4)]
     names += [("tr", 4), ("tr_base", 8), ("tr_limit", 4), ("tr_attr", 4)]
-    names += [(n, 8) for n in (
-        "kernel_gs_base star lstar cstar sfmask sysenter_cs sysenter_esp sysenter_eip pat"
-    ).split()]
+    names += [
+        (n, 8)
+        for n in [
+            "kernel_gs_base",
+            "star",
+            "lstar",
+            "cstar",
+            "sfmask",
+            "sysenter_cs",
+            "sysenter_esp",
+            "sysenter_eip",
+            "pat",
+        ]
+    ]
     return [Reg(n, i, sz, i >= first_system) for i, (n, sz) in enumerate(names)]
 
 
@@ -56,7 +67,7 @@ SR_NAMES = [r.name for r in REGISTERS if r.system]
 
 # 32-bit and 16-bit names for the low parts: (register, mask).
 ALIASES: dict[str, tuple[str, int]] = {"rflags": ("eflags", 0xFFFFFFFF)}
-for _r in "ax bx cx dx si di bp sp".split():
+for _r in ["ax", "bx", "cx", "dx", "si", "di", "bp", "sp"]:
     ALIASES["e" + _r] = ("r" + _r, 0xFFFFFFFF)
     ALIASES[_r] = ("r" + _r, 0xFFFF)
 ALIASES["eip"] = ("rip", 0xFFFFFFFF)
@@ -133,8 +144,9 @@ class RegisterFile:
 
     def take_dirty(self) -> list[str]:
         """The P packets for the pending writes, in register order; clears them."""
-        packets = [p_packet(n, v) for n, v in sorted(self.dirty.items(),
-                                                     key=lambda kv: BY_NAME[kv[0]].num)]
+        packets = [
+            p_packet(n, v) for n, v in sorted(self.dirty.items(), key=lambda kv: BY_NAME[kv[0]].num)
+        ]
         if self._values is not None:
             self._values.update(self.dirty)
         self.dirty.clear()
@@ -202,5 +214,5 @@ class RegisterView:
     def __repr__(self) -> str:
         try:
             return self.table()
-        except Exception as exc:  # a repr must not raise (the shell calls it)
+        except Exception as exc:  # noqa: BLE001 - a repr must not raise (the shell calls it)
             return f"<{self._title}: {exc}>"

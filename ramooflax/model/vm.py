@@ -165,7 +165,7 @@ class VM:
         self._close()
         self.attach()
 
-    def __enter__(self) -> "VM":
+    def __enter__(self) -> "VM":  # noqa: PYI034 - attach() returns self
         return self.attach()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -203,7 +203,11 @@ class VM:
         was stopped by us.
         """
         if not self._running:
-            raise NotAttached("wait()") if self._session is None else VMRunning("wait() (not running)")
+            raise (
+                NotAttached("wait()")
+                if self._session is None
+                else VMRunning("wait() (not running)")
+            )
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)

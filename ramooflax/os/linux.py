@@ -65,10 +65,10 @@ class Vmlinux:
         self.data = elf
         self.bits = 64 if elf[4] == 2 else 32
         if self.bits == 64:
-            shoff, = struct.unpack_from("<Q", elf, 0x28)
+            (shoff,) = struct.unpack_from("<Q", elf, 0x28)
             shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
         else:
-            shoff, = struct.unpack_from("<I", elf, 0x20)
+            (shoff,) = struct.unpack_from("<I", elf, 0x20)
             shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x2E)
         raw = []
         for i in range(shnum):
@@ -134,9 +134,9 @@ class Vmlinux:
                 # int32 offsets from each field; else absolute pointers.
                 v, n, _ = struct.unpack_from("<iii", table, i)
                 if (s.addr + i + 4 + n) & mask == name_addr:
-                    return (s.addr + i + v) & mask
+                    return int((s.addr + i + v) & mask)
                 if self.bits == 32 and n & mask == name_addr:
-                    return v & mask
+                    return int(v & mask)
         raise LinuxError(f"{name} is in __ksymtab_strings but in no __ksymtab entry")
 
     def find_code(self, code: bytes, runtime: int, align: int) -> int:

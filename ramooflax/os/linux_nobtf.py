@@ -47,8 +47,15 @@ def offsets_without_btf(img: "Vmlinux", stackprotector: bool = True) -> dict[str
 
     tasks = None
     for i in range(len(w) - 12):
-        if (self_list(i) and w[i + 2] == MAX_PRIO and self_list(i + 3) and self_list(i + 5)
-                and w[i + 7] == w[i + 8] == w[i + 9] == 0 and w[i + 10] == 0 and w[i + 11]):
+        if (
+            self_list(i)
+            and w[i + 2] == MAX_PRIO
+            and self_list(i + 3)
+            and self_list(i + 5)
+            and w[i + 7] == w[i + 8] == w[i + 9] == 0
+            and w[i + 10] == 0
+            and w[i + 11]
+        ):
             tasks = i
             break
     if tasks is None:
@@ -61,7 +68,7 @@ def offsets_without_btf(img: "Vmlinux", stackprotector: bool = True) -> dict[str
     pid = parent * ps - 8 - (ps if stackprotector else 0)
     comm = raw.find(b"swapper\0")
     if comm < 0 or comm % ps:
-        raise NoBtfError("no aligned \"swapper\" comm in init_task")
+        raise NoBtfError('no aligned "swapper" comm in init_task')
     mm_raw = img.read(init_mm, 0x80)
     lo, hi = img.section(".data").addr, img.section(".brk").addr + img.section(".brk").size
     pgd = None
@@ -93,7 +100,10 @@ def mm_layout_from_words(words: list[int], user_top: int) -> int | None:
     """
     for i in range(len(words) - 10):
         sc, ec, sd, ed, sb, b, ss, a0, a1, e0, e1 = words[i : i + 11]
-        if (0 < sc < ec <= sd <= ed <= sb <= b and ss < a0 < a1 == e0 < e1 < user_top
-                and sc < user_top):
+        if (
+            0 < sc < ec <= sd <= ed <= sb <= b
+            and ss < a0 < a1 == e0 < e1 < user_top
+            and sc < user_top
+        ):
             return i
     return None

@@ -34,7 +34,7 @@ class Background:
         def go() -> None:
             try:
                 self.out = machine.run(cmd, timeout)
-            except BaseException as exc:  # reported by result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
                 self.error = exc
 
         self.thread = threading.Thread(target=go, daemon=True)
@@ -216,7 +216,7 @@ def test_io_filter_sees_the_rtc(hv_amd64: Machine, vm64: VM) -> None:
 
 
 def _vmlinuz(arch: str) -> Path:
-    return sorted((paths.cache_dir() / "debs").glob(f"linux-image-*_{arch}/boot/vmlinuz-*"))[-1]
+    return max((paths.cache_dir() / "debs").glob(f"linux-image-*_{arch}/boot/vmlinuz-*"))
 
 
 FINDER_SCRIPT = (

@@ -41,9 +41,7 @@ def test_decode_body_errors(bad: bytes) -> None:
         rsp.decode_body(bad)
 
 
-@pytest.mark.parametrize(
-    "payload", [b"", b"OK", b"$#}*", bytes(range(256)), b"b" + b"*" * 40]
-)
+@pytest.mark.parametrize("payload", [b"", b"OK", b"$#}*", bytes(range(256)), b"b" + b"*" * 40])
 def test_parser_round_trip(payload: bytes) -> None:
     events = rsp.PacketParser().feed(rsp.frame(payload))
     assert events == [rsp.Event(rsp.Kind.PACKET, payload)]

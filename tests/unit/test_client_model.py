@@ -90,7 +90,9 @@ def test_breakpoints_table_and_filter_verdicts() -> None:
     assert vm.event.reason is StopReason.WATCHPOINT and vm.event.breakpoint.name == "counter"
     vm.cpu.breakpoints.remove("counter")
     vm.cpu.breakpoints.remove(BASE["rip"])
-    assert stub.sent[-2:] == [b"z2,5000,4", b"z0,ffffffff81000000,1"] and not len(vm.cpu.breakpoints)
+    assert stub.sent[-2:] == [b"z2,5000,4", b"z0,ffffffff81000000,1"] and not len(
+        vm.cpu.breakpoints
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,7 @@ def test_event_filters(install, packet: bytes, stop: str, detail: tuple[str, obj
 
 
 def test_unclaimed_event_returns_control() -> None:
-    vm, stub = vm_with({b"c": f("T05rfx:cr_write,cr=0,val=1,old=0;")})
+    vm, _ = vm_with({b"c": f("T05rfx:cr_write,cr=0,val=1,old=0;")})
     assert vm.resume() is True and vm.event.kind is not None
 
 

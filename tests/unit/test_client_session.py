@@ -11,7 +11,9 @@ QSUPPORTED = f("PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupp
                "QStartNoAckMode+")  # fmt: skip
 
 
-def session(rules: dict[bytes, bytes], ack: bool = True, timeout: float = 0.2) -> tuple[Session, FakeStub]:
+def session(
+    rules: dict[bytes, bytes], ack: bool = True, timeout: float = 0.2
+) -> tuple[Session, FakeStub]:
     stub = FakeStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK"), **rules}, ack)
     return Session(stub, timeout=timeout), stub
 
@@ -107,7 +109,7 @@ def test_interrupt_and_wait_stop() -> None:
 
 
 def test_stop_reply_before_a_reply_is_queued() -> None:
-    s, stub = session({b"qRfx.Status": f("T05swbreak:;") + f("mode:long")})
+    s, _ = session({b"qRfx.Status": f("T05swbreak:;") + f("mode:long")})
     assert s.request("qRfx.Status") == b"mode:long"
     assert s.wait_stop(0.1).kind is rsp.StopKind.SWBREAK
 
