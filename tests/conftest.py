@@ -157,8 +157,17 @@ def hv_amd64_wait(lab_pool: Pool, hv_amd64_waiting: Machine) -> Machine:
 
 
 def release_waiting_vm(machine: Machine) -> None:
+    import time
+
     from ramooflax.lab.rawgdb import RawGdb
 
     assert machine.config is not None
+    # Talk only once the VMM waits: bytes sent before it opens its UART are lost.
+    deadline = time.monotonic() + 120
+    while "ctrl_wait: the VM waits" not in machine.log_text():
+        if time.monotonic() > deadline or not machine.alive():
+            raise AssertionError("the VMM never reached its ctrl_wait point")
+        time.sleep(0.2)
     with RawGdb.connect(machine.config.ctrl_port) as client:
+        assert client.command("?", timeout=30)[:1] == b"T"
         assert client.command("D", timeout=30) == b"OK"

@@ -1,0 +1,45 @@
+"""Shared helpers of the benchmarks: boot a lab machine, talk RSP to a port."""
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ramooflax.lab import qemu  # noqa: E402
+from ramooflax.lab.machine import Machine, MachineSpec  # noqa: E402
+from ramooflax.lab.rawgdb import RawGdb  # noqa: E402
+
+LOGS = Path(tempfile.mkdtemp(prefix="ramooflax-bench-"))
+
+__all__ = ["Machine", "MachineSpec", "RawGdb", "boot", "ctrl", "qemu_gdb", "LOGS"]
+
+
+def boot(name: str, **spec: object) -> Machine:
+    """Start a machine and wait for its shell; print how long it took."""
+    machine = Machine(MachineSpec(guest="amd64", build=True, log=LOGS / f"{name}.log", **spec))  # type: ignore[arg-type]
+    machine.start()
+    took = machine.wait_ready(600)
+    print(f"[{name}] booted to its shell in {took:.1f} s (log {LOGS / name}.log)", flush=True)
+    return machine
+
+
+def ctrl(machine: Machine) -> RawGdb:
+    """A raw client on the VMM's control port (the lab's own connection closed)."""
+    assert machine.config is not None
+    if machine.ctrl is not None:
+        machine.ctrl.close()
+    return RawGdb.connect(machine.config.ctrl_port)
+
+
+def qemu_gdb(port: int) -> RawGdb:
+    return RawGdb.connect(port)
+
+
+def free_port() -> int:
+    return qemu.free_port()
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Physical-memory read throughput of the control channel, in one run.
+
+(a) the line rate: `monitor stream N` (the VMM sends N bytes as hex `O`
+    packets): payload N/time, and the bytes the line carried per second;
+(b) our stub reading 16 MiB of guest-physical memory with
+    `qRfx.PhysReadBin:ADDR,LEN` (binary, escaped; LEN <= 0x3ff8), no-ack mode,
+    two requests in flight;
+(c) QEMU's own gdbstub (-gdb tcp:127.0.0.1:N, same machine) reading the same
+    range with `m` in its physical mode (`qqemu.PhysMemMode:1`), no-ack mode.
+Prints MB/s (1 MB = 10^6 bytes) for each, our efficiency (stub / line rate)
+and the ratio to QEMU's gdbstub.
+Usage: python bench/membench.py [MiB]
+"""
+
+import sys
+import time
+
+from _common import boot, ctrl, free_port, qemu_gdb
+
+from ramooflax import rsp
+
+BASE = 0x1000000  # 16 MiB: guest RAM, identity-mapped by the nested tables
+CHUNK = 0x3FF8
+QEMU_CHUNK = 0x1000
+STREAM_N = 2 * 1024 * 1024
+
+
+def line_rate(client) -> tuple[float, float]:
+    client.console.clear()
+    wire0 = 0
+    t0 = time.monotonic()
+    client.send(rsp.qrcmd(f"stream {STREAM_N}")[1:-3])
+    got = 0
+    while True:
+        data = client.recv_packet(60, raw=True)
+        wire0 += len(data) + 4
+        if data == b"OK":
+            break
+        got += (len(data) - 1) // 2
+    took = time.monotonic() - t0
+    assert got == STREAM_N, (got, STREAM_N)
+    return STREAM_N / took / 1e6, wire0 / took / 1e6
+
+
+def stub_read(client, size: int) -> tuple[float, bytes, int]:
+    reqs = [(BASE + off, min(CHUNK, size - off)) for off in range(0, size, CHUNK)]
+    out = bytearray()
+    wire = 0
+    t0 = time.monotonic()
+    inflight = 0
+    nxt = 0
+    while len(out) < size:
+        while inflight < 2 and nxt < len(reqs):
+            a, n = reqs[nxt]
+            client.send(f"qRfx.PhysReadBin:{a:x},{n:x}")
+            nxt += 1
+            inflight += 1
+        data = client.recv_packet(60, raw=True)
+        inflight -= 1
+        if data[:1] != b"b":
+            raise SystemExit(f"PhysReadBin answered {data[:40]!r}")
+        out += data[1:]
+        wire += len(data) + 4 + data.count(b"}") * 0  # approx: unescaped size
+    took = time.monotonic() - t0
+    return size / took / 1e6, bytes(out), wire
+
+
+def qemu_read(client, size: int) -> tuple[float, bytes]:
+    assert client.command("qqemu.PhysMemMode:1") == b"OK"
+    out = bytearray()
+    t0 = time.monotonic()
+    reqs = [(BASE + off, min(QEMU_CHUNK, size - off)) for off in range(0, size, QEMU_CHUNK)]
+    inflight = nxt = 0
+    while len(out) < size:
+        while inflight < 2 and nxt < len(reqs):
+            a, n = reqs[nxt]
+            client.send(f"m{a:x},{n:x}")
+            nxt += 1
+            inflight += 1
+        data = client.recv_packet(60)
+        inflight -= 1
+        out += bytes.fromhex(data.decode())
+    took = time.monotonic() - t0
+    return size / took / 1e6, bytes(out)
+
+
+def main() -> None:
+    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+    size = mib * 1024 * 1024
+    gdb_port = free_port()
+    machine = boot("membench", gdb_port=gdb_port)
+    try:
+        with ctrl(machine) as client:
+            client.interrupt()
+            assert client.wait_stop(15) == b"T02"
+            client.noack()
+            line, wire = line_rate(client)
+            print(f"(a) line rate, monitor stream {STREAM_N}: {line:.3f} MB/s of payload "
+                  f"(hex O packets), {wire:.3f} MB/s on the wire", flush=True)  # fmt: skip
+            ours, data, _ = stub_read(client, size)
+            print(f"(b) our stub, qRfx.PhysReadBin, {mib} MiB at {BASE:#x}: {ours:.3f} MB/s",
+                  flush=True)  # fmt: skip
+            assert client.command("D") == b"OK"
+        with qemu_gdb(gdb_port) as q:
+            q.noack()
+            theirs, qdata = qemu_read(q, size)
+            print(f"(c) QEMU's gdbstub, m in phys mode, same range: {theirs:.3f} MB/s", flush=True)
+            q.send("D")
+        same = data == qdata
+        print()
+        print(f"the two stubs read the same bytes: {same}")
+        print(f"line rate (wire)       {wire:8.3f} MB/s")
+        print(f"line rate (payload)    {line:8.3f} MB/s   (N / time; hex doubles the bytes)")
+        print(f"our stub               {ours:8.3f} MB/s")
+        print(f"QEMU's gdbstub         {theirs:8.3f} MB/s")
+        eff = ours / wire
+        print(f"efficiency stub / wire line rate:    {eff:.3f}  "
+              f"({'meets' if eff >= 0.85 else 'misses'} the target >= 0.85)")  # fmt: skip
+        print(f"efficiency stub / payload line rate: {ours / line:.3f}")
+        print(f"ratio our stub / QEMU's gdbstub:     {ours / theirs:.3f}")
+    finally:
+        machine.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Stop/resume round trips per second: breakpoint hit -> stop reply -> `c`.
+
+The guest loops on syscalls (`echo x >/dev/null` in busybox sh: open, write,
+close, no fork); a software breakpoint (Z0) sits on the syscall entry
+(entry_SYSCALL_64 = MSR LSTAR). Each hit is reported, and the client
+continues at once. Measured with our stub (ctrl port), then with QEMU's own
+gdbstub (-gdb tcp:127.0.0.1:N) on the same machine and the same address.
+Usage: python bench/roundtrip.py [SECONDS]
+"""
+
+import sys
+import time
+
+from _common import boot, ctrl, free_port, qemu_gdb
+
+LSTAR = 102  # register number in the stub's target.xml
+
+
+def loop(client, seconds: float) -> tuple[int, float]:
+    hits = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        client.send("c")
+        stop = client.wait_stop(30)
+        if not stop.startswith(b"T05"):
+            raise SystemExit(f"unexpected stop {stop!r}")
+        hits += 1
+    return hits, time.monotonic() - t0
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 15
+    gdb_port = free_port()
+    machine = boot("roundtrip", gdb_port=gdb_port)
+    try:
+        machine.run("while :; do echo x >/dev/null; done >/dev/null 2>&1 &")
+        with ctrl(machine) as client:
+            client.interrupt()
+            assert client.wait_stop(15) == b"T02"
+            client.noack()
+            lstar = client.reg(LSTAR)
+            assert client.command(f"Z0,{lstar:x},1") == b"OK"
+            ours, took = loop(client, seconds)
+            assert client.command(f"z0,{lstar:x},1") == b"OK"
+            assert client.command("D") == b"OK"
+        print(f"our stub:       {ours} hits in {took:.1f} s = {ours / took:.1f} round trips/s",
+              flush=True)  # fmt: skip
+        ours_rate = ours / took
+        with qemu_gdb(gdb_port) as q:
+            q.noack()
+            assert q.command(f"Z0,{lstar:x},1") == b"OK"
+            theirs, took = loop(q, seconds)
+            assert q.command(f"z0,{lstar:x},1") == b"OK"
+            q.send("D")
+        theirs_rate = theirs / took
+        print(f"QEMU gdbstub:   {theirs} hits in {took:.1f} s = {theirs_rate:.1f} round trips/s")
+        print(f"ratio ours / QEMU's: {ours_rate / theirs_rate:.3f}")
+    finally:
+        machine.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The stub under abuse: a flood of malformed packets, a client that vanishes.
+
+Both run on the ctrl_wait=1 ctrl_timeout=3 machine (its own VM), so nothing
+here disturbs the shared machines.
+"""
+
+import random
+import threading
+import time
+
+import pytest
+
+from ramooflax import rsp
+from ramooflax.lab import rawgdb
+from ramooflax.lab.machine import Machine
+from ramooflax.lab.rawgdb import RawGdb
+
+pytestmark = pytest.mark.lab
+
+FUZZ_PACKETS = 100_000
+OVERSIZE = 300  # packets > 16 KiB (each takes ~40 ms of line time)
+TIMEOUT_S = 3  # ctrl_timeout= of the machine
+
+
+def ctrl_port(machine: Machine) -> int:
+    assert machine.config is not None
+    if machine.ctrl is not None:
+        machine.ctrl.close()
+    return machine.config.ctrl_port
+
+
+def framed(body: bytes, good: bool = True) -> bytes:
+    cs = rsp.checksum(body)
+    return b"$" + body + b"#%02x" % (cs if good else (cs + 1) & 0xFF)
+
+
+# Valid framing, but nothing that resumes the VM or writes to it.
+SAFE_PREFIXES = [b"?", b"g", b"p", b"m", b"qRfx.", b"qRfx.PhysRead:", b"qXfer:features:read:",
+                 b"qSupported", b"qRcmd,", b"Z", b"z", b"H", b"T", b"qC", b"QRfx.Bogus", b"y",
+                 b"vFoo", b"qRfx.V2P:", b"qRfx.PhysReadBin:"]  # fmt: skip
+JUNK = b"0123456789abcdef,:;#$}*x\x03\xff\x00"
+
+
+def junk(rng: random.Random, n: int) -> bytes:
+    return bytes(rng.choice(JUNK) for _ in range(n))
+
+
+def malformed(rng: random.Random, kind: int) -> bytes:
+    """One malformed (or harmless unknown) packet of the given kind."""
+    if kind == 0:  # bad checksum
+        return framed(rng.choice(SAFE_PREFIXES) + junk(rng, rng.randrange(0, 12)), good=False)
+    if kind == 1:  # truncated: no '#', or half a checksum; the next '$' restarts
+        body = b"$" + rng.choice(SAFE_PREFIXES) + junk(rng, rng.randrange(0, 8)).replace(b"#", b"")
+        return body + rng.choice([b"", b"#", b"#" + b"%x" % rng.randrange(16)])
+    if kind == 2:  # unknown or bad arguments, valid checksum (empty or E.. reply)
+        body = rng.choice(SAFE_PREFIXES) + junk(rng, rng.randrange(0, 16))
+        body = body.replace(b"$", b"").replace(b"#", b"").replace(b"}", b"").replace(b"*", b"")
+        return framed(body)
+    if kind == 3:  # random bytes, no '$' (noise between packets)
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 24))).replace(b"$", b"")
+    if kind == 4:  # '}' escapes in odd places: at the end, before '#', doubled
+        place = rng.randrange(3)
+        body = [b"m}", b"}}", b"p}#"][place] + junk(rng, 3)
+        return b"$" + body + b"#" + b"%02x" % rng.randrange(256)
+    if kind == 5:  # Ctrl-C in mid-packet
+        return b"$qRfx.St\x03atus#" + b"%02x" % rng.randrange(256)
+    # kind 6: garbage checksum characters
+    return b"$g#" + bytes((rng.randrange(256), rng.randrange(256)))
+
+
+def test_fuzz_malformed_packets(hv_amd64_wait: Machine) -> None:
+    machine = hv_amd64_wait
+    port = ctrl_port(machine)
+    mark = len(machine.log_text())
+    rng = random.Random(1234)
+    replies = {"n": 0, "bytes": 0}
+    sync = threading.Event()
+    stop = threading.Event()
+
+    with RawGdb.connect(port) as client:
+        client.interrupt()
+        assert client.wait_stop(timeout=15) == b"T02"
+        client.noack()
+        # One timeout for both threads (it is a property of the socket).
+        client.sock.settimeout(120)
+
+        def drain() -> None:
+            # Read replies as they come: the stub must never block on a full line.
+            # Ends at the reply to the resynchronising qRfx.Status.
+            while not stop.is_set():
+                try:
+                    data = client.sock.recv(1 << 16)
+                except OSError:
+                    return
+                if not data:
+                    return
+                replies["n"] += data.count(b"#")
+                replies["bytes"] += len(data)
+                if b"mode:" in data:
+                    sync.set()
+                    return
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        t0 = time.monotonic()
+        sent = 0
+        nbytes = 0
+        batch: list[bytes] = []
+        for i in range(FUZZ_PACKETS):
+            if i % (FUZZ_PACKETS // OVERSIZE) == 0:
+                big = b"$m" + b"0" * (16 * 1024 + rng.randrange(2048)) + b"#00"
+                batch.append(big)
+            else:
+                batch.append(malformed(rng, rng.randrange(7)))
+            if len(batch) >= 256:
+                chunk = b"".join(batch)
+                client.sock.sendall(chunk)
+                nbytes += len(chunk)
+                sent += len(batch)
+                batch = []
+        chunk = b"".join(batch)
+        client.sock.sendall(chunk)
+        sent += len(batch)
+        nbytes += len(chunk)
+        # Resynchronise: a clean packet until the stub answers it.
+        for _ in range(20):
+            client.sock.sendall(b"#00" + framed(b"qRfx.Status"))
+            if sync.wait(5):
+                break
+        took = time.monotonic() - t0
+        stop.set()
+        reader.join()
+        assert sync.is_set(), "the stub no longer answers after the fuzz"
+        print(
+            f"fuzz: {sent} malformed packets ({nbytes / 1e6:.1f} MB) in {took:.1f} s: "
+            f"{sent / took:.0f} packets/s, {nbytes / took / 1e6:.2f} MB/s; "
+            f"{replies['n']} replies ({replies['bytes']} bytes)"
+        )
+        assert sent >= 100_000
+        # Anything left half-read is dropped; the stub is in no-ack mode still.
+        client.buf.clear()
+        client.ack = False
+        time.sleep(0.5)
+        client.sock.setblocking(True)
+        _drain_now(client)
+        status = rawgdb.parse_status(client.command("qRfx.Status"))
+        regs = client.regs()
+        assert len(regs) == 436, len(regs)
+        assert int.from_bytes(regs[16 * 8 : 17 * 8], "little") == int(status["rip"], 16)
+        assert client.reg(rawgdb.CR3) == int(status["cr3"], 16)
+        assert client.reg(rawgdb.RIP) == int(status["rip"], 16)
+        assert client.command("D") == b"OK"
+    assert machine.alive()
+    assert machine.run("echo survived", timeout=60).output == "survived\n"
+    log = machine.log_text()[mark:]
+    assert "FATAL" not in log, log[-2000:]
+
+
+def _drain_now(client: RawGdb) -> None:
+    client.sock.settimeout(0.2)
+    try:
+        while client.sock.recv(1 << 16):
+            pass
+    except TimeoutError:
+        pass
+
+
+def test_client_vanishes_mid_packet(hv_amd64_wait: Machine) -> None:
+    """Stop the VM, send half a packet, close: after ctrl_timeout the VM runs,
+    the log says so, and a new client attaches."""
+    machine = hv_amd64_wait
+    port = ctrl_port(machine)
+    mark = len(machine.log_text())
+    con = machine.console
+    assert con is not None
+    with RawGdb.connect(port) as client:
+        client.interrupt()
+        assert client.wait_stop(timeout=15) == b"T02"
+        stopped_at = time.monotonic()
+        client.send_raw(b"$m1234")
+    # A stopped VM is silent: the command waits for the timeout.
+    result = machine.run("echo back-again", timeout=TIMEOUT_S + 30)
+    waited = time.monotonic() - stopped_at
+    assert result.output == "back-again\n"
+    print(f"the VM ran again {waited:.1f} s after the client vanished (ctrl_timeout={TIMEOUT_S})")
+    assert waited >= TIMEOUT_S - 0.5
+    log = machine.log_text()[mark:]
+    assert "client detached (timeout" in log, log
+    with RawGdb.connect(port) as client:
+        assert client.command("?", timeout=15)[:1] == b"T"
+        assert client.command("D") == b"OK"
+    assert machine.run("echo attached-again").output == "attached-again\n"
+
+
+def test_client_vanishes_while_stopped(hv_amd64_wait: Machine) -> None:
+    """The same without half a packet: a silent client is dropped after the timeout."""
+    machine = hv_amd64_wait
+    port = ctrl_port(machine)
+    mark = len(machine.log_text())
+    with RawGdb.connect(port) as client:
+        client.interrupt()
+        assert client.wait_stop(timeout=15) == b"T02"
+        assert client.command("Z0,{:x},1".format(client.reg(rawgdb.LSTAR))) == b"OK"
+        stopped_at = time.monotonic()
+    result = machine.run("echo back-again", timeout=TIMEOUT_S + 30)
+    assert result.output == "back-again\n"  # and the dropped breakpoint is gone
+    assert time.monotonic() - stopped_at >= TIMEOUT_S - 0.5
+    assert "client detached (timeout" in machine.log_text()[mark:]
