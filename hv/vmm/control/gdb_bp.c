@@ -220,7 +220,7 @@ void stub_prepare_resume(struct vcpu *v, bool step)
     uint64_t la = linear_rip(v);
     uint64_t fl = v->ops->get_rflags(v);
     struct insn in;
-    bool decoded = !emu_decode_current(v, &in);
+    bool decoded = !emu_try_decode(v, &in);
 
     stub.guest_tf = fl & RFLAGS_TF;
     stub.step_opcode = 0;
@@ -244,7 +244,7 @@ void stub_prepare_resume(struct vcpu *v, bool step)
         gmem_write(v, stub.sw[sw].pa, &stub.sw[sw].saved, 1);
         stub.step_over_sw = sw;
         stub.step_over_resume = !stub.stepping;
-        decoded = !emu_decode_current(v, &in);
+        decoded = !emu_try_decode(v, &in);
     }
 
     if ((stub.stepping || sw >= 0) && decoded && in.map == 1) {

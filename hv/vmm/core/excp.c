@@ -21,7 +21,7 @@ static bool is_svm_insn(const struct insn *in)
 int excp_policy(struct vcpu *v, unsigned vec, uint32_t err)
 {
     struct insn in;
-    if (vec != X86_EXC_GP || emu_decode_current(v, &in) || !is_svm_insn(&in))
+    if (vec != X86_EXC_GP || emu_try_decode(v, &in) || !is_svm_insn(&in))
         return 0;
     undefined_opcode(v);
     return 1;
