@@ -34,7 +34,11 @@ def ctrl(machine: Machine) -> RawGdb:
 
 
 def qemu_gdb(port: int) -> RawGdb:
-    return RawGdb.connect(port)
+    """QEMU's gdbstub (the VM stops on connect); qSupported first, as gdb does,
+    else QEMU refuses QStartNoAckMode."""
+    client = RawGdb.connect(port)
+    client.command("qSupported:swbreak+;hwbreak+;xmlRegisters=i386")
+    return client
 
 
 def free_port() -> int:
