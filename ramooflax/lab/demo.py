@@ -9,6 +9,55 @@ def _heading(title: str) -> None:
     print(f"\n=== {title} ===", flush=True)
 
 
+DEMO_PROC = "rfx-demo-proc"
+
+
+def _client_part(machine: Machine) -> bool:
+    """The Python client on the control channel: system registers, then a
+    process found by name (the seed paper's annex). Returns True if found."""
+    import time
+
+    from ramooflax import VM, CPUFamily
+    from ramooflax.os.linux import Linux, Profile
+
+    script = f"/tmp/{DEMO_PROC}"
+    machine.run(f"printf '#!/bin/sh\\nwhile :; do sleep 1; done\\n' > {script}; chmod +x {script}")
+    machine.run(f"{script} > /dev/null 2>&1 &")
+    assert machine.config is not None
+    if machine.ctrl is not None:
+        machine.ctrl.close()  # the control port takes one client at a time
+
+    _heading("The client: attached to the VM")
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{machine.config.ctrl_port}")
+    start = time.monotonic()
+    vm.attach()
+    try:
+        status = vm.status()
+        print(f"VM stopped in {status.mode.value} mode at rip 0x{status.rip:x}")
+        print(vm.cpu.sr)
+        _heading(f"The client: finding the process {DEMO_PROC!r} by name")
+        linux = Linux(vm, Profile.find("amd64"))
+        found = None
+
+        def cr3_hook(vm: VM) -> bool:
+            nonlocal found
+            found = linux.find(DEMO_PROC)
+            return found is not None
+
+        if not cr3_hook(vm):
+            vm.cpu.filter_write_cr(3, cr3_hook)
+            vm.resume(timeout=60)
+            vm.cpu.release_write_cr(3)
+        if found is None:
+            print(f"FAIL: no task named like {DEMO_PROC!r}")
+            return False
+        print(f"found {found.comm!r} pid {found.pid}, cr3 0x{found.cr3:x}, "
+              f"{time.monotonic() - start:.2f} s after attach")  # fmt: skip
+        return True
+    finally:
+        vm.detach()
+
+
 def main(mem: str = "512M") -> int:
     guest.ensure("amd64")
     hv.ensure()
@@ -39,7 +88,8 @@ def main(mem: str = "512M") -> int:
         else:
             print(f"OK: no guest usable E820 range overlaps the VMM range {vmm} "
                   f"({vmm.size // 1024} KiB)")  # fmt: skip
-        return 1 if clash or svm != "0" else 0
+        ok = not clash and svm == "0"
+        return 0 if _client_part(machine) and ok else 1
     finally:
         say("demo", "powering off")
         machine.stop()
