@@ -119,7 +119,7 @@ def command(cfg: Config) -> list[str]:
     argv += [
         "-chardev", f"socket,id=con,host=127.0.0.1,port={cfg.console_port},server=on,wait=on",
         "-serial", "chardev:con",
-        "-chardev", f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off",
+        "-chardev", f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off,nodelay=on",
         "-serial", "chardev:ctrl",
         "-chardev", f"file,id=log,path={cfg.log}",
         "-serial", "chardev:log",
