@@ -136,6 +136,7 @@ void stub_event(const char *fmt, ...)
 
 static void detach(struct vcpu *v, const char *why)
 {
+    rsp_rx_init(&stub.rx); /* half a packet from a vanished client must not restart a session */
     stub_bp_clear_all(v);
     stub_filters_clear(v);
     stub.mem_phys = false;
