@@ -42,7 +42,14 @@ exec </dev/ttyS0 >/dev/ttyS0 2>&1
 stty -echo
 export PS1=''
 echo {READY_MARKER}
-exec setsid cttyhack sh
+# The shell is not PID 1: an interactive ash as init exits (and the kernel
+# panics) when an orphaned background job it inherited is killed. init stays
+# behind it, reaps orphans, and starts a new shell if one ends.
+while :; do
+    setsid cttyhack sh
+    stty -echo
+    echo "[init] the shell ended; a new one is ready"
+done
 """
 
 # iomem=relaxed: with CONFIG_IO_STRICT_DEVMEM, /dev/mem refuses the hole left
