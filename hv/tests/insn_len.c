@@ -7,17 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "lib/insn.h"
+#include "lib/rsp.h"
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+static int hexval(int c) { return hex_digit((uint8_t)c); }
 
 int main(void)
 {
