@@ -131,7 +131,7 @@ int stub_bp_insert(struct vcpu *v, unsigned type, uint64_t addr, unsigned len)
         uint8_t cc = 0xcc;
         if (find_sw(addr) >= 0)
             return 0;
-        int i = find_sw(~0ull);
+        int i;
         for (i = 0; i < STUB_SWBP_MAX && stub.sw[i].used; i++)
             ;
         if (i == STUB_SWBP_MAX || to_phys(v, addr, &pa) ||
