@@ -124,6 +124,7 @@ def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
         out = gdb(hv_amd64, show("LSTAR", "$lstar"), "break *$lstar", "continue",
                   show("PC", "$pc"), "x/4i $pc", "stepi", show("STEP", "$pc"),
                   "info registers cr0 cr3 cr4 efer", show("CR3", "$cr3"), "monitor sysregs",
+                  "info registers system",
                   "info all-registers", "delete", "detach")  # fmt: skip
         lstar = value(out, "LSTAR")
         assert lstar == syms["entry_SYSCALL_64"], "LSTAR is not entry_SYSCALL_64"
@@ -142,6 +143,17 @@ def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
             assert re.search(rf"^{reg}\s+0x[0-9a-f]+", out, re.MULTILINE), f"no {reg} line"
         efer = re.search(r"^efer\s+0x([0-9a-f]+)", out, re.MULTILINE)
         assert efer and int(efer.group(1), 16) & 0x500 == 0x500  # LME | LMA
+        # `info registers system`: one line, the hex view then the decoded one.
+        system = re.search(r"^system\s+(\{.*\})\s+(\{.*\})$", out, re.MULTILINE)
+        assert system, f"`info registers system` printed no system line:\n{out}"
+        hexview, decoded = system.groups()
+        assert f"cr3 = {cr3:#x}," in hexview
+        assert f"lstar = {lstar:#x}," in hexview
+        for field in ("cr0", "cr2", "cr4", "cr8", "efer", "dr7", "gdtr_base", "idtr_limit",
+                      "tr_base", "fs_base", "kernel_gs_base"):  # fmt: skip
+            assert f"{field} = 0x" in hexview, f"no {field} in {hexview}"
+        assert re.search(r"cr0 = \[ [^]]*\bPG\b", decoded), decoded
+        assert re.search(r"efer = \[ [^]]*\bLMA\b", decoded), decoded
         assert "detached" in out
     console_works(hv_amd64)
 

@@ -124,7 +124,16 @@ static enum stub_action gdb_cmd_read_reg(struct vcpu *v, char *p, size_t n)
     uint64_t r;
     uint8_t buf[16];
     unsigned sz;
-    if (!stub_parse_hex(p + 1, n - 1, &r) || !(sz = stub_reg_read(v, (unsigned)r, buf))) {
+    if (!stub_parse_hex(p + 1, n - 1, &r)) {
+        stub_send_str("E01");
+        return STUB_STAY;
+    }
+    if (r == stub_reg_summary()) {
+        sz = stub_reg_summary_read(v, data, sizeof(data));
+        stub_send(reply, hex_encode(reply, sizeof(reply), data, sz));
+        return STUB_STAY;
+    }
+    if (!(sz = stub_reg_read(v, (unsigned)r, buf))) {
         stub_send_str("E01");
         return STUB_STAY;
     }

@@ -3,6 +3,13 @@
  * mode (upper halves zero outside long mode, as QEMU's stub does), plus a
  * system-register feature in gdb's "system" group (docs/protocol.md).
  *
+ * gdb's x86 code ignores the tdesc group of a register (i386-tdep.c files
+ * every unknown register under "general"), so `info registers system` would
+ * list nothing. It looks a name up as a register before a group, though: a
+ * read-only register named "system", a struct of all the system registers,
+ * makes that command print them, with CR0/CR4/EFER/DR7 decoded. It is not in
+ * the 'g' packet; gdb reads it with 'p'.
+ *
  * The VM's x87/SSE state is live in the hardware: the VMM is built with
  * -mgeneral-regs-only and never touches it, so FXSAVE/FXRSTOR read and
  * write it (AMD APM Vol.2 §11.4.4, FXSAVE format).
@@ -189,7 +196,7 @@ unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out)
         val = r->arg == 8 ? 0 : v->ops->get_cr(v, r->arg);
         break;
     case R_EFER:
-        val = v->ops->get_efer(v);
+        val = v->ops->get_efer(v) & ~EFER_SVME; /* the VM's view: SVME is ours (core/msr.c) */
         break;
     case R_DR:
         val = stub.own_dr ? stub.dr_shadow[r->arg] : v->ops->get_dr(v, r->arg);
@@ -309,8 +316,47 @@ int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in)
     return 0;
 }
 
+/* The "system" summary register: every system register as 8 bytes. */
+#define SUMMARY_BYTES (8 * (NREGS - FIRST_SYSTEM))
+
+unsigned stub_reg_summary(void) { return NREGS; }
+
+unsigned stub_reg_summary_read(struct vcpu *v, uint8_t *out, size_t size)
+{
+    if (size < SUMMARY_BYTES)
+        return 0;
+    for (unsigned i = FIRST_SYSTEM; i < NREGS; i++)
+        put64(out + 8 * (i - FIRST_SYSTEM), stub_reg_value(v, i));
+    return SUMMARY_BYTES;
+}
+
+/* Bit names for the decoded fields: AMD APM Vol.2 §3.1.1 (CR0), §3.1.3 (CR4),
+ * §3.1.7 (EFER), §13.1.1.5 (DR7). */
+struct bit_name {
+    const char *name;
+    uint8_t bit;
+};
+static const struct bit_name cr0_bits[] = {{"PE", 0}, {"MP", 1}, {"EM", 2},  {"TS", 3},
+                                           {"ET", 4}, {"NE", 5}, {"WP", 16}, {"AM", 18},
+                                           {"NW", 29}, {"CD", 30}, {"PG", 31}, {0, 0}};
+static const struct bit_name cr4_bits[] = {
+    {"VME", 0},     {"PVI", 1},         {"TSD", 2},      {"DE", 3},       {"PSE", 4},
+    {"PAE", 5},     {"MCE", 6},         {"PGE", 7},      {"PCE", 8},      {"OSFXSR", 9},
+    {"OSXMMEXCPT", 10}, {"UMIP", 11},   {"LA57", 12},    {"FSGSBASE", 16}, {"PCIDE", 17},
+    {"OSXSAVE", 18}, {"SMEP", 20},      {"SMAP", 21},    {"PKE", 22},     {0, 0}};
+static const struct bit_name efer_bits[] = {{"SCE", 0},   {"LME", 8},    {"LMA", 10}, {"NXE", 11},
+                                            {"SVME", 12}, {"LMSLE", 13}, {"FFXSR", 14},
+                                            {"TCE", 15},  {0, 0}};
+static const struct bit_name dr7_bits[] = {{"L0", 0}, {"G0", 1}, {"L1", 2}, {"G1", 3}, {"L2", 4},
+                                           {"G2", 5}, {"L3", 6}, {"G3", 7}, {"GD", 13}, {0, 0}};
+
+static const struct {
+    const char *reg;
+    const struct bit_name *bits;
+} decoded[] = {{"cr0", cr0_bits}, {"cr4", cr4_bits}, {"efer", efer_bits}, {"dr7", dr7_bits}};
+
 /* target.xml, built once from the table above. */
-static char xml[12288];
+static char xml[16384];
 static unsigned long xml_len;
 
 static void xml_put(const char *s)
@@ -320,6 +366,34 @@ static void xml_put(const char *s)
         lib_memcpy(xml + xml_len, s, n);
         xml_len += n;
     }
+}
+
+static void put_summary_xml(char *line, size_t size)
+{
+    for (unsigned d = 0; d < sizeof(decoded) / sizeof(decoded[0]); d++) {
+        fmt_snprintf(line, size, "<flags id=\"rfx_%s\" size=\"8\">", decoded[d].reg);
+        xml_put(line);
+        for (const struct bit_name *b = decoded[d].bits; b->name; b++) {
+            fmt_snprintf(line, size, "<field name=\"%s\" start=\"%u\" end=\"%u\"/>", b->name,
+                         b->bit, b->bit);
+            xml_put(line);
+        }
+        xml_put("</flags>");
+    }
+    xml_put("<struct id=\"rfx_system\">");
+    for (unsigned i = FIRST_SYSTEM; i < NREGS; i++) {
+        bool flags = false;
+        for (unsigned d = 0; d < sizeof(decoded) / sizeof(decoded[0]); d++)
+            flags |= !lib_strncmp(decoded[d].reg, regs[i].name, lib_strlen(regs[i].name) + 1);
+        fmt_snprintf(line, size, "<field name=\"%s\" type=\"%s%s\"/>", regs[i].name,
+                     flags ? "rfx_" : "data_ptr", flags ? regs[i].name : "");
+        xml_put(line);
+    }
+    fmt_snprintf(line, size,
+                 "</struct><reg name=\"system\" bitsize=\"%u\" type=\"rfx_system\" "
+                 "group=\"system\"/>",
+                 (unsigned)(8 * SUMMARY_BYTES));
+    xml_put(line);
 }
 
 const char *stub_target_xml_get(unsigned long *len)
@@ -341,6 +415,7 @@ const char *stub_target_xml_get(unsigned long *len)
                          regs[i].name, regs[i].bits, regs[i].type, group);
             xml_put(line);
         }
+        put_summary_xml(line, sizeof(line));
         xml_put("</feature></target>");
     }
     *len = xml_len;

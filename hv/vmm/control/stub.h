@@ -111,6 +111,10 @@ unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out);
 int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in);
 /* Register n (at most 64 bits of it) as a number. */
 uint64_t stub_reg_value(struct vcpu *v, unsigned n);
+/* The read-only "system" register (all system registers, for gdb's
+ * `info registers system`): its number, and its bytes (0 if size is short). */
+unsigned stub_reg_summary(void);
+unsigned stub_reg_summary_read(struct vcpu *v, uint8_t *out, size_t size);
 int stub_reg_by_name(const char *name, size_t len);
 const char *stub_reg_name(unsigned n);
 bool stub_reg_is_system(unsigned n);
