@@ -7,6 +7,7 @@ input) leaves the shell and detaches: the VM runs on.
 """
 
 import code
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,17 +39,27 @@ def interact(vm: "VM", namespace: dict[str, Any] | None = None, banner: str | No
     ns = namespace_for(vm, namespace)
     text = banner if banner is not None else BANNER
     try:
-        try:
-            from IPython import start_ipython
-        except ImportError:
+        start_ipython = _ipython()
+        if start_ipython is None:
             _plain(ns, text)
         else:
             print(text)
-            start_ipython(  # type: ignore[no-untyped-call]
-                argv=["--no-banner", "--no-confirm-exit"], user_ns=ns
-            )
+            start_ipython(argv=["--no-banner", "--no-confirm-exit"], user_ns=ns)
     finally:
         vm.detach()
+
+
+def _ipython() -> Callable[..., Any] | None:
+    """IPython's start_ipython, or None when IPython is not installed.
+
+    The plain shell must not run inside the `except ImportError`: every
+    traceback in it would show the failed IPython import as its context.
+    """
+    try:
+        from IPython import start_ipython
+    except ImportError:
+        return None
+    return start_ipython
 
 
 def _plain(ns: dict[str, Any], banner: str) -> None:

@@ -130,9 +130,13 @@ class Serial:
         except ImportError:
             raise ClientError("serial transports need pyserial: pip install pyserial") from None
         try:
-            self._port = serial.Serial(self.device, self.baudrate, timeout=0)
+            # exclusive: a second client on the same line (POSIX: flock) would
+            # interleave its packets with ours; TCP's server takes one client.
+            # pyserial also drops bytes left unread in the input buffer.
+            self._port = serial.Serial(self.device, self.baudrate, timeout=0, exclusive=True)
         except (OSError, serial.SerialException) as exc:
-            raise ChannelLost(f"cannot open {self.device}: {exc}") from None
+            hint = " (another client is attached on it)" if "lock" in str(exc) else ""
+            raise ChannelLost(f"cannot open {self.device}: {exc}{hint}") from None
 
     def _p(self) -> Any:
         if self._port is None:
