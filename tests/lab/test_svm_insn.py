@@ -6,7 +6,6 @@ a CPU without SVM raises #UD (SIGILL). Each case is a tiny static program
 built on the host, copied into the guest through its console, and run there.
 """
 
-import base64
 import shutil
 import subprocess
 from pathlib import Path
@@ -56,16 +55,6 @@ def build(tmp: Path, name: str, insn: str) -> bytes:
     return out.read_bytes()
 
 
-def put_file(machine: Machine, path: str, data: bytes) -> None:
-    """Copies data to a guest file through the console, in base64 lines."""
-    text = base64.b64encode(data).decode()
-    assert machine.run(f"rm -f {path}.b64").status == 0
-    for i in range(0, len(text), 2000):
-        assert machine.run(f"printf %s '{text[i:i + 2000]}' >> {path}.b64").status == 0
-    res = machine.run(f"base64 -d {path}.b64 > {path} && chmod +x {path} && rm {path}.b64")
-    assert res.status == 0, res.output
-
-
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     tmp = tmp_path_factory.mktemp("svm-insn")
@@ -76,7 +65,7 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 def test_svm_instruction_is_undefined_under_hv(
     hv_amd64: Machine, programs: dict[str, bytes], name: str
 ) -> None:
-    put_file(hv_amd64, f"/tmp/{name}", programs[name])
+    hv_amd64.put_file(f"/tmp/{name}", programs[name])
     res = hv_amd64.run(f"/tmp/{name}; echo status=$?")
     assert f"status={SIGILL_STATUS}" in res.output, (
         f"{name} in ring 3 under the hypervisor: {res.output!r} "
@@ -86,6 +75,6 @@ def test_svm_instruction_is_undefined_under_hv(
 
 @pytest.mark.parametrize("name", sorted(NATIVE_UD))
 def test_same_as_native(nohv_amd64: Machine, programs: dict[str, bytes], name: str) -> None:
-    put_file(nohv_amd64, f"/tmp/{name}", programs[name])
+    nohv_amd64.put_file(f"/tmp/{name}", programs[name])
     res = nohv_amd64.run(f"/tmp/{name}; echo status=$?")
     assert f"status={SIGILL_STATUS}" in res.output, res.output

@@ -24,8 +24,6 @@
 #define DR6_FIXED 0xffff0ff0ull
 #define DR7_FIXED 0x400ull
 #define DR7_LE (1ull << 8)
-#define RFLAGS_RF (1ull << 16)
-#define RFLAGS_OF (1ull << 11)
 
 static uint64_t linear_rip(struct vcpu *v)
 {
@@ -215,6 +213,20 @@ static void arm_tf(struct vcpu *v)
     v->ops->set_rflags(v, fl | RFLAGS_TF);
 }
 
+/*
+ * System calls are stepped over, not into: INT n in protected mode, and
+ * SYSCALL. TF would leak to the VM through them: INT n pushes it in the
+ * handler's frame, SYSCALL saves it in R11 and SYSRET loads it back, so the
+ * process would trap after its next instruction (AMD APM Vol.3, SYSCALL and
+ * SYSRET). SYSENTER returns where the kernel chooses: it keeps TF stepping.
+ */
+static bool is_system_call(struct vcpu *v, const struct insn *in)
+{
+    if (in->map == 1 && (in->opcode == 0xcd || in->opcode == 0xcc || in->opcode == 0xce))
+        return v->ops->get_cr(v, 0) & CR0_PE;
+    return in->map == 2 && in->opcode == 0x05;
+}
+
 void stub_prepare_resume(struct vcpu *v, bool step)
 {
     uint64_t la = linear_rip(v);
@@ -247,21 +259,20 @@ void stub_prepare_resume(struct vcpu *v, bool step)
         decoded = !emu_try_decode(v, &in);
     }
 
-    if ((stub.stepping || sw >= 0) && decoded && in.map == 1) {
-        if ((in.opcode == 0xcd || in.opcode == 0xcc || in.opcode == 0xce) &&
-            (v->ops->get_cr(v, 0) & CR0_PE)) {
-            /* INT n: no TF; a one-shot exec breakpoint where the handler returns. */
-            unsigned i;
-            for (i = 0; i < 4 && stub.hw[i].used; i++)
-                ;
-            if (i < 4) {
-                stub.step_int_dr = (int)i;
-                v->ops->set_dr(v, i, la + in.len);
-                dr_program(v);
-                stub_sync_intercepts(v);
-                return;
-            }
+    if ((stub.stepping || sw >= 0) && decoded && is_system_call(v, &in)) {
+        /* No TF: a one-shot exec breakpoint where the kernel returns. */
+        unsigned i;
+        for (i = 0; i < 4 && stub.hw[i].used; i++)
+            ;
+        if (i < 4) {
+            stub.step_int_dr = (int)i;
+            v->ops->set_dr(v, i, la + in.len);
+            dr_program(v);
+            stub_sync_intercepts(v);
+            return;
         }
+    }
+    if ((stub.stepping || sw >= 0) && decoded && in.map == 1) {
         if (in.opcode == 0x9c || in.opcode == 0x9d || in.opcode == 0xcf) {
             stub.step_opcode = in.opcode;
             stub.step_opsize = in.opsize;

@@ -13,8 +13,16 @@ unsigned vcpu_code_bits(struct vcpu *v)
     return (cs.attrib & SEG_ATTR_DB) ? 32 : 16;
 }
 
+/*
+ * The VMM completed the instruction at rip for the VM: move past it. A
+ * completed instruction clears RF (AMD APM Vol.2 §3.1.6, RFLAGS.RF; Intel
+ * SDM Vol.3B §17.3.1.1): left set, it would reach the VM's stack in the
+ * frame of an INT n the VMM injects, and the IRET back would skip an
+ * instruction breakpoint on the next instruction.
+ */
 void vcpu_advance(struct vcpu *v, unsigned len)
 {
+    v->ops->set_rflags(v, v->ops->get_rflags(v) & ~RFLAGS_RF);
     uint64_t rip = v->ops->get_rip(v) + len;
     unsigned bits = vcpu_code_bits(v);
     if (bits == 16)

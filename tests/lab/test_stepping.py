@@ -1,0 +1,136 @@
+"""Single-step through a ring-3 program under the hypervisor: the trap flag
+the VMM sets must stay invisible to the guest (pushf, popf, iret, int n), and
+each step must land on the next instruction.
+
+programs/tfprobe.c runs pushf/popf/int 0x80/iretq/syscall and exits with a
+bit set for each place where it saw TF; a stray #DB would kill it (SIGTRAP).
+It is linked at 0x13370000, an address no other guest program uses, so a
+hardware breakpoint there stops only it.
+"""
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ramooflax import VM, CPUFamily, StopReason
+from ramooflax.lab.machine import Machine
+
+pytestmark = pytest.mark.lab
+
+SOURCE = Path(__file__).parent / "programs" / "tfprobe.c"
+GUEST_PATH = "/tmp/tfprobe"
+TEXT_BASE = 0x13370000
+
+
+@dataclass
+class Probe:
+    binary: bytes
+    probe: int  # first instruction of the stepped sequence
+    probe_end: int  # first instruction after it
+
+
+@pytest.fixture(scope="module")
+def tfprobe(tmp_path_factory: pytest.TempPathFactory, hv_amd64: Machine) -> Probe:
+    if not shutil.which("gcc") or not shutil.which("nm"):
+        pytest.skip("gcc and nm are needed to build the probe program")
+    out = tmp_path_factory.mktemp("tfprobe") / "tfprobe"
+    subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-Wl,-n", "-Wl,--build-id=none",
+                    f"-Wl,-Ttext-segment={TEXT_BASE:#x}", "-o", str(out), str(SOURCE)],
+                   check=True)  # fmt: skip
+    syms = {}
+    for line in subprocess.run(["nm", str(out)], capture_output=True, text=True,
+                               check=True).stdout.splitlines():  # fmt: skip
+        addr, _, name = line.split()
+        syms[name] = int(addr, 16)
+    subprocess.run(["strip", str(out)], check=True)
+    probe = Probe(out.read_bytes(), syms["probe"], syms["probe_end"])
+    hv_amd64.put_file(GUEST_PATH, probe.binary)
+    return probe
+
+
+@pytest.fixture
+def vm(hv_amd64: Machine) -> Iterator[VM]:
+    if hv_amd64.ctrl is not None:
+        hv_amd64.ctrl.close()  # one client at a time on the control port
+    assert hv_amd64.config is not None
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.config.ctrl_port}").attach()
+    yield vm
+    if vm.attached:
+        if vm.running:
+            vm.stop()
+        vm.cpu.breakpoints.remove_all()
+        vm.cpu.set_step_mode(None)
+        vm.detach()
+
+
+def stop_at_probe(machine: Machine, vm: VM, probe: Probe) -> "Background":
+    """Start the program in the guest; return once the VM stops at `probe`."""
+    from test_client import Background
+
+    vm.cpu.breakpoints.add_hw_insn(probe.probe, name="probe")
+    job = Background(machine, f"{GUEST_PATH}; echo status=$?", timeout=180)
+    assert vm.resume(timeout=120), "the probe program never reached its breakpoint"
+    assert vm.event is not None and vm.event.reason is StopReason.HW_BREAKPOINT, vm.event
+    assert vm.cpu.gpr.rip == probe.probe
+    assert vm.status().cpl == 3
+    vm.cpu.breakpoints.remove("probe")
+    return job
+
+
+def expected_steps(vm: VM, probe: Probe) -> list[int]:
+    """The instruction addresses after probe, up to probe_end: each step lands
+    on the next one (int 0x80 and syscall return to the next instruction, the
+    iretq goes to the instruction that follows it)."""
+    listing = vm.cpu.disassemble(probe.probe, 64)
+    addrs = [insn.address for insn in listing if insn.address <= probe.probe_end]
+    assert addrs[-1] == probe.probe_end, "could not disassemble up to probe_end"
+    mnemonics = {insn.mnemonic for insn in listing if insn.address < probe.probe_end}
+    assert {"pushfq", "popfq", "int", "iretq", "syscall"} <= mnemonics, mnemonics
+    return addrs[1:]
+
+
+def finish(job: "Background", vm: VM) -> str:
+    vm.detach()
+    out = job.result(120).output
+    assert "status=0" in out, (
+        f"the program saw TF (status bits: 1 pushf, 2 after iret, 4 after sysret; "
+        f"133 = SIGTRAP): {out!r}"
+    )
+    return out
+
+
+def test_global_step_hides_tf(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
+    """Global step mode: pushf, popf, iretq one instruction per step; int 0x80
+    and syscall are stepped over; the program runs on and saw no TF."""
+    job = stop_at_probe(hv_amd64, vm, tfprobe)
+    expected = expected_steps(vm, tfprobe)
+    vm.cpu.set_step_mode(None)
+    seen = []
+    for _ in expected:
+        assert vm.singlestep()
+        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
+        seen.append(vm.cpu.gpr.rip)
+    assert seen == expected, [hex(a) for a in seen]
+    assert vm.cpu.gpr.rflags & 0x100 == 0, "the debugger's view shows the VMM's TF"
+    finish(job, vm)
+
+
+def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
+    """Step mode cr3: every step ends in the process's ring 3 with its cr3,
+    on the next instruction of the listing."""
+    job = stop_at_probe(hv_amd64, vm, tfprobe)
+    cr3 = vm.cpu.sr.cr3
+    expected = expected_steps(vm, tfprobe)
+    vm.cpu.set_step_mode(cr3)
+    seen = []
+    for _ in expected:
+        assert vm.singlestep()
+        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
+        assert vm.cpu.sr.cr3 == cr3 and vm.status().cpl == 3
+        seen.append(vm.cpu.gpr.rip)
+    assert seen == expected, [hex(a) for a in seen]
+    finish(job, vm)
