@@ -11,6 +11,7 @@ One booted machine serves many commands; stop() powers the guest off.
 import base64
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,18 +137,30 @@ class Machine:
         except GuestTimeout as exc:
             raise GuestTimeout(f"{exc}\n{self._diagnostics(console=False)}") from None
 
+    def run_background(self, cmd: str, timeout: float = 120) -> "Job":
+        """Start machine.run(cmd) in a thread; the Job's result() joins it.
+
+        For a guest command that must run while a control client holds the
+        VM: the console is another channel, and the command makes progress
+        whenever the VM runs."""
+        return Job(self, cmd, timeout)
+
     def put_file(self, path: str, data: bytes, executable: bool = True) -> None:
         """Write data to a guest file through the console (base64 lines: the
         guest has no network). Fine for small programs: about 10 KB/s."""
         text = base64.b64encode(data).decode()
         steps = [f"rm -f {path}.b64"]
-        steps += [f"printf %s '{text[i:i + 2000]}' >> {path}.b64" for i in range(0, len(text), 2000)]
+        steps += [
+            f"printf %s '{text[i : i + 2000]}' >> {path}.b64" for i in range(0, len(text), 2000)
+        ]
         steps.append(f"base64 -d {path}.b64 > {path} && rm {path}.b64"
                      + (f" && chmod +x {path}" if executable else ""))  # fmt: skip
         for step in steps:
             res = self.run(step)
             if res.status != 0:
-                raise LabError(f"copying {path} into the guest failed at `{step[:60]}`: {res.output}")
+                raise LabError(
+                    f"copying {path} into the guest failed at `{step[:60]}`: {res.output}"
+                )
 
     def hv_summary(self, timeout: float = 20) -> str:
         """The VMM's `monitor exits` text (exit counts and its memory range)."""
@@ -236,3 +249,30 @@ class Machine:
             log = self.log_text().strip().splitlines()[-15:]
             parts.append(f"hv log tail ({self.config.log}):\n" + ("\n".join(log) or "(empty)"))
         return "\n".join(parts)
+
+
+class Job:
+    """A guest command running in a thread (Machine.run_background)."""
+
+    def __init__(self, machine: Machine, cmd: str, timeout: float) -> None:
+        self.cmd = cmd
+        self.out: Result | None = None
+        self.error: BaseException | None = None
+
+        def go() -> None:
+            try:
+                self.out = machine.run(cmd, timeout)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+                self.error = exc
+
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+
+    def result(self, timeout: float = 120) -> Result:
+        """The command's Result, once it ends (its exception if it failed)."""
+        self.thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        if self.out is None:
+            raise GuestTimeout(f"`{self.cmd[:60]}` did not finish within {timeout:.0f} s")
+        return self.out

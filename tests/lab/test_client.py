@@ -1,12 +1,11 @@
 """The Python client against the real hypervisor (amd64 and i386 guests).
 
-Guest commands that must run while the client holds the VM go through a
-thread (`Background`): the console is another channel, so the guest's shell
-makes progress whenever the VM runs.
+Guest commands that must run while the client holds the VM go through
+`Machine.run_background`: the console is another channel, so the guest's
+shell makes progress whenever the VM runs.
 """
 
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,37 +14,12 @@ import pytest
 
 from ramooflax import VM, AddressNotMapped, CPUException, CPUFamily, CPUMode, StopReason
 from ramooflax.lab import paths
-from ramooflax.lab.console import Result
 from ramooflax.lab.machine import Machine
 from ramooflax.os.linux import Linux, Profile, Vmlinux
 
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class Background:
-    """machine.run(cmd) in a thread; result() joins it."""
-
-    def __init__(self, machine: Machine, cmd: str, timeout: float = 120) -> None:
-        self.out: Result | None = None
-        self.error: BaseException | None = None
-
-        def go() -> None:
-            try:
-                self.out = machine.run(cmd, timeout)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by result()
-                self.error = exc
-
-        self.thread = threading.Thread(target=go, daemon=True)
-        self.thread.start()
-
-    def result(self, timeout: float = 120) -> Result:
-        self.thread.join(timeout)
-        if self.error is not None:
-            raise self.error
-        assert self.out is not None, "the guest command did not finish"
-        return self.out
 
 
 def attach(machine: Machine) -> VM:
@@ -121,7 +95,9 @@ def test_cr3_filter_sees_scheduling(hv_amd64: Machine, vm64: VM) -> None:
         return len(seen) >= 12 and len(set(seen)) >= 3
 
     vm64.cpu.filter_write_cr(3, cr3_hook)
-    job = Background(hv_amd64, "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ls / >/dev/null; done; echo ok")
+    job = hv_amd64.run_background(
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ls / >/dev/null; done; echo ok"
+    )
     stopped_by_filter = vm64.resume(timeout=120)
     assert stopped_by_filter is True, (
         f"{len(seen)} CR3 writes seen in 120 s; event {vm64.event!r}; hv log tail:\n"
@@ -149,7 +125,7 @@ def test_page_fault_filter_sees_the_entry_point_fault(hv_amd64: Machine, vm64: V
         return int(vm.event.cr2) == entry
 
     vm64.cpu.filter_exception(CPUException.page_fault, pf_hook)
-    job = Background(hv_amd64, "cp /bin/busybox /tmp/bb-fresh && /tmp/bb-fresh true; echo ok")
+    job = hv_amd64.run_background("cp /bin/busybox /tmp/bb-fresh && /tmp/bb-fresh true; echo ok")
     assert vm64.resume(timeout=120) is True, f"no #PF at 0x{entry:x}: {faults[:10]}"
     cr2, err = faults[-1]
     assert cr2 == entry and err & 0x14 == 0x14  # user instruction fetch
@@ -174,7 +150,7 @@ def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM
 
     vm64.cpu.breakpoints.add_insn(lstar, syscall_hook, "syscall")
     assert "syscall" in repr(vm64.cpu.breakpoints)
-    job = Background(hv_amd64, "uname -s; echo rc=$?")
+    job = hv_amd64.run_background("uname -s; echo rc=$?")
     # No filter gives control back: resume() stops the VM itself after the timeout.
     assert vm64.resume(timeout=15) is False
     assert vm64.event is not None and vm64.event.reason is StopReason.INTERRUPT
@@ -188,7 +164,7 @@ def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM
 def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> None:
     lstar = vm64.cpu.sr.lstar
     bp = vm64.cpu.breakpoints.add_hw_insn(lstar, name="hw-entry")
-    job = Background(hv_amd64, "echo hw")
+    job = hv_amd64.run_background("echo hw")
     assert vm64.resume(timeout=60) is True
     assert vm64.event is not None and vm64.event.reason is StopReason.HW_BREAKPOINT
     assert vm64.cpu.gpr.rip == lstar and bp.hits == 1
@@ -214,7 +190,7 @@ def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> Non
 
 def test_io_filter_sees_the_rtc(hv_amd64: Machine, vm64: VM) -> None:
     vm64.cpu.filter_io(0x70, lambda vm: True)
-    job = Background(hv_amd64, "hwclock -r >/dev/null 2>&1; echo ok")
+    job = hv_amd64.run_background("hwclock -r >/dev/null 2>&1; echo ok")
     assert vm64.resume(timeout=60) is True
     assert vm64.event is not None and vm64.event.port == 0x70 and vm64.event.dir == "out"
     vm64.cpu.release_io(0x70)
@@ -244,7 +220,7 @@ def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) ->
 
     machine: Machine = request.getfixturevalue(name)
     profile = Profile.find(arch)  # built and cached before the clock starts
-    job = Background(machine, FINDER_SCRIPT)
+    job = machine.run_background(FINDER_SCRIPT)
     time.sleep(3)  # the process runs: the clock measures finding it, not its start
     start = time.monotonic()
     vm = attach(machine)

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from ramooflax import VM, CPUFamily, EventKind, StopReason
 from ramooflax.lab import facts
 from ramooflax.lab.machine import Machine
 
@@ -47,3 +48,27 @@ def test_keyboard_controller_reset_is_blocked(hv_amd64: Machine) -> None:
     assert re.search("reset", new_log(hv_amd64, mark), re.IGNORECASE), (
         "no reset-attempt line in the hv log"
     )
+
+
+def test_npf_filter_reports_the_access(hv_amd64: Machine) -> None:
+    """filter_npf: a guest write into the VMM's range stops the VM with the
+    guest-physical address and the direction; the write is still dropped."""
+    hidden = facts.vmm_range(hv_amd64.log_text() + hv_amd64.hv_summary())
+    addr = hidden.start + 0x2000
+    if hv_amd64.ctrl is not None:
+        hv_amd64.ctrl.close()  # one client at a time on the control port
+    assert hv_amd64.config is not None
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.config.ctrl_port}").attach()
+    try:
+        vm.cpu.filter_npf()
+        job = hv_amd64.run_background(f"devmem 0x{addr:x} 32 0x5a5a5a5a; echo done")
+        assert vm.resume(timeout=120), "no NPF stop"
+        assert vm.event is not None and vm.event.reason is StopReason.EVENT, vm.event
+        assert vm.event.kind is EventKind.NPF, vm.event
+        assert vm.event.gpa == addr and vm.event.dir == "w", vm.event
+        assert vm.status().cpl == 3  # devmem's own store, through its /dev/mem mapping
+        vm.cpu.release_npf()
+    finally:
+        vm.detach()
+    assert job.result().output.endswith("done\n")
+    assert hv_amd64.run(f"devmem 0x{addr:x} 32").output.strip().lower() != "0x5a5a5a5a"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ramooflax import VM, CPUFamily, StopReason
-from ramooflax.lab.machine import Machine
+from ramooflax.errors import ChannelTimeout
+from ramooflax.lab.machine import Job, Machine
 
 pytestmark = pytest.mark.lab
 
@@ -67,12 +68,10 @@ def vm(hv_amd64: Machine) -> Iterator[VM]:
         vm.detach()
 
 
-def stop_at_probe(machine: Machine, vm: VM, probe: Probe) -> "Background":
+def stop_at_probe(machine: Machine, vm: VM, probe: Probe) -> Job:
     """Start the program in the guest; return once the VM stops at `probe`."""
-    from test_client import Background
-
     vm.cpu.breakpoints.add_hw_insn(probe.probe, name="probe")
-    job = Background(machine, f"{GUEST_PATH}; echo status=$?", timeout=180)
+    job = machine.run_background(f"{GUEST_PATH}; echo status=$?", timeout=180)
     assert vm.resume(timeout=120), "the probe program never reached its breakpoint"
     assert vm.event is not None and vm.event.reason is StopReason.HW_BREAKPOINT, vm.event
     assert vm.cpu.gpr.rip == probe.probe
@@ -93,7 +92,25 @@ def expected_steps(vm: VM, probe: Probe) -> list[int]:
     return addrs[1:]
 
 
-def finish(job: "Background", vm: VM) -> str:
+def step_through(vm: VM, expected: list[int], cr3: int | None = None) -> list[int]:
+    """One singlestep() per expected address; the rips seen (and, with cr3,
+    a check that each step ended in that process's ring 3)."""
+    seen: list[int] = []
+    for _ in expected:
+        try:
+            assert vm.singlestep()
+        except ChannelTimeout:
+            vm.stop()
+            pytest.fail(f"step {len(seen) + 1} after {[hex(a) for a in seen]} never ended; "
+                        f"stopped at {vm.cpu.gpr.rip:#x} ({vm.status()}):\n{vm.exits()}")  # fmt: skip
+        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
+        if cr3 is not None:
+            assert vm.cpu.sr.cr3 == cr3 and vm.status().cpl == 3
+        seen.append(vm.cpu.gpr.rip)
+    return seen
+
+
+def finish(job: Job, vm: VM) -> str:
     vm.detach()
     out = job.result(120).output
     assert "status=0" in out, (
@@ -109,11 +126,7 @@ def test_global_step_hides_tf(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None
     job = stop_at_probe(hv_amd64, vm, tfprobe)
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(None)
-    seen = []
-    for _ in expected:
-        assert vm.singlestep()
-        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
-        seen.append(vm.cpu.gpr.rip)
+    seen = step_through(vm, expected)
     assert seen == expected, [hex(a) for a in seen]
     assert vm.cpu.gpr.rflags & 0x100 == 0, "the debugger's view shows the VMM's TF"
     finish(job, vm)
@@ -126,11 +139,6 @@ def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe
     cr3 = vm.cpu.sr.cr3
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(cr3)
-    seen = []
-    for _ in expected:
-        assert vm.singlestep()
-        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
-        assert vm.cpu.sr.cr3 == cr3 and vm.status().cpl == 3
-        seen.append(vm.cpu.gpr.rip)
+    seen = step_through(vm, expected, cr3)
     assert seen == expected, [hex(a) for a in seen]
     finish(job, vm)
