@@ -38,7 +38,13 @@ KEEPALIVE_S = 3.0  # the VMM drops a client silent for ctrl_timeout (10 s) while
 
 @dataclass(frozen=True)
 class Status:
-    """qRfx.Status: mode, exit count, cr3, rip, cpl, LBR and stepping flags."""
+    """qRfx.Status: mode, exit count, cr3, rip, cpl, LBR and stepping flags.
+
+    `ctrlc_guest_us`: for the last Ctrl-C that stopped the VM, the guest time
+    between the VMM's last look at the line that found it quiet and the look
+    that found the 0x03 (an upper bound of the stop latency in guest time);
+    None before any Ctrl-C, or from a stub that does not report it.
+    """
 
     mode: CPUMode
     exits: int
@@ -47,6 +53,7 @@ class Status:
     cpl: int
     lbr: bool
     stepping: bool
+    ctrlc_guest_us: float | None = None
 
     @classmethod
     def parse(cls, payload: bytes) -> "Status":
@@ -59,7 +66,14 @@ class Status:
             int(kv.get("cpl", "0"), 16),
             kv.get("lbr", "0") == "1",
             kv.get("stepping", "0") == "1",
+            _ctrlc_us(kv.get("ctrlc"), kv.get("tsc_hz")),
         )
+
+
+def _ctrlc_us(window: str | None, tsc_hz: str | None) -> float | None:
+    if window is None or not tsc_hz or int(window, 16) == 0 or int(tsc_hz, 16) == 0:
+        return None
+    return int(window, 16) * 1e6 / int(tsc_hz, 16)
 
 
 class VM:

@@ -202,3 +202,14 @@ def test_context_manager() -> None:
     with VM(CPUFamily.AMD, "fake", transport=stub, keepalive=None) as vm:
         assert vm.attached and vm.event.reason is StopReason.ATTACH
     assert not vm.attached and stub.sent[-1] == b"D"
+
+
+def test_status_parses_the_ctrl_c_window_in_guest_time() -> None:
+    from ramooflax.model.vm import Status
+
+    st = Status.parse(b"mode:long;exits:1f;cr3:1000;rip:401000;cpl:3;lbr:0;stepping:0;"
+                      b"ctrlc:27100;tsc_hz:9502f900")  # fmt: skip
+    assert st.cpl == 3 and st.exits == 0x1F
+    assert st.ctrlc_guest_us == pytest.approx(0x27100 * 1e6 / 2_500_000_000)
+    assert Status.parse(b"mode:long;ctrlc:0;tsc_hz:9502f900").ctrlc_guest_us is None
+    assert Status.parse(b"mode:real").ctrlc_guest_us is None

@@ -189,6 +189,7 @@ static void serve(struct vcpu *v, bool have_packet)
         break;
     }
     stub_fpu_commit();
+    stub.quiet_tsc = v->ops->guest_tsc(v); /* a stop takes no guest time */
 }
 
 static void report_stop(const char *reply)
@@ -209,10 +210,12 @@ void control_poll(struct vcpu *v, enum control_poll_reason why)
     }
     if (why == CONTROL_POLL_EXIT && (++poll_tick & (v->info->ctrl_poll - 1)))
         return;
+    uint64_t now = v->ops->guest_tsc(v);
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
     for (int i = 0; i < 2 * RSP_MAX_PACKET && uart_getc(stub.port, &c); i++) {
         switch (rsp_rx_byte(&stub.rx, c)) {
         case RSP_EV_INTERRUPT:
+            stub.ctrlc_window = now - stub.quiet_tsc;
             rsp_rx_init(&stub.rx);
             report_stop("T02");
             serve(v, false);
@@ -235,7 +238,9 @@ void control_poll(struct vcpu *v, enum control_poll_reason why)
     if (rsp_rx_busy(&stub.rx)) {
         lib_memcpy(stub.last_stop, "T05", 4);
         serve(v, false);
+        return;
     }
+    stub.quiet_tsc = now;
 }
 
 void control_first_entry(struct vcpu *v)

@@ -63,9 +63,9 @@ static void send_binary(const uint8_t *d, size_t len)
 
 static void rfx_status(struct vcpu *v)
 {
-    reply_fmt("mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x", vcpu_mode_name(v),
-              X(v->exits), X(v->ops->get_cr(v, 3)), X(v->ops->get_rip(v)), v->ops->get_cpl(v),
-              stub.lbr_on, stub.stepping);
+    reply_fmt("mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x;ctrlc:%llx;tsc_hz:%llx",
+              vcpu_mode_name(v), X(v->exits), X(v->ops->get_cr(v, 3)), X(v->ops->get_rip(v)),
+              v->ops->get_cpl(v), stub.lbr_on, stub.stepping, X(stub.ctrlc_window), X(stub.tsc_hz));
 }
 
 static void rfx_sysregs(struct vcpu *v)

@@ -55,6 +55,11 @@ struct stub {
     bool session;          /* a client has talked to us since the last detach */
     uint64_t tsc_hz;
     uint64_t timeout_tsc;  /* silence that ends a stopped session */
+    /* Ctrl-C latency in guest time: the VM's TSC at the last poll that found
+     * the line quiet, and the guest time between that poll and the one that
+     * found the last 0x03 (the byte came in between: an upper bound). */
+    uint64_t quiet_tsc;
+    uint64_t ctrlc_window;
 
     /* the stop being reported */
     bool event_pending;

@@ -62,6 +62,8 @@ struct vm_ops {
     uint64_t (*get_dr)(struct vcpu *v, unsigned n);
     void (*set_dr)(struct vcpu *v, unsigned n, uint64_t val);
     unsigned (*get_cpl)(struct vcpu *v);
+    /* The VM's TSC when it last exited (the VMM's own time is not in it). */
+    uint64_t (*guest_tsc)(struct vcpu *v);
     /* MSRs the backend keeps for the VM (in the VMCB on AMD). Return 0, or
      * -1 if the backend does not hold that MSR. */
     int (*get_msr)(struct vcpu *v, uint32_t msr, uint64_t *val);

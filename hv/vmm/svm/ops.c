@@ -213,6 +213,9 @@ static uint64_t *vmcb_msr(struct vcpu *v, uint32_t msr)
     }
 }
 
+/* The VM reads host TSC + tsc_offset (APM Vol.2 §15.30.5). */
+static uint64_t guest_tsc(struct vcpu *v) { return to_svm(v)->exit_tsc + vmcb_of(v)->control.tsc_offset; }
+
 static int get_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     uint64_t *p = vmcb_msr(v, msr);
@@ -343,6 +346,7 @@ const struct vm_ops svm_vm_ops = {
     .get_dr = get_dr,
     .set_dr = set_dr,
     .get_cpl = get_cpl,
+    .guest_tsc = guest_tsc,
     .get_msr = get_msr,
     .set_msr = set_msr,
     .set_intercept = set_intercept,

@@ -25,6 +25,7 @@ void svm_run(struct svm_vcpu *s)
         vmcb->save.rsp = s->vcpu.gpr[GPR_RSP];
         svm_vmrun(vmcb_pa, s->vcpu.gpr);
         uint64_t t_exit = rdtsc();
+        s->exit_tsc = t_exit;
         s->vcpu.gpr[GPR_RAX] = vmcb->save.rax;
         s->vcpu.gpr[GPR_RSP] = vmcb->save.rsp;
         svm_handle_exit(s);

@@ -12,6 +12,7 @@ struct svm_vcpu {
     uint64_t exit_counts[SVM_EXIT_MAX];
     uint64_t exit_other;      /* exit codes past the table */
     bool hlt_parked;          /* HLT let through natively; INTR intercept armed */
+    uint64_t exit_tsc;        /* host TSC at the last #VMEXIT */
 };
 
 static inline struct svm_vcpu *to_svm(struct vcpu *v) { return (struct svm_vcpu *)v; }
