@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ramooflax import VM, AddressNotMapped, CPUException, CPUFamily, CPUMode, StopReason
-from ramooflax.lab import paths
+from ramooflax.errors import NotAttached, StubError, VMRunning
+from ramooflax.lab import facts, paths
 from ramooflax.lab.machine import Machine
 from ramooflax.os.linux import Linux, Profile, Vmlinux
 
@@ -178,7 +179,8 @@ def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> Non
     img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
     linux = Linux(vm64, Profile.find("amd64"))
     jiffies = img.exported("jiffies_64") + linux.slide
-    for add in (vm64.cpu.breakpoints.add_data_w, vm64.cpu.breakpoints.add_data_rw):
+    bps = vm64.cpu.breakpoints
+    for add in (bps.add_data_w, bps.add_data_r, bps.add_data_rw):
         w = add(jiffies, 8, None, "jiffies")
         assert vm64.resume(timeout=30) is True
         assert vm64.event is not None and vm64.event.reason is StopReason.WATCHPOINT
@@ -245,3 +247,67 @@ def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) ->
     finally:
         vm.detach()
     assert job.result().output.endswith("done\n")
+
+
+def test_small_accesses_strings_and_translations(hv_amd64: Machine) -> None:
+    """write_byte/word/dword read back and restore; read_cstring on the kernel's
+    uts name agrees with `uname`; guest_to_host is the identity outside the
+    VMM's range and refuses inside it."""
+    uname = hv_amd64.run("uname -s; uname -r").output.split()
+    vm64 = attach(hv_amd64)
+    try:
+        small_accesses(hv_amd64, vm64, uname)
+    finally:
+        vm64.detach()
+
+
+def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
+    mem = vm64.mem
+    img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
+    uts = img.exported("init_uts_ns") + Linux(vm64, Profile.find("amd64")).slide
+    # struct new_utsname: sysname, nodename, release... char[65] each, first in uts_namespace.
+    assert mem.read_cstring(uts, 65) == uname[0].encode()
+    assert mem.read_cstring(uts + 2 * 65, 65) == uname[1].encode()
+
+    scratch = vm64.cpu.gpr.rsp - 0x200  # below the stopped VM's stack pointer
+    saved = mem.vread(scratch, 8)
+    try:
+        for write, read, size, value in ((mem.write_byte, mem.read_byte, 1, 0xA5),
+                                         (mem.write_word, mem.read_word, 2, 0xBEEF),
+                                         (mem.write_dword, mem.read_dword, 4, 0xC0FFEE11),
+                                         (mem.write_qword, mem.read_qword, 8, 0x0123456789ABCDEF)):  # fmt: skip
+            write(scratch, value)
+            assert read(scratch) == value
+            # The bytes are in guest-physical memory, little-endian.
+            assert mem.pread(mem.translate(scratch), size) == value.to_bytes(size, "little")
+    finally:
+        mem.vwrite(scratch, saved)
+    assert mem.vread(scratch, 8) == saved
+
+    assert mem.guest_to_host(0x100000) == 0x100000  # NPT: identity outside the VMM
+    hidden = facts.vmm_range(vm64.exits())
+    with pytest.raises(AddressNotMapped, match="not guest memory"):
+        mem.guest_to_host(hidden.start + 0x1000)
+
+
+def test_lbr_unsupported_reconnect_and_errors(hv_amd64: Machine, vm64: VM) -> None:
+    """LBR: QEMU's CPU has none, and the error says so; reconnect() attaches
+    again; calls on a running or detached VM fail with a message saying what
+    to do."""
+    with pytest.raises(StubError, match="LBR unsupported"):
+        vm64.cpu.lbr_enable()
+    rip = vm64.cpu.gpr.rip
+    vm64.reconnect()
+    assert vm64.attached and vm64.cpu.gpr.rip == rip  # still stopped where it was
+    vm64.cont()
+    with pytest.raises(VMRunning, match="vm.stop"):
+        _ = vm64.cpu.gpr.rax
+    with pytest.raises(VMRunning):
+        vm64.mem.pread(0, 4)
+    vm64.stop()
+    assert vm64.cpu.gpr.rip
+    vm64.detach()
+    with pytest.raises(NotAttached, match="vm.attach"):
+        _ = vm64.cpu.gpr.rax
+    with pytest.raises(NotAttached):
+        vm64.resume()
