@@ -7,13 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ramooflax.lab import qemu  # noqa: E402
-from ramooflax.lab.machine import Machine, MachineSpec  # noqa: E402
-from ramooflax.lab.rawgdb import RawGdb  # noqa: E402
+from ramooflax.lab import qemu
+from ramooflax.lab.machine import Machine, MachineSpec
+from ramooflax.lab.rawgdb import RawGdb
 
 LOGS = Path(tempfile.mkdtemp(prefix="ramooflax-bench-"))
 
-__all__ = ["Machine", "MachineSpec", "RawGdb", "boot", "ctrl", "qemu_gdb", "LOGS"]
+__all__ = ["LOGS", "Machine", "MachineSpec", "RawGdb", "boot", "ctrl", "qemu_gdb"]
 
 
 def boot(name: str, **spec: object) -> Machine:

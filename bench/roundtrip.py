@@ -48,7 +48,9 @@ def main() -> None:
             ours, took = loop(client, seconds)
             assert client.command(f"z0,{lstar:x},1") == b"OK"
             assert client.command("D") == b"OK"
-        print(f"our stub, Z1 (DR0): {hw} hits in {hw_took:.1f} s = {hw / hw_took:.1f} round trips/s")
+        print(
+            f"our stub, Z1 (DR0): {hw} hits in {hw_took:.1f} s = {hw / hw_took:.1f} round trips/s"
+        )
         print(f"our stub, Z0:   {ours} hits in {took:.1f} s = {ours / took:.1f} round trips/s",
               flush=True)  # fmt: skip
         ours_rate = ours / took

@@ -6,8 +6,10 @@ selected tests use is started at once when the first one is needed (they boot
 in parallel), and each is powered off at the end of the session.
 """
 
+import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -171,3 +173,40 @@ def release_waiting_vm(machine: Machine) -> None:
     with RawGdb.connect(machine.config.ctrl_port) as client:
         assert client.command("?", timeout=30)[:1] == b"T"
         assert client.command("D", timeout=30) == b"OK"
+
+
+# -- programs for the guest ----------------------------------------------------
+
+PROGRAMS = Path(__file__).parent / "lab" / "programs"
+
+
+@dataclass
+class GuestProgram:
+    """A static amd64 program (no libc) built from tests/lab/programs/NAME.c."""
+
+    binary: bytes  # stripped
+    symbols: dict[str, int]
+
+
+@pytest.fixture(scope="session")
+def guest_program(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], GuestProgram]:
+    """build(name, text_base): link at text_base, an address no other guest
+    program uses, so a hardware breakpoint there stops only this program."""
+    if not shutil.which("gcc") or not shutil.which("nm"):
+        pytest.skip("gcc and binutils are needed to build the guest test programs")
+    out_dir = tmp_path_factory.mktemp("guest-programs")
+
+    def build(name: str, text_base: int) -> GuestProgram:
+        out = out_dir / name
+        subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-Wl,-n", "-Wl,--build-id=none",
+                        f"-Wl,-Ttext-segment={text_base:#x}", "-o", str(out),
+                        str(PROGRAMS / f"{name}.c")], check=True)  # fmt: skip
+        nm = subprocess.run(["nm", str(out)], capture_output=True, text=True, check=True)
+        symbols = {}
+        for line in nm.stdout.splitlines():
+            addr, _, sym = line.split()
+            symbols[sym] = int(addr, 16)
+        subprocess.run(["strip", str(out)], check=True)
+        return GuestProgram(out.read_bytes(), symbols)
+
+    return build

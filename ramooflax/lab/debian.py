@@ -109,6 +109,7 @@ def extract(deb: Path, dest: Path, members: list[str]) -> None:
         stdin=dpkg.stdout,
         capture_output=True,
         text=True,
+        check=False,
     )
     assert dpkg.stdout is not None
     dpkg.stdout.close()

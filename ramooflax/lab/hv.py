@@ -21,9 +21,9 @@ def images() -> tuple[Path, Path, Path]:
 def _newest_source(src: Path) -> float:
     newest = 0.0
     for p in src.rglob("*"):
-        if p.is_file() and (p.suffix in SOURCE_SUFFIXES or p.name == "Makefile"):
-            if "tests" not in p.relative_to(src).parts:
-                newest = max(newest, p.stat().st_mtime)
+        wanted = p.is_file() and (p.suffix in SOURCE_SUFFIXES or p.name == "Makefile")
+        if wanted and "tests" not in p.relative_to(src).parts:
+            newest = max(newest, p.stat().st_mtime)
     return newest
 
 
@@ -35,7 +35,7 @@ def stale() -> bool:
         return True
     src = paths.repo_root() / "hv"
     if (src / "Makefile").exists():
-        question = subprocess.run(["make", "-q", "-C", str(src)], capture_output=True)
+        question = subprocess.run(["make", "-q", "-C", str(src)], capture_output=True, check=False)
         return question.returncode != 0
     return min(p.stat().st_mtime for p in elfs) < _newest_source(src)
 
@@ -63,7 +63,7 @@ def ensure() -> tuple[Path, Path, Path]:
             )
         say("hv", "building the hypervisor (make -C hv) ...")
         done = subprocess.run(
-            ["make", "-C", str(src), f"-j{_jobs()}"], capture_output=True, text=True
+            ["make", "-C", str(src), f"-j{_jobs()}"], capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             tail = "\n".join((done.stderr.strip() or done.stdout.strip()).splitlines()[-12:])

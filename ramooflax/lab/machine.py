@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ramooflax.errors import GuestTimeout, LabError
 from ramooflax.lab import guest, hv, paths, qemu
@@ -214,7 +215,7 @@ class Machine:
             self.ctrl.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "Machine":
+    def __enter__(self) -> Self:
         self.start()
         return self
 

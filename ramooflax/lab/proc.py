@@ -46,6 +46,7 @@ def run(
             capture_output=True,
             text=True,
             timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"`{' '.join(argv)}` took more than {timeout:.0f} s") from exc

@@ -25,7 +25,9 @@ _UNSUPPORTED = re.compile(r"TCG doesn't support requested feature: \S+\.([\w.-]+
 def version() -> tuple[int, int]:
     """QEMU's (major, minor); raise if QEMU is missing or older than MIN_VERSION."""
     try:
-        out = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=30).stdout
+        out = subprocess.run(
+            [QEMU, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
     except FileNotFoundError:
         raise LabError(f"{QEMU} not found: install QEMU >= 10 ({INSTALL_HINT})") from None
     match = re.search(r"version (\d+)\.(\d+)", out)
@@ -44,7 +46,9 @@ def _probe(cpu: str) -> tuple[list[str], str]:
     argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", "pc", "-nodefaults",
             "-display", "none", "-S", "-monitor", "stdio"]  # fmt: skip
     try:
-        done = subprocess.run(argv, input="quit\n", capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            argv, input="quit\n", capture_output=True, text=True, timeout=60, check=False
+        )
     except subprocess.TimeoutExpired:
         raise LabError(f"QEMU did not quit while probing -cpu {cpu}") from None
     missing = _UNSUPPORTED.findall(done.stderr)
@@ -70,7 +74,9 @@ def cpu_arg(model: str | None = None) -> str:
     if key in known:
         return known[key]
     name = base.split(",")[0]
-    listing = subprocess.run([QEMU, "-cpu", "help"], capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        [QEMU, "-cpu", "help"], capture_output=True, text=True, check=False
+    ).stdout
     if not re.search(rf"^\s*(x86\s+)?{re.escape(name)}\s", listing, re.MULTILINE) and name != "max":
         raise LabError(f"QEMU has no CPU model {name!r}: see `{QEMU} -cpu help`")
     if not re.search(r"\bsvm\b", listing):

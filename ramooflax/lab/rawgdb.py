@@ -14,6 +14,7 @@ import re
 import socket
 import time
 from types import TracebackType
+from typing import Self
 
 from ramooflax import rsp
 from ramooflax.errors import LabError
@@ -70,7 +71,7 @@ class RawGdb:
         except OSError:
             pass
 
-    def __enter__(self) -> "RawGdb":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -54,11 +54,11 @@ def _bridge(machine: Machine) -> None:
         if saved is not None:
             tty.setraw(fd)
         while machine.alive() and not console.closed:
-            if not echo_on and machine.ready_after is None:
-                if "RAMOOFLAX-GUEST-READY" in console.text:
-                    machine.ready_after = 0.0
-                    console.send("stty echo; PS1='guest# '\n")
-                    echo_on = True
+            waiting = not echo_on and machine.ready_after is None
+            if waiting and "RAMOOFLAX-GUEST-READY" in console.text:
+                machine.ready_after = 0.0
+                console.send("stty echo; PS1='guest# '\n")
+                echo_on = True
             ready, _, _ = select.select([fd], [], [], 0.2)
             if not ready:
                 continue

@@ -10,8 +10,9 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def gdb(machine: Machine, *commands: str, timeout: float = 120) -> str:
             "-ex", f"target remote 127.0.0.1:{ctrl_port(machine)}"]  # fmt: skip
     for cmd in commands:
         argv += ["-ex", cmd]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     out = done.stdout + done.stderr
     print(out)
     return out
@@ -89,9 +90,7 @@ def console_works(machine: Machine, timeout: float = 60) -> float:
 
 
 @needs_gdb
-def test_real_mode_hbreak_at_boot_sector(
-    hv_amd64_waiting: Machine, lab_pool: "object"
-) -> None:
+def test_real_mode_hbreak_at_boot_sector(hv_amd64_waiting: Machine, lab_pool: "object") -> None:
     """ctrl_wait=1: the VM waits at 0000:0600; hbreak *0x7c00 stops at the boot
     sector, which ends with 55 aa; after detach the guest boots to its shell."""
     machine = hv_amd64_waiting
@@ -220,3 +219,43 @@ def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
     took = console_works(hv_amd64, timeout=30)
     assert took < 2.5, f"the console took {took:.1f} s after detach"
     assert "client detached (detach packet)" in hv_amd64.log_text()[mark:]
+
+
+@needs_gdb
+def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
+    """monitor help / exits / vmcb; v2p of the syscall entry; `mem phys` makes
+    gdb's x read that physical address, with the same bytes as the virtual view."""
+    out = gdb(hv_amd64, "monitor help", "monitor exits", "monitor vmcb", "x/8xb $lstar",
+              'eval "monitor v2p %lx", $lstar', "detach")  # fmt: skip
+    assert "v2p ADDR" in out and "mem phys" in out, "monitor help lists no v2p / mem"
+    assert re.search(r"cr3_write\s+\d+", out), "monitor exits shows no counters"
+    assert "intercept" in out.lower(), "monitor vmcb dumped no intercepts"
+    virt = re.search(r"^0x[0-9a-f]+ <?[^:]*:((?:\s+0x[0-9a-f]{2}){8})", out, re.MULTILINE)
+    v2p = re.search(r"0x([0-9a-f]+) -> 0x([0-9a-f]+)", out)
+    assert virt and v2p, out
+    pa = int(v2p.group(2), 16)
+    out2 = gdb(hv_amd64, "monitor mem phys", f"x/8xb {pa:#x}", "monitor mem virt", "detach")
+    assert "physical addresses" in out2 and "virtual addresses" in out2
+    phys = re.search(rf"^{pa:#x}:((?:\s+0x[0-9a-f]{{2}}){{8}})", out2, re.MULTILINE)
+    assert phys, out2
+    assert phys.group(1).split() == virt.group(1).split()
+    console_works(hv_amd64)
+
+
+@needs_gdb
+def test_register_writes_take_effect_on_resume(
+    hv_amd64: Machine, guest_program: Callable[[str, int], Any]
+) -> None:
+    """At a hardware breakpoint in a process: `set $rdi = 42` becomes its exit
+    status; `set $cr2` (a system register) is what the VM has after a stepi."""
+    prog = guest_program("regprobe", 0x13380000)
+    hv_amd64.put_file("/tmp/regprobe", prog.binary)
+    job = hv_amd64.run_background("/tmp/regprobe; echo status=$?")  # sleeps 2 s first
+    out = gdb(hv_amd64, f"hbreak *{prog.symbols['probe_exit']:#x}", "continue",
+              show("PC", "$pc"), show("RDI", "$rdi"), "set $rdi = 42", "set $cr2 = 0x1234000",
+              "stepi", show("CR2", "$cr2"), show("RDI2", "$rdi"), "delete", "detach")  # fmt: skip
+    assert value(out, "PC") == prog.symbols["probe_exit"], out
+    assert value(out, "RDI") == 0
+    assert value(out, "CR2") == 0x1234000
+    assert value(out, "RDI2") == 42
+    assert "status=42" in job.result().output

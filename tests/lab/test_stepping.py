@@ -8,11 +8,9 @@ It is linked at 0x13370000, an address no other guest program uses, so a
 hardware breakpoint there stops only it.
 """
 
-import shutil
-import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +20,6 @@ from ramooflax.lab.machine import Job, Machine
 
 pytestmark = pytest.mark.lab
 
-SOURCE = Path(__file__).parent / "programs" / "tfprobe.c"
 GUEST_PATH = "/tmp/tfprobe"
 TEXT_BASE = 0x13370000
 
@@ -35,22 +32,10 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def tfprobe(tmp_path_factory: pytest.TempPathFactory, hv_amd64: Machine) -> Probe:
-    if not shutil.which("gcc") or not shutil.which("nm"):
-        pytest.skip("gcc and nm are needed to build the probe program")
-    out = tmp_path_factory.mktemp("tfprobe") / "tfprobe"
-    subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-Wl,-n", "-Wl,--build-id=none",
-                    f"-Wl,-Ttext-segment={TEXT_BASE:#x}", "-o", str(out), str(SOURCE)],
-                   check=True)  # fmt: skip
-    syms = {}
-    for line in subprocess.run(["nm", str(out)], capture_output=True, text=True,
-                               check=True).stdout.splitlines():  # fmt: skip
-        addr, _, name = line.split()
-        syms[name] = int(addr, 16)
-    subprocess.run(["strip", str(out)], check=True)
-    probe = Probe(out.read_bytes(), syms["probe"], syms["probe_end"])
-    hv_amd64.put_file(GUEST_PATH, probe.binary)
-    return probe
+def tfprobe(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Probe:
+    prog = guest_program("tfprobe", TEXT_BASE)
+    hv_amd64.put_file(GUEST_PATH, prog.binary)
+    return Probe(prog.binary, prog.symbols["probe"], prog.symbols["probe_end"])
 
 
 @pytest.fixture

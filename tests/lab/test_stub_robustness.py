@@ -215,7 +215,7 @@ def test_client_vanishes_while_stopped(hv_amd64_wait: Machine) -> None:
     with RawGdb.connect(port) as client:
         client.interrupt()
         assert client.wait_stop(timeout=15) == b"T02"
-        assert client.command("Z0,{:x},1".format(client.reg(rawgdb.LSTAR))) == b"OK"
+        assert client.command(f"Z0,{client.reg(rawgdb.LSTAR):x},1") == b"OK"
         stopped_at = time.monotonic()
     result = machine.run("echo back-again", timeout=TIMEOUT_S + 30)
     assert result.output == "back-again\n"  # and the dropped breakpoint is gone

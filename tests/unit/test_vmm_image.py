@@ -62,12 +62,32 @@ def elf_header(data: bytes) -> dict[str, int]:
     cls, endian = data[4], data[5]
     assert endian == 1, f"not little endian (EI_DATA {endian})"
     if cls == 1:
-        (e_type, e_machine, _ver, _entry, e_phoff, _shoff, _flags, _ehsize,
-         e_phentsize, e_phnum) = struct.unpack_from("<HHIIIIIHHH", data, 16)
+        (
+            e_type,
+            e_machine,
+            _ver,
+            _entry,
+            e_phoff,
+            _shoff,
+            _flags,
+            _ehsize,
+            e_phentsize,
+            e_phnum,
+        ) = struct.unpack_from("<HHIIIIIHHH", data, 16)
     elif cls == 2:
         assert len(data) >= 64, "truncated ELF64 header"
-        (e_type, e_machine, _ver, _entry, e_phoff, _shoff, _flags, _ehsize,
-         e_phentsize, e_phnum) = struct.unpack_from("<HHIQQQIHHH", data, 16)
+        (
+            e_type,
+            e_machine,
+            _ver,
+            _entry,
+            e_phoff,
+            _shoff,
+            _flags,
+            _ehsize,
+            e_phentsize,
+            e_phnum,
+        ) = struct.unpack_from("<HHIQQQIHHH", data, 16)
     else:
         raise AssertionError(f"bad EI_CLASS {cls}")
     return {
@@ -179,7 +199,9 @@ def check_loader(path: Path) -> int:
     off = find_multiboot(data)
     if off is None:
         head = data[:MB_SEARCH]
-        near = [i for i in range(0, len(head) - 3) if head[i : i + 4] == MB_MAGIC.to_bytes(4, "little")]
+        near = [
+            i for i in range(len(head) - 3) if head[i : i + 4] == MB_MAGIC.to_bytes(4, "little")
+        ]
         raise AssertionError(
             f"{path.name}: no valid Multiboot header in the first {MB_SEARCH} bytes "
             f"(magic found at {near or 'no offset'})"
@@ -292,7 +314,9 @@ def test_loader_check_can_fail(built: None, tmp_path: Path) -> None:
     # loader.elf with its checksum off by one
     data = bytearray(LOADER.read_bytes())
     off = check_loader(LOADER)
-    struct.pack_into("<I", data, off + 8, (struct.unpack_from("<I", data, off + 8)[0] + 1) & 0xFFFFFFFF)
+    struct.pack_into(
+        "<I", data, off + 8, (struct.unpack_from("<I", data, off + 8)[0] + 1) & 0xFFFFFFFF
+    )
     broken = tmp_path / "loader-cs.elf"
     broken.write_bytes(bytes(data))
     with pytest.raises(AssertionError, match="no valid Multiboot header"):
