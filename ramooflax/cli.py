@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ramooflax import __version__
-from ramooflax.errors import RamooflaxError
+from ramooflax.errors import ClientError, RamooflaxError
 
 if TYPE_CHECKING:
     from ramooflax.model import VM
@@ -92,9 +92,18 @@ def cmd_regs(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    with _vm(args.target) as vm:
-        data = vm.mem.pread(args.addr, args.length, progress=not args.quiet)
-    args.output.write_bytes(data)
+    # The file first: a bad path fails before the transfer, not after it.
+    try:
+        out = args.output.open("wb")
+    except OSError as exc:
+        raise ClientError(f"cannot write {args.output}: {exc.strerror}") from None
+    try:
+        with out, _vm(args.target) as vm:
+            data = vm.mem.pread(args.addr, args.length, progress=not args.quiet)
+            out.write(data)
+    except BaseException:
+        args.output.unlink(missing_ok=True)  # no half-written dump left behind
+        raise
     print(f"wrote {len(data)} bytes of physical memory at 0x{args.addr:x} to {args.output}")
     return 0
 

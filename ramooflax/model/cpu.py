@@ -105,7 +105,7 @@ class CPU:
         self._filter(EventKind.CR_WRITE, n, f"{n:x}", None, False)
 
     def filter_read_cr(self, n: int, fn: Filter | None = None) -> None:
-        """Stop on reads of CRn (0, 2, 3, 4; QEMU TCG does not exit on CR3 reads)."""
+        """Stop on reads of CRn (0, 2, 3, 4); under QEMU 10's TCG only CR0 reads exit."""
         self._filter(EventKind.CR_READ, n, f"{n:x}", fn, True)
 
     def release_read_cr(self, n: int) -> None:

@@ -1,9 +1,16 @@
-"""The `ramooflax` command line: errors without tracebacks, streamed command output."""
+"""The `ramooflax` command line: errors without tracebacks, streamed command output,
+regs and dump against the real hypervisor."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from ramooflax import VM, CPUFamily
+from ramooflax.lab import facts, qemu
+from ramooflax.lab.machine import Machine
 
 pytestmark = pytest.mark.lab
 
@@ -34,3 +41,52 @@ def test_run_no_hv_returns_status(qemu_ok: None) -> None:
     done = ramooflax("lab", "run", "--no-hv", "--cmd", "echo one; echo two >&2; exit 7")
     assert "Traceback" not in done.stderr
     assert (done.returncode, done.stdout) == (7, "one\ntwo\n")
+
+
+def ctrl_target(machine: Machine) -> str:
+    assert machine.config is not None
+    if machine.ctrl is not None:
+        machine.ctrl.close()  # one client at a time on the control port
+    return f"127.0.0.1:{machine.config.ctrl_port}"
+
+
+def test_regs_prints_the_registers(hv_amd64: Machine) -> None:
+    done = ramooflax("regs", ctrl_target(hv_amd64), timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in ("rip", "rsp", "cr0", "cr3", "efer", "lstar", "gdtr_base"):
+        assert re.search(rf"\b{name}\s*=\s*0x[0-9a-f]+", done.stdout), f"no {name}:\n{done.stdout}"
+    assert hv_amd64.run("echo alive").output == "alive\n"  # the VM runs on
+
+
+def test_dump_writes_memory_with_progress(hv_amd64: Machine, tmp_path: Path) -> None:
+    """dump --phys: the file holds the bytes a client reads; a progress bar on
+    stderr unless --quiet."""
+    out = tmp_path / "bios.bin"
+    target = ctrl_target(hv_amd64)
+    done = ramooflax("dump", target, "--phys", "0xf0000", "0x10000", "-o", str(out), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "100.0%" in done.stderr or "100%" in done.stderr, done.stderr[-500:]
+    with VM(CPUFamily.AMD, target) as vm:
+        assert out.read_bytes() == vm.mem.pread(0xF0000, 0x10000, progress=False)
+    quiet = ramooflax("dump", target, "--phys", "0x7c00", "512", "-o", str(out), "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr.strip() == "", quiet.stderr
+    assert len(out.read_bytes()) == 512
+
+
+def test_client_errors_are_messages(hv_amd64: Machine, tmp_path: Path) -> None:
+    """A closed port, a hidden address, an unwritable file: one line saying
+    what is wrong, exit status 2, no traceback, and nothing half-written."""
+    target = ctrl_target(hv_amd64)
+    closed = ramooflax("regs", f"127.0.0.1:{qemu.free_port()}", timeout=60)
+    assert closed.returncode == 2 and "Traceback" not in closed.stderr
+    assert "cannot connect" in closed.stderr.lower() or "refused" in closed.stderr.lower()
+    hidden = facts.vmm_range(hv_amd64.log_text() + hv_amd64.hv_summary()).start
+    out = tmp_path / "hidden.bin"
+    ctrl_target(hv_amd64)
+    done = ramooflax("dump", target, "--phys", hex(hidden), "0x1000", "-o", str(out), "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not guest memory" in done.stderr and not out.exists()
+    bad_file = ramooflax("dump", target, "--phys", "0x7c00", "16", "-o", "/nonexistent/dir/x")
+    assert bad_file.returncode == 2 and "Traceback" not in bad_file.stderr
+    assert "/nonexistent/dir/x" in bad_file.stderr
+    assert hv_amd64.run("echo alive").output == "alive\n"
