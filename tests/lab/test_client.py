@@ -7,8 +7,9 @@ shell makes progress whenever the VM runs.
 
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,3 +312,32 @@ def test_lbr_unsupported_reconnect_and_errors(hv_amd64: Machine, vm64: VM) -> No
         _ = vm64.cpu.gpr.rax
     with pytest.raises(NotAttached):
         vm64.resume()
+
+
+def test_the_guests_own_int3_and_tf_reach_the_guest(
+    hv_amd64: Machine, guest_program: Callable[[str, int], Any]
+) -> None:
+    """With a software breakpoint on the syscall entry (int3 intercepted) and
+    a hardware one elsewhere (#DB intercepted), a process's own int3 and its
+    own TF step still reach it: SIGTRAP, exit status 133, as natively. Our
+    breakpoint keeps firing meanwhile (the int3 is put back after each hit)."""
+    for name, base in (("trapself", 0x13390000), ("tfself", 0x133A0000)):
+        hv_amd64.put_file(f"/tmp/{name}", guest_program(name, base).binary)
+    vm = attach(hv_amd64)
+    try:
+        lstar = vm.cpu.sr.lstar
+        job = hv_amd64.run_background("/tmp/trapself; echo int3=$?; /tmp/tfself; echo tf=$?")
+        hits: list[int] = []
+
+        def on_syscall(vm: VM) -> bool:
+            hits.append(vm.cpu.gpr.rip)
+            return not job.thread.is_alive()  # back to the test once the job ended
+
+        bp = vm.cpu.breakpoints.add_insn(lstar, on_syscall, "syscall-entry")
+        vm.cpu.breakpoints.add_hw_insn(0x133B0000, None, "unused")  # owns the DRs
+        assert vm.resume(timeout=180), f"still running after {len(hits)} syscalls"
+        assert bp.hits >= 2 and set(hits) == {lstar}
+    finally:
+        vm.detach()
+    out = job.result().output
+    assert "int3=133" in out and "tf=133" in out, out
