@@ -289,6 +289,7 @@ def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
     hidden = facts.vmm_range(vm64.exits())
     with pytest.raises(AddressNotMapped, match="not guest memory"):
         mem.guest_to_host(hidden.start + 0x1000)
+    assert mem.guest_to_host(hidden.start - 8) == hidden.start - 8  # the edge of the hole
 
 
 def test_lbr_unsupported_reconnect_and_errors(hv_amd64: Machine, vm64: VM) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ramooflax.lab import rawgdb
+from ramooflax.lab import facts, rawgdb
 from ramooflax.lab.machine import Machine
 from ramooflax.lab.rawgdb import RawGdb
 
@@ -224,7 +224,8 @@ def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
 @needs_gdb
 def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     """monitor help / exits / vmcb; v2p of the syscall entry; `mem phys` makes
-    gdb's x read that physical address, with the same bytes as the virtual view."""
+    gdb's x read that physical address, with the same bytes as the virtual view;
+    `npt` shows nested paging and walks it."""
     out = gdb(hv_amd64, "monitor help", "monitor exits", "monitor vmcb", "x/8xb $lstar",
               'eval "monitor v2p %lx", $lstar', "detach")  # fmt: skip
     assert "v2p ADDR" in out and "mem phys" in out, "monitor help lists no v2p / mem"
@@ -234,8 +235,18 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     v2p = re.search(r"0x([0-9a-f]+) -> 0x([0-9a-f]+)", out)
     assert virt and v2p, out
     pa = int(v2p.group(2), 16)
-    out2 = gdb(hv_amd64, "monitor mem phys", f"x/8xb {pa:#x}", "monitor mem virt", "detach")
+    hidden = facts.vmm_range(out)
+    out2 = gdb(hv_amd64, "monitor mem phys", f"x/8xb {pa:#x}", "monitor mem virt", "monitor npt",
+               f"monitor npt {pa:x}", f"monitor npt {hidden.start:x}",
+               f"monitor npt {hidden.start - 0x1000:x}", "detach")  # fmt: skip
     assert "physical addresses" in out2 and "virtual addresses" in out2
+    # Nested paging, walked: identity outside the VMM's range, nothing inside.
+    assert re.search(rf"nested paging on, root 0x[0-9a-f]+.*without the VMM's {hidden.start:#x}-",
+                     out2, re.DOTALL), out2  # fmt: skip
+    assert re.search(rf"{pa:#x} -> {pa:#x} \((1 GiB|2 MiB|4 KiB) page", out2), out2
+    assert f"{hidden.start:#x} is not mapped" in out2
+    below = hidden.start - 0x1000
+    assert re.search(rf"{below:#x} -> {below:#x} \((2 MiB|4 KiB) page", out2), out2
     phys = re.search(rf"^{pa:#x}:((?:\s+0x[0-9a-f]{{2}}){{8}})", out2, re.MULTILINE)
     assert phys, out2
     assert phys.group(1).split() == virt.group(1).split()

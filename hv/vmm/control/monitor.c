@@ -61,6 +61,7 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
              "monitor mem phys|virt memory packets use physical / virtual addresses\n"
              "monitor cr3 HEX|off   the cr3 used for virtual memory (off: the VM's)\n"
              "monitor v2p ADDR      translate ADDR through that cr3\n"
+             "monitor npt [GPA]     nested paging: its root and layout, or GPA's host address\n"
              "monitor stream N      send N bytes (channel line-rate benchmark)\n");
     } else if (word(cmd, n, "exits", &k)) {
         unsigned long len = v->ops->summary(v, text, sizeof(text));
@@ -102,6 +103,27 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
             sayf("0x%llx is not mapped\n", (unsigned long long)x);
         else
             sayf("0x%llx -> 0x%llx\n", (unsigned long long)x, (unsigned long long)pa);
+    } else if (word(cmd, n, "npt", &k) && n == k) {
+        const struct boot_info *bi = v->info;
+        uint64_t root = v->ops->nested_root(v);
+        if (!root)
+            sayf("nested paging is off\n");
+        else
+            sayf("nested paging on, root 0x%llx (4 levels, long-mode format)\n"
+                 "set up as guest-physical = host-physical over 0-0x%llx, without the VMM's "
+                 "0x%llx-0x%llx\n",
+                 (unsigned long long)root, (unsigned long long)bi->npt_limit,
+                 (unsigned long long)bi->vmm_base, (unsigned long long)(bi->vmm_base + bi->vmm_size));
+    } else if (word(cmd, n, "npt", &k) && stub_parse_hex(cmd + k, n - k, &x) == n - k) {
+        uint64_t hpa, leaf;
+        unsigned shift;
+        if (v->ops->g2h(v, x, &hpa, &leaf, &shift))
+            sayf("0x%llx is not mapped (the walk stopped at entry 0x%llx)\n", (unsigned long long)x,
+                 (unsigned long long)leaf);
+        else
+            sayf("0x%llx -> 0x%llx (%s page, entry 0x%llx)\n", (unsigned long long)x,
+                 (unsigned long long)hpa, shift == 30 ? "1 GiB" : shift == 21 ? "2 MiB" : "4 KiB",
+                 (unsigned long long)leaf);
     } else if (word(cmd, n, "stream", &k) && n > k && !cmdline_parse_u64(cmd + k, &x)) {
         stream(x);
     } else {

@@ -136,12 +136,13 @@ static void rfx_g2h(struct vcpu *v, const char *p, size_t n)
         stub_send_str("E01");
         return;
     }
-    /* The nested map is an identity outside the VMM range. */
-    if (!gmem_valid(v, gpa, 1)) {
+    uint64_t hpa, leaf;
+    unsigned shift;
+    if (v->ops->g2h(v, gpa, &hpa, &leaf, &shift)) {
         stub_send_str("E14");
         return;
     }
-    reply_fmt("%llx", X(gpa));
+    reply_fmt("%llx", X(hpa));
 }
 
 static void rfx_lbr_read(struct vcpu *v)

@@ -64,6 +64,12 @@ struct vm_ops {
     unsigned (*get_cpl)(struct vcpu *v);
     /* The VM's TSC when it last exited (the VMM's own time is not in it). */
     uint64_t (*guest_tsc)(struct vcpu *v);
+    /* Nested paging: walks the backend's tables for gpa. Returns 0 with the
+     * host-physical address, the leaf entry and its page shift; -1 if gpa is
+     * not mapped (then *leaf is the entry that stopped the walk). */
+    int (*g2h)(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigned *shift);
+    /* The nested-paging root (host-physical), 0 if nested paging is off. */
+    uint64_t (*nested_root)(struct vcpu *v);
     /* MSRs the backend keeps for the VM (in the VMCB on AMD). Return 0, or
      * -1 if the backend does not hold that MSR. */
     int (*get_msr)(struct vcpu *v, uint32_t msr, uint64_t *val);

@@ -3,6 +3,7 @@
 #include "common/svm_maps.h"
 #include "hw/x86.h"
 #include "lib/fmt.h"
+#include "lib/walk.h"
 #include "vmm/svm/svm.h"
 
 static struct vmcb *vmcb_of(struct vcpu *v) { return to_svm(v)->vmcb; }
@@ -216,6 +217,41 @@ static uint64_t *vmcb_msr(struct vcpu *v, uint32_t msr)
 /* The VM reads host TSC + tsc_offset (APM Vol.2 §15.30.5). */
 static uint64_t guest_tsc(struct vcpu *v) { return to_svm(v)->exit_tsc + vmcb_of(v)->control.tsc_offset; }
 
+/*
+ * Nested page tables have the long-mode 4-level format (APM Vol.2 §15.25.5),
+ * so lib/walk reads them; they live in the VMM's own range, which the VMM
+ * maps one-to-one, and nothing outside that range is read.
+ */
+static bool npt_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
+{
+    const struct boot_info *bi = ((struct vcpu *)ctx)->info;
+    if (pa < bi->vmm_base || pa + size > bi->vmm_base + bi->vmm_size)
+        return false;
+    *val = size == 8 ? *(const uint64_t *)pa : *(const uint32_t *)pa;
+    return true;
+}
+
+static uint64_t nested_root(struct vcpu *v)
+{
+    const struct vmcb_control *c = &vmcb_of(v)->control;
+    return (c->np_enable & 1) ? c->nested_cr3 & ~0xfffull : 0;
+}
+
+static int g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigned *shift)
+{
+    struct pg_walk w;
+    uint64_t root = nested_root(v);
+    if (!root) {
+        *hpa = gpa, *leaf = 0, *shift = 12;
+        return 0;
+    }
+    int r = pg_walk(PG_MODE_LONG, root, gpa, false, npt_read, v, &w);
+    *leaf = w.pte;
+    *shift = w.page_shift;
+    *hpa = w.pa;
+    return r;
+}
+
 static int get_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     uint64_t *p = vmcb_msr(v, msr);
@@ -347,6 +383,8 @@ const struct vm_ops svm_vm_ops = {
     .set_dr = set_dr,
     .get_cpl = get_cpl,
     .guest_tsc = guest_tsc,
+    .g2h = g2h,
+    .nested_root = nested_root,
     .get_msr = get_msr,
     .set_msr = set_msr,
     .set_intercept = set_intercept,
