@@ -20,10 +20,10 @@ pytestmark = pytest.mark.lab
 MSR_EFER = 0xC0000080
 
 
-@pytest.fixture(scope="module")
-def waiting_vm(tmp_path_factory: pytest.TempPathFactory, qemu_ok: None) -> Iterator[VM]:
+@pytest.fixture
+def waiting_vm(tmp_path: Path, qemu_ok: None) -> Iterator[VM]:
     """A new machine whose VM waits for us at its first instruction; stopped after."""
-    log: Path = tmp_path_factory.mktemp("boot-filters") / "hv.log"
+    log = tmp_path / "hv.log"
     spec = MachineSpec(guest="amd64", with_hv=True, build=True,
                        hv_options="ctrl_wait=1 ctrl_timeout=5", log=log)  # fmt: skip
     machine = Machine(spec)
@@ -68,7 +68,8 @@ def test_boot_chain_filters(waiting_vm: VM) -> None:
     # handler, where the VM's interrupt vector table points.
     vm.cpu.filter_intn(0x13)
     expect(vm, EventKind.INTN)
-    assert vm.event.vec == 0x13
+    assert vm.event.vec == 0x13 and vm.event.at == 0x616  # the boot stub's first int 13h
+    assert vm.event.ax >> 8 == 0  # AH=00h: reset the drive
     offset, segment = vm.mem.read_word(0x13 * 4), vm.mem.read_word(0x13 * 4 + 2)
     assert (vm.cpu.gpr.cs, vm.cpu.gpr.rip) == (segment, offset), "not at the IVT's int 13h"
     vm.cpu.release_intn(0x13)
@@ -101,3 +102,29 @@ def test_boot_chain_filters(waiting_vm: VM) -> None:
     expect(vm, EventKind.CPUID)
     assert vm.event.leaf == leaf
     vm.cpu.release_cpuid(leaf)
+
+
+def test_boot_trace_plugin(waiting_vm: VM) -> None:
+    """ramooflax.plugins.boot_trace from 0000:0600 to paging: the boot stub's
+    disk reads, GRUB's switches to protected mode and back for its BIOS calls,
+    Linux's PAE and LME, and long mode at the end."""
+    from ramooflax.plugins.boot_trace import trace_boot
+
+    vm = waiting_vm
+    steps = trace_boot(vm, timeout=240)
+    text = "\n".join(str(s) for s in steps)
+    whats = [s.what for s in steps]
+    assert whats[-1].endswith("long mode (paging with EFER.LME)"), text[-2000:]
+    # The boot stub reads the MBR (hv/setup/stub.S): C/H/S 0/0/1 to 0000:7c00.
+    mbr = next(w for w in whats if "read (CHS)" in w)
+    assert mbr.endswith("1 sector(s) at C/H/S 0/0/1 -> 0000:7c00"), mbr
+    reads = [w for w in whats if "int 13h" in w and "read" in w]
+    assert len(reads) > 10, "GRUB read the kernel with fewer than 10 BIOS calls?"
+    assert any("PE on: protected mode" in w for w in whats)
+    assert any("PE off: real mode" in w for w in whats)  # GRUB goes back for each BIOS call
+    assert any("int 15h" in w and "memory map" in w for w in whats)  # the kernel's E820
+    pae = next(i for i, w in enumerate(whats) if "PAE on" in w)
+    lme = next(i for i, w in enumerate(whats) if "LME on" in w)
+    assert pae < lme < len(whats) - 1, text[-2000:]
+    assert vm.status().mode in (CPUMode.LONG, CPUMode.COMPAT32)
+    assert [s.index for s in steps] == list(range(1, len(steps) + 1))

@@ -316,10 +316,16 @@ void control_note_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint
         stub_event("T05rfx:io,port=%x,size=%x,dir=%s,val=%x;", port, size, in ? "in" : "out", val);
 }
 
+/* Called at the INT, before it runs: AX is the caller's (the BIOS function),
+ * `at` the INT's linear address (real mode: CS.base + IP). */
 void control_note_intn(struct vcpu *v, uint8_t vec)
 {
-    if (stub.f.intn[vec / 8] & (1u << (vec % 8)))
-        stub_event("T05rfx:intn,vec=%x;", vec);
+    if (!(stub.f.intn[vec / 8] & (1u << (vec % 8))))
+        return;
+    struct seg_state cs;
+    v->ops->get_seg(v, SEG_CS, &cs);
+    stub_event("T05rfx:intn,vec=%x,ax=%x,at=%llx;", vec, (unsigned)(v->gpr[GPR_RAX] & 0xffff),
+               X(cs.base + (v->ops->get_rip(v) & 0xffff)));
 }
 
 void control_note_npf(struct vcpu *v, uint64_t gpa, bool write)
