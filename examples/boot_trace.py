@@ -5,10 +5,11 @@ instruction until the kernel turns paging on.
     examples/boot_trace.py [HOST:PORT] [--all]
 
 The VM must wait at its first instruction: boot the hypervisor with
-`ctrl_wait=1` (in the lab: `ramooflax lab run --ctrl-port N` with
-hv option ctrl_wait=1, as tests/lab/test_boot_filters.py does). Repeated
-calls (GRUB reads the kernel with many int 13h) are counted after the third
-unless --all is given.
+`ctrl_wait=1`. In the lab, in one terminal:
+    ramooflax lab run --ctrl-port 1234 --hv-option ctrl_wait=1
+and in another: examples/boot_trace.py 127.0.0.1:1234
+Repeated calls (GRUB reads the kernel with many int 13h) are counted after
+the third unless --all is given.
 """
 
 import argparse

@@ -47,7 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         ctrl_port=args.ctrl_port,
         log=args.log,
         usb=args.usb,
+        hv_options=" ".join(args.hv_option),
     )
+    if args.hv_option and args.no_hv:
+        raise ClientError("--hv-option needs the hypervisor: drop --no-hv")
     if args.cmd is not None:
         return run.run_command(spec, args.cmd, args.timeout)
     return run.interactive(spec)
@@ -133,6 +136,19 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.set_defaults(func=cmd_dump)
 
 
+HV_OPTIONS = ("ctrl_wait", "ctrl_timeout", "ctrl_poll")
+
+
+def _hv_option(text: str) -> str:
+    key, eq, value = text.partition("=")
+    if key not in HV_OPTIONS or not eq or not value or " " in value:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give KEY=VALUE with KEY one of {', '.join(HV_OPTIONS)} "
+            "(the lab sets ctrl=, log= and disk= itself)"
+        )
+    return text
+
+
 def _port(text: str) -> int:
     port = int(text)
     if not 0 < port < 65536:
@@ -159,6 +175,9 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--log", type=Path, help="hv log file (COM3), default under build/lab/")
     p.add_argument("--cmd", help="run this shell command in the guest, then power off")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed for --cmd")
+    p.add_argument("--hv-option", action="append", default=[], type=_hv_option, metavar="KEY=VALUE",
+                   help="add a hypervisor boot option (repeatable): ctrl_wait=1, ctrl_timeout=N, "
+                        "ctrl_poll=N")  # fmt: skip
     p.add_argument(
         "--usb",
         type=Path,

@@ -28,6 +28,8 @@ def ramooflax(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
         (["lab", "build-guest", "--arch", "mips"], "mips"),
         (["lab", "run", "--ctrl-port", "99999"], "99999"),
         (["lab", "usb-image", "-o", "/tmp/x.img", "--disk", "0x12"], "0x12"),
+        (["lab", "run", "--hv-option", "disk=0x81"], "disk=0x81"),
+        (["lab", "run", "--no-hv", "--hv-option", "ctrl_wait=1"], "--no-hv"),
     ],
 )
 def test_bad_arguments(args: list[str], needle: str) -> None:
