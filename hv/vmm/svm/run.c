@@ -18,6 +18,7 @@ void svm_run(struct svm_vcpu *s)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
     wrmsr(MSR_VM_HSAVE_PA, s->vcpu.info->hsave);
     log_printf("vmm: starting the VM\n");
+    s->exit_tsc = rdtsc(); /* guest_tsc() before the first exit (ctrl_wait) */
     control_first_entry(&s->vcpu);
 
     for (;;) {
