@@ -27,10 +27,7 @@ def boot(name: str, **spec: object) -> Machine:
 
 def ctrl(machine: Machine) -> RawGdb:
     """A raw client on the VMM's control port (the lab's own connection closed)."""
-    assert machine.config is not None
-    if machine.ctrl is not None:
-        machine.ctrl.close()
-    return RawGdb.connect(machine.config.ctrl_port)
+    return RawGdb.connect(machine.free_ctrl_port())
 
 
 def qemu_gdb(port: int) -> RawGdb:

@@ -23,12 +23,10 @@ def _client_part(machine: Machine) -> bool:
     script = f"/tmp/{DEMO_PROC}"
     machine.run(f"printf '#!/bin/sh\\nwhile :; do sleep 1; done\\n' > {script}; chmod +x {script}")
     machine.run(f"{script} > /dev/null 2>&1 &")
-    assert machine.config is not None
-    if machine.ctrl is not None:
-        machine.ctrl.close()  # the control port takes one client at a time
+    port = machine.free_ctrl_port()
 
     _heading("The client: attached to the VM")
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{machine.config.ctrl_port}")
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{port}")
     start = time.monotonic()
     vm.attach()
     try:

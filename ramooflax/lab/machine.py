@@ -167,6 +167,16 @@ class Machine:
         """The VMM's `monitor exits` text (exit counts and its memory range)."""
         return self.monitor("exits", timeout)
 
+    def free_ctrl_port(self) -> int:
+        """The control port, for a client to attach: the lab's own connection
+        (used by monitor()) is closed first, as QEMU's TCP chardev serves one
+        client at a time; monitor() reconnects when next called."""
+        if self.config is None:
+            raise LabError("the machine is not started")
+        if self.ctrl is not None:
+            self.ctrl.close()
+        return self.config.ctrl_port
+
     def monitor(self, command: str, timeout: float = 20) -> str:
         if self.ctrl is None:
             raise LabError("this machine runs without the hypervisor: no control channel")

@@ -33,10 +33,7 @@ def waiting_vm(tmp_path: Path, qemu_ok: None) -> Iterator[VM]:
         while "ctrl_wait: the VM waits" not in machine.log_text():
             assert machine.alive() and time.monotonic() < deadline, machine.log_text()[-2000:]
             time.sleep(0.1)
-        if machine.ctrl is not None:
-            machine.ctrl.close()  # one client at a time on the control port
-        assert machine.config is not None
-        vm = VM(CPUFamily.AMD, f"127.0.0.1:{machine.config.ctrl_port}").attach()
+        vm = VM(CPUFamily.AMD, f"127.0.0.1:{machine.free_ctrl_port()}").attach()
         yield vm
         if vm.attached:
             vm.detach()

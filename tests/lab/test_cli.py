@@ -46,10 +46,7 @@ def test_run_no_hv_returns_status(qemu_ok: None) -> None:
 
 
 def ctrl_target(machine: Machine) -> str:
-    assert machine.config is not None
-    if machine.ctrl is not None:
-        machine.ctrl.close()  # one client at a time on the control port
-    return f"127.0.0.1:{machine.config.ctrl_port}"
+    return f"127.0.0.1:{machine.free_ctrl_port()}"
 
 
 def test_regs_prints_the_registers(hv_amd64: Machine) -> None:

@@ -25,10 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def attach(machine: Machine) -> VM:
-    if machine.ctrl is not None:
-        machine.ctrl.close()  # one client at a time on the control port
-    assert machine.config is not None
-    return VM(CPUFamily.AMD, f"127.0.0.1:{machine.config.ctrl_port}").attach()
+    return VM(CPUFamily.AMD, f"127.0.0.1:{machine.free_ctrl_port()}").attach()
 
 
 @pytest.fixture

@@ -55,10 +55,7 @@ def test_npf_filter_reports_the_access(hv_amd64: Machine) -> None:
     guest-physical address and the direction; the write is still dropped."""
     hidden = facts.vmm_range(hv_amd64.log_text() + hv_amd64.hv_summary())
     addr = hidden.start + 0x2000
-    if hv_amd64.ctrl is not None:
-        hv_amd64.ctrl.close()  # one client at a time on the control port
-    assert hv_amd64.config is not None
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.config.ctrl_port}").attach()
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}").attach()
     try:
         vm.cpu.filter_npf()
         job = hv_amd64.run_background(f"devmem 0x{addr:x} 32 0x5a5a5a5a; echo done")

@@ -52,10 +52,7 @@ def guest_answers(machine: Machine, word: str) -> None:
 
 
 def ctrl_port(machine: Machine) -> int:
-    if machine.ctrl is not None:
-        machine.ctrl.close()  # one client at a time on the control port
-    assert machine.config is not None
-    return machine.config.ctrl_port
+    return machine.free_ctrl_port()
 
 
 class PtyBridge:

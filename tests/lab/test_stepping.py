@@ -26,7 +26,6 @@ TEXT_BASE = 0x13370000
 
 @dataclass
 class Probe:
-    binary: bytes
     probe: int  # first instruction of the stepped sequence
     probe_end: int  # first instruction after it
 
@@ -35,15 +34,12 @@ class Probe:
 def tfprobe(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Probe:
     prog = guest_program("tfprobe", TEXT_BASE)
     hv_amd64.put_file(GUEST_PATH, prog.binary)
-    return Probe(prog.binary, prog.symbols["probe"], prog.symbols["probe_end"])
+    return Probe(prog.symbols["probe"], prog.symbols["probe_end"])
 
 
 @pytest.fixture
 def vm(hv_amd64: Machine) -> Iterator[VM]:
-    if hv_amd64.ctrl is not None:
-        hv_amd64.ctrl.close()  # one client at a time on the control port
-    assert hv_amd64.config is not None
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.config.ctrl_port}").attach()
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}").attach()
     yield vm
     if vm.attached:
         if vm.running:

@@ -27,10 +27,7 @@ TIMEOUT_S = 3  # ctrl_timeout= of the machine
 
 
 def ctrl_port(machine: Machine) -> int:
-    assert machine.config is not None
-    if machine.ctrl is not None:
-        machine.ctrl.close()
-    return machine.config.ctrl_port
+    return machine.free_ctrl_port()
 
 
 def framed(body: bytes, good: bool = True) -> bytes:
