@@ -242,7 +242,9 @@ static int g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsi
     struct pg_walk w;
     uint64_t root = nested_root(v);
     if (!root) {
-        *hpa = gpa, *leaf = 0, *shift = 12;
+        *hpa = gpa;
+        *leaf = 0;
+        *shift = 12;
         return 0;
     }
     int r = pg_walk(PG_MODE_LONG, root, gpa, false, npt_read, v, &w);
