@@ -28,10 +28,7 @@ needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
 
 def ctrl_port(machine: Machine) -> int:
     """Free the control port (the lab's own `monitor` connection) and return it."""
-    assert machine.config is not None
-    if machine.ctrl is not None:
-        machine.ctrl.close()  # QEMU's chardev serves one client at a time
-    return machine.config.ctrl_port
+    return machine.free_ctrl_port()
 
 
 def gdb(machine: Machine, *commands: str, timeout: float = 120) -> str:
@@ -176,9 +173,14 @@ def test_long_mode_write_watchpoint(hv_amd64: Machine) -> None:
 
 
 def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
-    """0x03 stops a guest spinning in ring 3 (no natural exits) with T02."""
+    """0x03 stops a guest spinning in ring 3 (no natural exits) with T02. The
+    stub reports the guest-time window in which the 0x03 arrived: not empty,
+    no longer than the wall time the VM ran since we resumed it (the VM's
+    clock stops while the VMM runs), and short: the periodic exit source
+    brings the VMM to the line at the guest's timer rate."""
     port = ctrl_port(hv_amd64)
     latencies = []
+    resumed = None
     with guest_loop(hv_amd64, ":"), RawGdb.connect(port) as client:
         time.sleep(1)
         for _ in range(5):
@@ -188,12 +190,20 @@ def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
             latencies.append(time.monotonic() - t0)
             assert stop == b"T02", stop
             status = rawgdb.parse_status(client.command("qRfx.Status"))
+            window_s = int(status["ctrlc"], 16) / int(status["tsc_hz"], 16)
+            assert window_s > 0, status
+            if resumed is not None:
+                assert window_s <= time.monotonic() - resumed, (window_s, status)
+                # The VM ran ~0.3 s; the stub looked at the line at least at
+                # the guest's timer rate (250 Hz) meanwhile, in guest time.
+                assert window_s < 0.1, f"no look at the line for {window_s:.3f} s of guest time"
             regs = client.regs()
             assert len(regs) > 17 * 8
             rip = int.from_bytes(regs[16 * 8 : 17 * 8], "little")
             assert rip == int(status["rip"], 16)
             assert status["mode"] == "long"
             client.send("c")
+            resumed = time.monotonic()
             time.sleep(0.3)
         cpl3 = status.get("cpl")
     print(
