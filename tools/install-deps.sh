@@ -8,7 +8,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static
-cpio fdisk e2fsprogs gdb python3-venv python3-pip dpkg-dev"
+cpio fdisk e2fsprogs gdb python3-venv python3-pip dpkg-dev clang-format"
 
 need_update=0
 . /etc/os-release

@@ -5,7 +5,7 @@
 #include "common/uart.h"
 #include "common/cpu.h"
 
-#define UART_LSR_DR 0x01
+#define UART_LSR_DR   0x01
 #define UART_LSR_THRE 0x20
 
 void uart_init(uint16_t base)

@@ -63,7 +63,8 @@ static void parse_options(struct boot_info *info, const char *cmdline)
 
 void setup_main(const struct multiboot_info *mbi, const struct multiboot_module *vmm_mod)
 {
-    const char *cmdline = (mbi->flags & MBI_FLAG_CMDLINE) ? (const char *)(uint64_t)mbi->cmdline : "";
+    const char *cmdline =
+        (mbi->flags & MBI_FLAG_CMDLINE) ? (const char *)(uint64_t)mbi->cmdline : "";
     struct e820_entry map[BOOT_E820_MAX];
 
     parse_options(&tmp, cmdline);

@@ -7,7 +7,7 @@
 #include "lib/mem.h"
 #include "setup/setup.h"
 
-#define TWO_MIB (2ull << 20)
+#define TWO_MIB  (2ull << 20)
 #define FOUR_GIB (4ull << 30)
 
 extern char __setup_start[], __setup_end[];
@@ -37,8 +37,8 @@ static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + alen;
 }
 
-uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map,
-                        int count, struct boot_info *info)
+uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map, int count,
+                        struct boot_info *info)
 {
     const void *img = (const void *)(uint64_t)mod->mod_start;
     uint64_t size = mod->mod_end - mod->mod_start;

@@ -20,7 +20,7 @@ void setup_build_npt(struct boot_info *info, uint64_t map_limit)
         setup_fail("cannot build the nested page tables");
     info->npt_root = pt.root;
     info->npt_limit = map_limit;
-    log_printf("setup: nested map 0-0x%llx, hole at 0x%llx-0x%llx\n",
-               (unsigned long long)map_limit, (unsigned long long)info->vmm_base,
+    log_printf("setup: nested map 0-0x%llx, hole at 0x%llx-0x%llx\n", (unsigned long long)map_limit,
+               (unsigned long long)info->vmm_base,
                (unsigned long long)(info->vmm_base + info->vmm_size));
 }

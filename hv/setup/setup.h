@@ -8,9 +8,9 @@
 #include "hw/multiboot.h"
 
 /* Minimum VMM reservation; the range is then aligned down to 2 MiB. */
-#define VMM_MIN_SIZE (4ull << 20)
+#define VMM_MIN_SIZE    (4ull << 20)
 #define VMM_STACK_PAGES 16
-#define STUB_BASE 0x600
+#define STUB_BASE       0x600
 
 void setup_fail(const char *why) __attribute__((noreturn));
 
@@ -20,8 +20,8 @@ uint32_t setup_check_cpu(void);
 int setup_read_mmap(const struct multiboot_info *mbi, struct e820_entry *map, int max);
 /* memory.c: places and loads the vmm; fills vmm_base/size, image_end, palloc.
  * Returns the vmm's entry point. */
-uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map,
-                        int count, struct boot_info *info_tmp);
+uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map, int count,
+                        struct boot_info *info_tmp);
 /* host.c: identity page tables, GDT, IDT page, stack. */
 void setup_build_host(struct boot_info *info, uint64_t map_limit);
 /* npt.c: nested identity map without the VMM range. */

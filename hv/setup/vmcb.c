@@ -2,9 +2,9 @@
  * The VM: its VMCB (intercepts and first state), the I/O and MSR permission
  * maps, and the real-mode stub it starts in.
  */
+#include "hw/vmcb.h"
 #include "common/log.h"
 #include "common/svm_maps.h"
-#include "hw/vmcb.h"
 #include "hw/x86.h"
 #include "lib/mem.h"
 #include "setup/setup.h"

@@ -12,24 +12,24 @@
 
 static int check_passed, check_failed;
 
-#define CHECK(cond, ...)						\
-	do {								\
-		if (cond) {						\
-			check_passed++;					\
-		} else {						\
-			check_failed++;					\
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);	\
-			printf(__VA_ARGS__);				\
-			printf("\n");					\
-		}							\
-	} while (0)
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            check_passed++;                                                                        \
+        } else {                                                                                   \
+            check_failed++;                                                                        \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 static inline int check_report(void)
 {
-	printf("%d passed, %d failed\n", check_passed, check_failed);
-	return check_failed ? 1 : 0;
+    printf("%d passed, %d failed\n", check_passed, check_failed);
+    return check_failed ? 1 : 0;
 }
 
 #endif /* TESTS_CHECK_H */

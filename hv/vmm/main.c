@@ -25,7 +25,8 @@ extern const char safe_msr_insn_rd[], safe_msr_insn_wr[], safe_msr_fixup[];
 int vmm_host_fault(struct fault_frame *f)
 {
     uint64_t cr2;
-    if (f->vector == 13 && (f->rip == (uint64_t)safe_msr_insn_rd || f->rip == (uint64_t)safe_msr_insn_wr)) {
+    if (f->vector == 13 &&
+        (f->rip == (uint64_t)safe_msr_insn_rd || f->rip == (uint64_t)safe_msr_insn_wr)) {
         f->rip = (uint64_t)safe_msr_fixup;
         return 1;
     }
@@ -44,8 +45,8 @@ static void install_idt(struct boot_info *info)
     uint64_t *idt = (uint64_t *)info->idt;
     for (unsigned vec = 0; vec < 32; vec++) {
         uint64_t h = (uint64_t)vmm_exc_stubs + vec * 16;
-        idt[vec * 2] = (h & 0xffff) | ((uint64_t)VMM_CS << 16) | (0x8eull << 40) |
-                       ((h >> 16 & 0xffff) << 48);
+        idt[vec * 2] =
+            (h & 0xffff) | ((uint64_t)VMM_CS << 16) | (0x8eull << 40) | ((h >> 16 & 0xffff) << 48);
         idt[vec * 2 + 1] = h >> 32;
     }
     struct __attribute__((packed)) {

@@ -13,35 +13,35 @@
 #include "common/selectors.h"
 #include "lib/e820.h"
 
-#define BOOT_INFO_MAGIC 0x6f666e6978666172ull /* "rafxinfo" */
-#define BOOT_E820_MAX 64
+#define BOOT_INFO_MAGIC  0x6f666e6978666172ull /* "rafxinfo" */
+#define BOOT_E820_MAX    64
 #define BOOT_CMDLINE_MAX 256
 
 /* CPU features setup found (CPUID 8000_000A EDX and 8000_0001 EDX) */
-#define BOOT_CPU_NRIPS (1u << 0)
+#define BOOT_CPU_NRIPS   (1u << 0)
 #define BOOT_CPU_PAGE1GB (1u << 1)
 
 struct boot_info {
     uint64_t magic;
-    uint64_t vmm_base;      /* hidden range [vmm_base, vmm_base + vmm_size) */
+    uint64_t vmm_base; /* hidden range [vmm_base, vmm_base + vmm_size) */
     uint64_t vmm_size;
-    uint64_t image_end;     /* end of the loaded vmm image */
-    struct palloc palloc;   /* what is left of the VMM range's page pool */
-    uint64_t host_cr3;      /* VMM identity map (PML4) */
-    uint64_t gdt;           /* one page: null, code64 0x08, data 0x10 */
-    uint64_t idt;           /* one page, filled in by the vmm */
+    uint64_t image_end;   /* end of the loaded vmm image */
+    struct palloc palloc; /* what is left of the VMM range's page pool */
+    uint64_t host_cr3;    /* VMM identity map (PML4) */
+    uint64_t gdt;         /* one page: null, code64 0x08, data 0x10 */
+    uint64_t idt;         /* one page, filled in by the vmm */
     uint64_t stack_top;
-    uint64_t vmcb;          /* guest VMCB */
-    uint64_t hsave;         /* VM_HSAVE_PA area */
-    uint64_t iopm;          /* 3 pages */
-    uint64_t msrpm;         /* 2 pages */
-    uint64_t npt_root;      /* nested PML4 */
-    uint64_t npt_limit;     /* guest-physical span the nested map covers */
-    uint32_t cpu_features;  /* BOOT_CPU_* */
-    uint32_t boot_disk;     /* BIOS drive the stub boots */
-    uint32_t ctrl_wait;     /* stop at the VM's first instruction for a client */
-    uint32_t ctrl_timeout;  /* seconds of client silence before a stopped VM runs again */
-    uint32_t ctrl_poll;     /* poll the channel on one exit in ctrl_poll (a power of two) */
+    uint64_t vmcb;         /* guest VMCB */
+    uint64_t hsave;        /* VM_HSAVE_PA area */
+    uint64_t iopm;         /* 3 pages */
+    uint64_t msrpm;        /* 2 pages */
+    uint64_t npt_root;     /* nested PML4 */
+    uint64_t npt_limit;    /* guest-physical span the nested map covers */
+    uint32_t cpu_features; /* BOOT_CPU_* */
+    uint32_t boot_disk;    /* BIOS drive the stub boots */
+    uint32_t ctrl_wait;    /* stop at the VM's first instruction for a client */
+    uint32_t ctrl_timeout; /* seconds of client silence before a stopped VM runs again */
+    uint32_t ctrl_poll;    /* poll the channel on one exit in ctrl_poll (a power of two) */
     uint32_t reserved3;
     struct log_target log;
     struct log_target ctrl;

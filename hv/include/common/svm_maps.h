@@ -16,7 +16,7 @@ static inline void iopm_set(uint8_t *iopm, uint32_t port, uint32_t count, bool o
         if (on)
             iopm[p / 8] |= (uint8_t)(1u << (p % 8));
         else
-            iopm[p / 8] &= (uint8_t)~(1u << (p % 8));
+            iopm[p / 8] &= (uint8_t) ~(1u << (p % 8));
     }
 }
 
@@ -34,8 +34,7 @@ static inline int msrpm_set(uint8_t *msrpm, uint32_t msr, bool read, bool write)
         return -1;
     uint32_t bit = base + msr * 2;
     msrpm[bit / 8] = (uint8_t)((msrpm[bit / 8] & ~(3u << (bit % 8))) |
-                               ((read ? 1u : 0u) << (bit % 8)) |
-                               ((write ? 2u : 0u) << (bit % 8)));
+                               ((read ? 1u : 0u) << (bit % 8)) | ((write ? 2u : 0u) << (bit % 8)));
     return 0;
 }
 

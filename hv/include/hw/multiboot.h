@@ -7,16 +7,16 @@
 
 #include <stdint.h>
 
-#define MULTIBOOT_HEADER_MAGIC 0x1badb002u
-#define MULTIBOOT_BOOT_MAGIC 0x2badb002u
-#define MULTIBOOT_HDR_PAGE_ALIGN (1u << 0)
+#define MULTIBOOT_HEADER_MAGIC    0x1badb002u
+#define MULTIBOOT_BOOT_MAGIC      0x2badb002u
+#define MULTIBOOT_HDR_PAGE_ALIGN  (1u << 0)
 #define MULTIBOOT_HDR_MEMORY_INFO (1u << 1)
 
-#define MBI_FLAG_MEM (1u << 0)
+#define MBI_FLAG_MEM     (1u << 0)
 #define MBI_FLAG_BOOTDEV (1u << 1)
 #define MBI_FLAG_CMDLINE (1u << 2)
-#define MBI_FLAG_MODS (1u << 3)
-#define MBI_FLAG_MMAP (1u << 6)
+#define MBI_FLAG_MODS    (1u << 3)
+#define MBI_FLAG_MMAP    (1u << 6)
 
 struct multiboot_info {
     uint32_t flags;

@@ -48,6 +48,6 @@
 #define SVM_EXIT_NPF           0x400
 #define SVM_EXIT_INVALID       0xffffffffu
 
-#define SVM_EXIT_MAX           (SVM_EXIT_NPF + 1)
+#define SVM_EXIT_MAX (SVM_EXIT_NPF + 1)
 
 #endif

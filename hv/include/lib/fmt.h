@@ -17,6 +17,6 @@
 int fmt_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 /* Same as fmt_vsnprintf with a variadic argument list. */
 int fmt_snprintf(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* LIB_FMT_H */

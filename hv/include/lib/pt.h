@@ -18,9 +18,9 @@
 typedef uint64_t (*pt_alloc_fn)(void *ctx);
 
 struct pt {
-	uint64_t root;		/* physical address of the PML4 */
-	pt_alloc_fn alloc;
-	void *alloc_ctx;
+    uint64_t root; /* physical address of the PML4 */
+    pt_alloc_fn alloc;
+    void *alloc_ctx;
 };
 
 /* Allocates the root (PML4). Returns 0, or -1 if alloc fails. */
@@ -36,15 +36,14 @@ int pt_init(struct pt *pt, pt_alloc_fn alloc, void *ctx);
  * flags must not contain address bits; PS is ignored (set as needed).
  * Returns 0, or -1 (bad arguments / out of memory; what was mapped before
  * the failure stays mapped). */
-int pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size,
-	   uint64_t flags, unsigned max_shift);
+int pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size, uint64_t flags,
+           unsigned max_shift);
 /* Makes [va, va+size) not present, splitting large leaves that are only
  * partly covered. Tables left empty are not freed. va and size must be
  * 4 KiB aligned. Returns 0, or -1 (bad alignment / out of memory). */
 int pt_unmap(struct pt *pt, uint64_t va, uint64_t size);
 /* Looks up va. Returns 0 and sets *pa (and *leaf_shift = 12/21/30 if
  * non-NULL) if mapped, -1 if not. */
-int pt_lookup(const struct pt *pt, uint64_t va, uint64_t *pa,
-	      unsigned *leaf_shift);
+int pt_lookup(const struct pt *pt, uint64_t va, uint64_t *pa, unsigned *leaf_shift);
 
 #endif /* LIB_PT_H */

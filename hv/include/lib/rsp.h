@@ -24,8 +24,8 @@ enum rsp_event {
 
 struct rsp_rx {
     uint8_t state;
-    uint8_t sum;     /* running checksum of the raw bytes */
-    uint8_t cs_hi;   /* first checksum digit */
+    uint8_t sum;   /* running checksum of the raw bytes */
+    uint8_t cs_hi; /* first checksum digit */
     bool overflow;
     size_t len;
     uint8_t buf[RSP_MAX_PACKET + 1]; /* +1: room for a terminating NUL */

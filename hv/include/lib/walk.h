@@ -17,26 +17,25 @@ enum pg_mode { PG_MODE_NONE, PG_MODE_32, PG_MODE_PAE, PG_MODE_LONG };
 
 /* Reads `size` (4 or 8) bytes of guest-physical memory at pa into *val
  * (zero-extended). Returns false if pa is not readable. */
-typedef bool (*pg_read_fn)(void *ctx, uint64_t pa, unsigned size,
-			   uint64_t *val);
+typedef bool (*pg_read_fn)(void *ctx, uint64_t pa, unsigned size, uint64_t *val);
 
 /* Returns the paging mode given by the control registers: CR0.PG clear ->
  * NONE; EFER.LMA -> LONG; CR4.PAE -> PAE; else 32 (APM Vol.2 §5.1). */
 enum pg_mode pg_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer);
 
 struct pg_walk {
-	uint64_t pa;		/* translated guest-physical address */
-	uint64_t pte;		/* the leaf entry (or the failing one) */
-	unsigned level;		/* level of that entry: 1 = PTE ... 4 = PML4E;
+    uint64_t pa;         /* translated guest-physical address */
+    uint64_t pte;        /* the leaf entry (or the failing one) */
+    unsigned level;      /* level of that entry: 1 = PTE ... 4 = PML4E;
 				 * 0 when paging is off */
-	unsigned page_shift;	/* 12, 21, 22 (4 MiB) or 30 */
+    unsigned page_shift; /* 12, 21, 22 (4 MiB) or 30 */
 };
 
 /* Translates va. PG_MODE_NONE: pa = va. `pse` is CR4.PSE (only used in
  * PG_MODE_32). Returns 0 on success, -1 if an entry on the path is not
  * present or a read fails (out->level / out->pte then name that entry; a
  * failed read leaves out->pte 0). */
-int pg_walk(enum pg_mode mode, uint64_t cr3, uint64_t va, bool pse,
-	    pg_read_fn read, void *ctx, struct pg_walk *out);
+int pg_walk(enum pg_mode mode, uint64_t cr3, uint64_t va, bool pse, pg_read_fn read, void *ctx,
+            struct pg_walk *out);
 
 #endif /* LIB_WALK_H */

@@ -18,10 +18,10 @@
 #include "lib/mem.h"
 #include "vmm/control/stub.h"
 
-#define ACK_TIMEOUT_MS 500
+#define ACK_TIMEOUT_MS    500
 #define SESSION_TIMEOUT_S 10 /* default of ctrl_timeout= */
-#define SUMMARY_MAX 8192
-#define O_CHUNK 512
+#define SUMMARY_MAX       8192
+#define O_CHUNK           512
 
 struct stub stub;
 static uint64_t poll_tick;
@@ -56,7 +56,8 @@ void control_init(struct vcpu *v)
     stub.step_int_dr = -1;
     uart_init(stub.port);
     stub.tsc_hz = tsc_calibrate();
-    stub.timeout_tsc = stub.tsc_hz * (v->info->ctrl_timeout ? v->info->ctrl_timeout : SESSION_TIMEOUT_S);
+    stub.timeout_tsc =
+        stub.tsc_hz * (v->info->ctrl_timeout ? v->info->ctrl_timeout : SESSION_TIMEOUT_S);
     stub_sync_intercepts(v); /* the policy's exception intercepts, with none of the stub's */
     log_printf("vmm: control channel on UART 0x%x, TSC %llu MHz\n", stub.port,
                (unsigned long long)(stub.tsc_hz / 1000000));

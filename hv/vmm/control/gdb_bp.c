@@ -12,18 +12,18 @@
  * stepped over with a one-shot DR breakpoint on its return address.
  */
 #include "common/log.h"
-#include "lib/fmt.h"
 #include "hw/x86.h"
+#include "lib/fmt.h"
 #include "vmm/control/stub.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/gmem.h"
 #include "vmm/core/policy.h"
 
-#define DR6_BS (1ull << 14)
-#define DR6_HITS 0xfull
+#define DR6_BS    (1ull << 14)
+#define DR6_HITS  0xfull
 #define DR6_FIXED 0xffff0ff0ull
 #define DR7_FIXED 0x400ull
-#define DR7_LE (1ull << 8)
+#define DR7_LE    (1ull << 8)
 
 static uint64_t linear_rip(struct vcpu *v)
 {
@@ -94,7 +94,8 @@ static void dr_program(struct vcpu *v)
         any = true;
     own_dr(v, any || stub.own_dr);
     if (any)
-        v->ops->set_dr(v, 7, dr7 | (stub.step_int_dr >= 0 ? dr7_bits((unsigned)stub.step_int_dr, 1, 1) : 0));
+        v->ops->set_dr(
+            v, 7, dr7 | (stub.step_int_dr >= 0 ? dr7_bits((unsigned)stub.step_int_dr, 1, 1) : 0));
     else
         own_dr(v, false);
 }
@@ -132,8 +133,8 @@ int stub_bp_insert(struct vcpu *v, unsigned type, uint64_t addr, unsigned len)
         int i;
         for (i = 0; i < STUB_SWBP_MAX && stub.sw[i].used; i++)
             ;
-        if (i == STUB_SWBP_MAX || to_phys(v, addr, &pa) ||
-            gmem_read(v, pa, &stub.sw[i].saved, 1) || gmem_write(v, pa, &cc, 1))
+        if (i == STUB_SWBP_MAX || to_phys(v, addr, &pa) || gmem_read(v, pa, &stub.sw[i].saved, 1) ||
+            gmem_write(v, pa, &cc, 1))
             return -1;
         stub.sw[i] = (struct swbp){true, addr, pa, stub.sw[i].saved};
         stub.nsw++;
@@ -291,7 +292,8 @@ static void untrace(struct vcpu *v)
         struct seg_state ss;
         uint64_t pa, word = 0;
         v->ops->get_seg(v, SEG_SS, &ss);
-        uint64_t la = vcpu_code_bits(v) == 64 ? v->gpr[GPR_RSP] : ss.base + (v->gpr[GPR_RSP] & 0xffffffffull);
+        uint64_t la =
+            vcpu_code_bits(v) == 64 ? v->gpr[GPR_RSP] : ss.base + (v->gpr[GPR_RSP] & 0xffffffffull);
         if (!to_phys(v, la, &pa) && !gmem_read(v, pa, &word, 2)) {
             word &= ~RFLAGS_TF;
             gmem_write(v, pa, &word, 2);
@@ -319,8 +321,7 @@ static bool step_done(struct vcpu *v)
             return false;
         }
     }
-    if (stub.step_cr3_mode &&
-        !(v->ops->get_cpl(v) == 3 && v->ops->get_cr(v, 3) == stub.step_cr3)) {
+    if (stub.step_cr3_mode && !(v->ops->get_cpl(v) == 3 && v->ops->get_cr(v, 3) == stub.step_cr3)) {
         stub_prepare_resume(v, true); /* keep going, silently */
         return false;
     }
@@ -349,8 +350,8 @@ void stub_step_cr3_written(struct vcpu *v, uint64_t cr3)
 
 static void reinject(struct vcpu *v, unsigned vec, uint32_t err)
 {
-    bool has_err = vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 ||
-                   vec == 30;
+    bool has_err =
+        vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 || vec == 30;
     v->ops->inject_exception(v, vec, has_err, err);
 }
 

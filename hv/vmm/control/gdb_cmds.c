@@ -148,7 +148,8 @@ static enum stub_action gdb_cmd_write_reg(struct vcpu *v, char *p, size_t n)
     size_t k = stub_parse_hex(p + 1, n - 1, &r);
     unsigned sz = k ? stub_reg_read(v, (unsigned)r, probe) : 0;
     if (!sz || p[1 + k] != '=' || n - 2 - k != 2 * sz ||
-        hex_decode(buf, sizeof(buf), p + 2 + k, 2 * sz) < 0 || stub_reg_write(v, (unsigned)r, buf)) {
+        hex_decode(buf, sizeof(buf), p + 2 + k, 2 * sz) < 0 ||
+        stub_reg_write(v, (unsigned)r, buf)) {
         stub_send_str("E01");
         return STUB_STAY;
     }
@@ -199,8 +200,14 @@ static enum stub_action write_mem(struct vcpu *v, char *p, size_t n, bool binary
     return STUB_STAY;
 }
 
-static enum stub_action gdb_cmd_write_mem(struct vcpu *v, char *p, size_t n) { return write_mem(v, p, n, false); }
-static enum stub_action gdb_cmd_write_mem_bin(struct vcpu *v, char *p, size_t n) { return write_mem(v, p, n, true); }
+static enum stub_action gdb_cmd_write_mem(struct vcpu *v, char *p, size_t n)
+{
+    return write_mem(v, p, n, false);
+}
+static enum stub_action gdb_cmd_write_mem_bin(struct vcpu *v, char *p, size_t n)
+{
+    return write_mem(v, p, n, true);
+}
 
 /* c [addr] / s [addr]: resuming at another address is refused (E01). */
 static enum stub_action resume(struct vcpu *v, char *p, size_t n, bool step)
@@ -216,8 +223,14 @@ static enum stub_action resume(struct vcpu *v, char *p, size_t n, bool step)
     return step ? STUB_STEP : STUB_RESUME;
 }
 
-static enum stub_action gdb_cmd_continue(struct vcpu *v, char *p, size_t n) { return resume(v, p, n, false); }
-static enum stub_action gdb_cmd_step(struct vcpu *v, char *p, size_t n) { return resume(v, p, n, true); }
+static enum stub_action gdb_cmd_continue(struct vcpu *v, char *p, size_t n)
+{
+    return resume(v, p, n, false);
+}
+static enum stub_action gdb_cmd_step(struct vcpu *v, char *p, size_t n)
+{
+    return resume(v, p, n, true);
+}
 
 static enum stub_action gdb_cmd_vcont(struct vcpu *v, char *p, size_t n)
 {

@@ -20,9 +20,24 @@
 #include "vmm/control/stub.h"
 
 enum reg_kind {
-    R_GPR, R_RIP, R_RFLAGS, R_SEL, R_ST, R_FPU, R_XMM, R_MXCSR,
-    R_CR, R_EFER, R_DR, R_DBGCTL, R_SEG_BASE, R_SEG_LIMIT, R_SEG_ATTR,
-    R_DT_BASE, R_DT_LIMIT, R_MSR,
+    R_GPR,
+    R_RIP,
+    R_RFLAGS,
+    R_SEL,
+    R_ST,
+    R_FPU,
+    R_XMM,
+    R_MXCSR,
+    R_CR,
+    R_EFER,
+    R_DR,
+    R_DBGCTL,
+    R_SEG_BASE,
+    R_SEG_LIMIT,
+    R_SEG_ATTR,
+    R_DT_BASE,
+    R_DT_LIMIT,
+    R_MSR,
 };
 
 struct reg_desc {
@@ -33,63 +48,117 @@ struct reg_desc {
     const char *type;
 };
 
+/* clang-format off */
 #define GPR(n, x) {n, 64, R_GPR, x, "int64"}
 #define SEG3(s, id) {s "_base", 64, R_SEG_BASE, id, "data_ptr"}, {s "_limit", 32, R_SEG_LIMIT, id, "int32"}, \
                     {s "_attr", 32, R_SEG_ATTR, id, "int32"}
+/* clang-format on */
 
 static const struct reg_desc regs[] = {
     /* org.gnu.gdb.i386.core: 0-39 */
-    GPR("rax", GPR_RAX), GPR("rbx", GPR_RBX), GPR("rcx", GPR_RCX), GPR("rdx", GPR_RDX),
-    GPR("rsi", GPR_RSI), GPR("rdi", GPR_RDI), {"rbp", 64, R_GPR, GPR_RBP, "data_ptr"},
+    GPR("rax", GPR_RAX),
+    GPR("rbx", GPR_RBX),
+    GPR("rcx", GPR_RCX),
+    GPR("rdx", GPR_RDX),
+    GPR("rsi", GPR_RSI),
+    GPR("rdi", GPR_RDI),
+    {"rbp", 64, R_GPR, GPR_RBP, "data_ptr"},
     {"rsp", 64, R_GPR, GPR_RSP, "data_ptr"},
-    GPR("r8", GPR_R8), GPR("r9", GPR_R9), GPR("r10", GPR_R10), GPR("r11", GPR_R11),
-    GPR("r12", GPR_R12), GPR("r13", GPR_R13), GPR("r14", GPR_R14), GPR("r15", GPR_R15),
-    {"rip", 64, R_RIP, 0, "code_ptr"}, {"eflags", 32, R_RFLAGS, 0, "int32"},
-    {"cs", 32, R_SEL, SEG_CS, "int32"}, {"ss", 32, R_SEL, SEG_SS, "int32"},
-    {"ds", 32, R_SEL, SEG_DS, "int32"}, {"es", 32, R_SEL, SEG_ES, "int32"},
-    {"fs", 32, R_SEL, SEG_FS, "int32"}, {"gs", 32, R_SEL, SEG_GS, "int32"},
-    {"st0", 80, R_ST, 0, "i387_ext"}, {"st1", 80, R_ST, 1, "i387_ext"},
-    {"st2", 80, R_ST, 2, "i387_ext"}, {"st3", 80, R_ST, 3, "i387_ext"},
-    {"st4", 80, R_ST, 4, "i387_ext"}, {"st5", 80, R_ST, 5, "i387_ext"},
-    {"st6", 80, R_ST, 6, "i387_ext"}, {"st7", 80, R_ST, 7, "i387_ext"},
-    {"fctrl", 32, R_FPU, 0, "int"}, {"fstat", 32, R_FPU, 1, "int"}, {"ftag", 32, R_FPU, 2, "int"},
-    {"fiseg", 32, R_FPU, 3, "int"}, {"fioff", 32, R_FPU, 4, "int"}, {"foseg", 32, R_FPU, 5, "int"},
-    {"fooff", 32, R_FPU, 6, "int"}, {"fop", 32, R_FPU, 7, "int"},
+    GPR("r8", GPR_R8),
+    GPR("r9", GPR_R9),
+    GPR("r10", GPR_R10),
+    GPR("r11", GPR_R11),
+    GPR("r12", GPR_R12),
+    GPR("r13", GPR_R13),
+    GPR("r14", GPR_R14),
+    GPR("r15", GPR_R15),
+    {"rip", 64, R_RIP, 0, "code_ptr"},
+    {"eflags", 32, R_RFLAGS, 0, "int32"},
+    {"cs", 32, R_SEL, SEG_CS, "int32"},
+    {"ss", 32, R_SEL, SEG_SS, "int32"},
+    {"ds", 32, R_SEL, SEG_DS, "int32"},
+    {"es", 32, R_SEL, SEG_ES, "int32"},
+    {"fs", 32, R_SEL, SEG_FS, "int32"},
+    {"gs", 32, R_SEL, SEG_GS, "int32"},
+    {"st0", 80, R_ST, 0, "i387_ext"},
+    {"st1", 80, R_ST, 1, "i387_ext"},
+    {"st2", 80, R_ST, 2, "i387_ext"},
+    {"st3", 80, R_ST, 3, "i387_ext"},
+    {"st4", 80, R_ST, 4, "i387_ext"},
+    {"st5", 80, R_ST, 5, "i387_ext"},
+    {"st6", 80, R_ST, 6, "i387_ext"},
+    {"st7", 80, R_ST, 7, "i387_ext"},
+    {"fctrl", 32, R_FPU, 0, "int"},
+    {"fstat", 32, R_FPU, 1, "int"},
+    {"ftag", 32, R_FPU, 2, "int"},
+    {"fiseg", 32, R_FPU, 3, "int"},
+    {"fioff", 32, R_FPU, 4, "int"},
+    {"foseg", 32, R_FPU, 5, "int"},
+    {"fooff", 32, R_FPU, 6, "int"},
+    {"fop", 32, R_FPU, 7, "int"},
     /* org.gnu.gdb.i386.sse: 40-56 */
-    {"xmm0", 128, R_XMM, 0, "uint128"}, {"xmm1", 128, R_XMM, 1, "uint128"},
-    {"xmm2", 128, R_XMM, 2, "uint128"}, {"xmm3", 128, R_XMM, 3, "uint128"},
-    {"xmm4", 128, R_XMM, 4, "uint128"}, {"xmm5", 128, R_XMM, 5, "uint128"},
-    {"xmm6", 128, R_XMM, 6, "uint128"}, {"xmm7", 128, R_XMM, 7, "uint128"},
-    {"xmm8", 128, R_XMM, 8, "uint128"}, {"xmm9", 128, R_XMM, 9, "uint128"},
-    {"xmm10", 128, R_XMM, 10, "uint128"}, {"xmm11", 128, R_XMM, 11, "uint128"},
-    {"xmm12", 128, R_XMM, 12, "uint128"}, {"xmm13", 128, R_XMM, 13, "uint128"},
-    {"xmm14", 128, R_XMM, 14, "uint128"}, {"xmm15", 128, R_XMM, 15, "uint128"},
+    {"xmm0", 128, R_XMM, 0, "uint128"},
+    {"xmm1", 128, R_XMM, 1, "uint128"},
+    {"xmm2", 128, R_XMM, 2, "uint128"},
+    {"xmm3", 128, R_XMM, 3, "uint128"},
+    {"xmm4", 128, R_XMM, 4, "uint128"},
+    {"xmm5", 128, R_XMM, 5, "uint128"},
+    {"xmm6", 128, R_XMM, 6, "uint128"},
+    {"xmm7", 128, R_XMM, 7, "uint128"},
+    {"xmm8", 128, R_XMM, 8, "uint128"},
+    {"xmm9", 128, R_XMM, 9, "uint128"},
+    {"xmm10", 128, R_XMM, 10, "uint128"},
+    {"xmm11", 128, R_XMM, 11, "uint128"},
+    {"xmm12", 128, R_XMM, 12, "uint128"},
+    {"xmm13", 128, R_XMM, 13, "uint128"},
+    {"xmm14", 128, R_XMM, 14, "uint128"},
+    {"xmm15", 128, R_XMM, 15, "uint128"},
     {"mxcsr", 32, R_MXCSR, 0, "int"},
     /* org.ramooflax.system: 57-100 */
-    {"cr0", 64, R_CR, 0, "int64"}, {"cr2", 64, R_CR, 2, "int64"}, {"cr3", 64, R_CR, 3, "int64"},
-    {"cr4", 64, R_CR, 4, "int64"}, {"cr8", 64, R_CR, 8, "int64"}, {"efer", 64, R_EFER, 0, "int64"},
-    {"dr0", 64, R_DR, 0, "int64"}, {"dr1", 64, R_DR, 1, "int64"}, {"dr2", 64, R_DR, 2, "int64"},
-    {"dr3", 64, R_DR, 3, "int64"}, {"dr6", 64, R_DR, 6, "int64"}, {"dr7", 64, R_DR, 7, "int64"},
+    {"cr0", 64, R_CR, 0, "int64"},
+    {"cr2", 64, R_CR, 2, "int64"},
+    {"cr3", 64, R_CR, 3, "int64"},
+    {"cr4", 64, R_CR, 4, "int64"},
+    {"cr8", 64, R_CR, 8, "int64"},
+    {"efer", 64, R_EFER, 0, "int64"},
+    {"dr0", 64, R_DR, 0, "int64"},
+    {"dr1", 64, R_DR, 1, "int64"},
+    {"dr2", 64, R_DR, 2, "int64"},
+    {"dr3", 64, R_DR, 3, "int64"},
+    {"dr6", 64, R_DR, 6, "int64"},
+    {"dr7", 64, R_DR, 7, "int64"},
     {"dbgctl", 64, R_DBGCTL, 0, "int64"},
-    SEG3("cs", SEG_CS), SEG3("ss", SEG_SS), SEG3("ds", SEG_DS),
-    SEG3("es", SEG_ES), SEG3("fs", SEG_FS), SEG3("gs", SEG_GS),
-    {"gdtr_base", 64, R_DT_BASE, SEG_GDTR, "data_ptr"}, {"gdtr_limit", 32, R_DT_LIMIT, SEG_GDTR, "int32"},
-    {"idtr_base", 64, R_DT_BASE, SEG_IDTR, "data_ptr"}, {"idtr_limit", 32, R_DT_LIMIT, SEG_IDTR, "int32"},
-    {"ldtr", 32, R_SEL, SEG_LDTR, "int32"}, SEG3("ldtr", SEG_LDTR),
-    {"tr", 32, R_SEL, SEG_TR, "int32"}, SEG3("tr", SEG_TR),
+    SEG3("cs", SEG_CS),
+    SEG3("ss", SEG_SS),
+    SEG3("ds", SEG_DS),
+    SEG3("es", SEG_ES),
+    SEG3("fs", SEG_FS),
+    SEG3("gs", SEG_GS),
+    {"gdtr_base", 64, R_DT_BASE, SEG_GDTR, "data_ptr"},
+    {"gdtr_limit", 32, R_DT_LIMIT, SEG_GDTR, "int32"},
+    {"idtr_base", 64, R_DT_BASE, SEG_IDTR, "data_ptr"},
+    {"idtr_limit", 32, R_DT_LIMIT, SEG_IDTR, "int32"},
+    {"ldtr", 32, R_SEL, SEG_LDTR, "int32"},
+    SEG3("ldtr", SEG_LDTR),
+    {"tr", 32, R_SEL, SEG_TR, "int32"},
+    SEG3("tr", SEG_TR),
     /* MSRs kept in the VMCB: arg indexes msr_of[] */
-    {"kernel_gs_base", 64, R_MSR, 0, "int64"}, {"star", 64, R_MSR, 1, "int64"},
-    {"lstar", 64, R_MSR, 2, "code_ptr"}, {"cstar", 64, R_MSR, 3, "code_ptr"},
-    {"sfmask", 64, R_MSR, 4, "int64"}, {"sysenter_cs", 64, R_MSR, 5, "int64"},
-    {"sysenter_esp", 64, R_MSR, 6, "data_ptr"}, {"sysenter_eip", 64, R_MSR, 7, "code_ptr"},
+    {"kernel_gs_base", 64, R_MSR, 0, "int64"},
+    {"star", 64, R_MSR, 1, "int64"},
+    {"lstar", 64, R_MSR, 2, "code_ptr"},
+    {"cstar", 64, R_MSR, 3, "code_ptr"},
+    {"sfmask", 64, R_MSR, 4, "int64"},
+    {"sysenter_cs", 64, R_MSR, 5, "int64"},
+    {"sysenter_esp", 64, R_MSR, 6, "data_ptr"},
+    {"sysenter_eip", 64, R_MSR, 7, "code_ptr"},
     {"pat", 64, R_MSR, 8, "int64"},
 };
 
 static const uint32_t msr_of[] = {0xc0000102, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
                                   0x174,      0x175,      0x176,      0x277};
 
-#define NREGS (sizeof(regs) / sizeof(regs[0]))
-#define FIRST_SSE 40
+#define NREGS        (sizeof(regs) / sizeof(regs[0]))
+#define FIRST_SSE    40
 #define FIRST_SYSTEM 57
 _Static_assert(NREGS == 109, "docs/protocol.md numbers registers 0-108");
 
@@ -336,18 +405,18 @@ struct bit_name {
     const char *name;
     uint8_t bit;
 };
-static const struct bit_name cr0_bits[] = {{"PE", 0}, {"MP", 1}, {"EM", 2},  {"TS", 3},
-                                           {"ET", 4}, {"NE", 5}, {"WP", 16}, {"AM", 18},
+static const struct bit_name cr0_bits[] = {{"PE", 0},  {"MP", 1},  {"EM", 2},  {"TS", 3},
+                                           {"ET", 4},  {"NE", 5},  {"WP", 16}, {"AM", 18},
                                            {"NW", 29}, {"CD", 30}, {"PG", 31}, {0, 0}};
 static const struct bit_name cr4_bits[] = {
-    {"VME", 0},     {"PVI", 1},         {"TSD", 2},      {"DE", 3},       {"PSE", 4},
-    {"PAE", 5},     {"MCE", 6},         {"PGE", 7},      {"PCE", 8},      {"OSFXSR", 9},
-    {"OSXMMEXCPT", 10}, {"UMIP", 11},   {"LA57", 12},    {"FSGSBASE", 16}, {"PCIDE", 17},
-    {"OSXSAVE", 18}, {"SMEP", 20},      {"SMAP", 21},    {"PKE", 22},     {0, 0}};
-static const struct bit_name efer_bits[] = {{"SCE", 0},   {"LME", 8},    {"LMA", 10}, {"NXE", 11},
-                                            {"SVME", 12}, {"LMSLE", 13}, {"FFXSR", 14},
-                                            {"TCE", 15},  {0, 0}};
-static const struct bit_name dr7_bits[] = {{"L0", 0}, {"G0", 1}, {"L1", 2}, {"G1", 3}, {"L2", 4},
+    {"VME", 0},         {"PVI", 1},   {"TSD", 2},   {"DE", 3},        {"PSE", 4},
+    {"PAE", 5},         {"MCE", 6},   {"PGE", 7},   {"PCE", 8},       {"OSFXSR", 9},
+    {"OSXMMEXCPT", 10}, {"UMIP", 11}, {"LA57", 12}, {"FSGSBASE", 16}, {"PCIDE", 17},
+    {"OSXSAVE", 18},    {"SMEP", 20}, {"SMAP", 21}, {"PKE", 22},      {0, 0}};
+static const struct bit_name efer_bits[] = {{"SCE", 0},    {"LME", 8},   {"LMA", 10},
+                                            {"NXE", 11},   {"SVME", 12}, {"LMSLE", 13},
+                                            {"FFXSR", 14}, {"TCE", 15},  {0, 0}};
+static const struct bit_name dr7_bits[] = {{"L0", 0}, {"G0", 1}, {"L1", 2}, {"G1", 3},  {"L2", 4},
                                            {"G2", 5}, {"L3", 6}, {"G3", 7}, {"GD", 13}, {0, 0}};
 
 static const struct {
@@ -408,9 +477,10 @@ const char *stub_target_xml_get(unsigned long *len)
                 xml_put("</feature><feature name=\"org.gnu.gdb.i386.sse\">");
             if (i == FIRST_SYSTEM)
                 xml_put("</feature><feature name=\"org.ramooflax.system\">");
-            const char *group = i >= FIRST_SYSTEM ? " group=\"system\""
-                                : (regs[i].kind == R_FPU) ? " group=\"float\""
-                                : (regs[i].kind == R_MXCSR) ? " group=\"vector\"" : "";
+            const char *group = i >= FIRST_SYSTEM           ? " group=\"system\""
+                                : (regs[i].kind == R_FPU)   ? " group=\"float\""
+                                : (regs[i].kind == R_MXCSR) ? " group=\"vector\""
+                                                            : "";
             fmt_snprintf(line, sizeof(line), "<reg name=\"%s\" bitsize=\"%u\" type=\"%s\"%s/>",
                          regs[i].name, regs[i].bits, regs[i].type, group);
             xml_put(line);

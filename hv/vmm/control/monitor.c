@@ -113,7 +113,8 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
                  "set up as guest-physical = host-physical over 0-0x%llx, without the VMM's "
                  "0x%llx-0x%llx\n",
                  (unsigned long long)root, (unsigned long long)bi->npt_limit,
-                 (unsigned long long)bi->vmm_base, (unsigned long long)(bi->vmm_base + bi->vmm_size));
+                 (unsigned long long)bi->vmm_base,
+                 (unsigned long long)(bi->vmm_base + bi->vmm_size));
     } else if (word(cmd, n, "npt", &k) && stub_parse_hex(cmd + k, n - k, &x) == n - k) {
         uint64_t hpa, leaf;
         unsigned shift;
@@ -122,7 +123,10 @@ void stub_monitor(struct vcpu *v, char *cmd, size_t n)
                  (unsigned long long)leaf);
         else
             sayf("0x%llx -> 0x%llx (%s page, entry 0x%llx)\n", (unsigned long long)x,
-                 (unsigned long long)hpa, shift == 30 ? "1 GiB" : shift == 21 ? "2 MiB" : "4 KiB",
+                 (unsigned long long)hpa,
+                 shift == 30   ? "1 GiB"
+                 : shift == 21 ? "2 MiB"
+                               : "4 KiB",
                  (unsigned long long)leaf);
     } else if (word(cmd, n, "stream", &k) && n > k && !cmdline_parse_u64(cmd + k, &x)) {
         stream(x);

@@ -63,9 +63,10 @@ static void send_binary(const uint8_t *d, size_t len)
 
 static void rfx_status(struct vcpu *v)
 {
-    reply_fmt("mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x;ctrlc:%llx;tsc_hz:%llx",
-              vcpu_mode_name(v), X(v->exits), X(v->ops->get_cr(v, 3)), X(v->ops->get_rip(v)),
-              v->ops->get_cpl(v), stub.lbr_on, stub.stepping, X(stub.ctrlc_window), X(stub.tsc_hz));
+    reply_fmt(
+        "mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x;ctrlc:%llx;tsc_hz:%llx",
+        vcpu_mode_name(v), X(v->exits), X(v->ops->get_cr(v, 3)), X(v->ops->get_rip(v)),
+        v->ops->get_cpl(v), stub.lbr_on, stub.stepping, X(stub.ctrlc_window), X(stub.tsc_hz));
 }
 
 static void rfx_sysregs(struct vcpu *v)
@@ -217,7 +218,10 @@ static bool policy_io_port(struct vcpu *v, uint16_t port)
            (port >= c->port && port < c->port + 8) || (port >= l->port && port < l->port + 8);
 }
 
-static bool policy_msr(uint32_t msr) { return msr == MSR_EFER || msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA; }
+static bool policy_msr(uint32_t msr)
+{
+    return msr == MSR_EFER || msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA;
+}
 
 /* KIND,args,on */
 static int rfx_filter(struct vcpu *v, const char *p, size_t n)
@@ -292,7 +296,8 @@ static int rfx_filter(struct vcpu *v, const char *p, size_t n)
         default:
             if (x > 255)
                 return -1;
-            f->intn[x / 8] = (uint8_t)(on ? f->intn[x / 8] | (1u << (x % 8)) : f->intn[x / 8] & ~(1u << (x % 8)));
+            f->intn[x / 8] = (uint8_t)(on ? f->intn[x / 8] | (1u << (x % 8))
+                                          : f->intn[x / 8] & ~(1u << (x % 8)));
             return 0;
         }
         stub_sync_intercepts(v);
@@ -343,7 +348,8 @@ enum stub_action stub_rfx_set(struct vcpu *v, char *p, size_t n)
     } else if (is(p, n, "PhysWrite:", &k)) {
         p += k, n -= k;
         size_t c = stub_parse_hex(p, n, &a[0]);
-        long len = c && c < n && p[c] == ':' ? hex_decode(bulk, sizeof(bulk), p + c + 1, n - c - 1) : -1;
+        long len =
+            c && c < n && p[c] == ':' ? hex_decode(bulk, sizeof(bulk), p + c + 1, n - c - 1) : -1;
         if (len < 0)
             stub_send_str("E01");
         else

@@ -9,12 +9,12 @@
 #include "lib/rsp.h"
 #include "vmm/control/control.h"
 
-#define STUB_PACKET_SIZE 0x4000 /* advertised PacketSize */
-#define STUB_SWBP_MAX 64
-#define STUB_EVENT_MAX 200
+#define STUB_PACKET_SIZE   0x4000 /* advertised PacketSize */
+#define STUB_SWBP_MAX      64
+#define STUB_EVENT_MAX     200
 #define STUB_CPUID_FILTERS 16
-#define STUB_MSR_FILTERS 16
-#define STUB_IO_FILTERS 16
+#define STUB_MSR_FILTERS   16
+#define STUB_IO_FILTERS    16
 
 enum stub_action { STUB_STAY, STUB_RESUME, STUB_STEP, STUB_DETACH };
 
@@ -51,10 +51,10 @@ struct stub {
     struct rsp_rx rx;
     uint16_t port;
     bool noack;
-    bool packet_waiting;   /* stub.rx holds a packet that arrived while we sent */
-    bool session;          /* a client has talked to us since the last detach */
+    bool packet_waiting; /* stub.rx holds a packet that arrived while we sent */
+    bool session;        /* a client has talked to us since the last detach */
     uint64_t tsc_hz;
-    uint64_t timeout_tsc;  /* silence that ends a stopped session */
+    uint64_t timeout_tsc; /* silence that ends a stopped session */
     /* Ctrl-C latency in guest time: the VM's TSC at the last poll that found
      * the line quiet, and the guest time between that poll and the one that
      * found the last 0x03 (the byte came in between: an upper bound). */
@@ -68,27 +68,27 @@ struct stub {
 
     /* memory */
     bool mem_phys;
-    uint64_t active_cr3;   /* 0: the VM's current cr3 */
+    uint64_t active_cr3; /* 0: the VM's current cr3 */
     bool active_cr3_keep;
 
     /* breakpoints */
     struct swbp sw[STUB_SWBP_MAX];
     unsigned nsw;
     struct hwbp hw[4];
-    bool own_dr;           /* DR accesses intercepted, the VM's values shadowed */
+    bool own_dr; /* DR accesses intercepted, the VM's values shadowed */
     uint64_t dr_shadow[8];
     int step_over_sw;      /* index of the sw breakpoint being stepped over, or -1 */
     bool step_over_resume; /* ...then continue rather than stop */
 
     /* single-step */
     bool stepping;
-    bool guest_tf;         /* TF as the VM set it */
-    uint8_t step_opcode;   /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
+    bool guest_tf;       /* TF as the VM set it */
+    uint8_t step_opcode; /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
     uint8_t step_opsize;
-    bool step_cr3_mode;    /* step only this process's ring 3 */
+    bool step_cr3_mode; /* step only this process's ring 3 */
     uint64_t step_cr3;
     bool step_waiting_cr3;
-    int step_int_dr;       /* DR used to step over INT n, or -1 */
+    int step_int_dr; /* DR used to step over INT n, or -1 */
 
     struct filters f;
     bool lbr_on;

@@ -4,8 +4,8 @@
  */
 #include "common/cpu.h"
 #include "hw/x86.h"
-#include "vmm/core/policy.h"
 #include "vmm/control/control.h"
+#include "vmm/core/policy.h"
 
 void cpuid_emulate(struct vcpu *v)
 {

@@ -8,12 +8,12 @@
  */
 #include "common/log.h"
 #include "hw/x86.h"
+#include "vmm/control/control.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
-#include "vmm/control/control.h"
 
-#define CR0_FLUSH_BITS (CR0_PG | CR0_WP | CR0_CD | CR0_NW | CR0_PE)
-#define CR4_FLUSH_BITS (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP)
+#define CR0_FLUSH_BITS   (CR0_PG | CR0_WP | CR0_CD | CR0_NW | CR0_PE)
+#define CR4_FLUSH_BITS   (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_SMEP | CR4_SMAP)
 #define CR3_PCID_NOFLUSH (1ull << 63)
 
 static int gp(struct vcpu *v)
@@ -46,7 +46,7 @@ static int write_cr0(struct vcpu *v, uint64_t val)
         v->ops->flush_tlb(v);
     if ((val & CR0_CD) && !(old & CR0_CD))
         __asm__ volatile("wbinvd"); /* §7.6.2: caches are flushed when disabled */
-    if ((old ^ val) & CR0_PE) /* real mode, or the stub's breakpoints and steps */
+    if ((old ^ val) & CR0_PE)       /* real mode, or the stub's breakpoints and steps */
         v->ops->set_intercept(v, ICPT_INTN, 0, !(val & CR0_PE) || control_wants_intn());
     return 0;
 }

@@ -1,5 +1,5 @@
-#include "common/log.h"
 #include "vmm/core/emulate.h"
+#include "common/log.h"
 #include "vmm/core/gmem.h"
 
 static int decode(struct vcpu *v, struct insn *in, bool quiet)

@@ -1,7 +1,7 @@
+#include "vmm/core/gmem.h"
 #include "hw/x86.h"
 #include "lib/mem.h"
 #include "lib/walk.h"
-#include "vmm/core/gmem.h"
 
 bool gmem_valid(struct vcpu *v, uint64_t gpa, uint64_t len)
 {

@@ -14,14 +14,14 @@
 #include "common/log.h"
 #include "hw/x86.h"
 #include "lib/mem.h"
+#include "vmm/control/control.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/gmem.h"
 #include "vmm/core/policy.h"
-#include "vmm/control/control.h"
 #include "vmm/devices/devices.h"
 
-#define SMAP 0x534d4150u
-#define ONE_MIB 0x100000ull
+#define SMAP        0x534d4150u
+#define ONE_MIB     0x100000ull
 #define SIXTEEN_MIB 0x1000000ull
 
 static void set_carry(struct vcpu *v, bool cf)
@@ -30,7 +30,10 @@ static void set_carry(struct vcpu *v, bool cf)
     v->ops->set_rflags(v, cf ? (fl | RFLAGS_CF) : (fl & ~RFLAGS_CF));
 }
 
-static void set_ax(struct vcpu *v, uint16_t ax) { v->gpr[GPR_RAX] = (v->gpr[GPR_RAX] & ~0xffffull) | ax; }
+static void set_ax(struct vcpu *v, uint16_t ax)
+{
+    v->gpr[GPR_RAX] = (v->gpr[GPR_RAX] & ~0xffffull) | ax;
+}
 static void set_ah(struct vcpu *v, uint8_t ah)
 {
     v->gpr[GPR_RAX] = (v->gpr[GPR_RAX] & ~0xff00ull) | ((uint64_t)ah << 8);

@@ -5,8 +5,8 @@
  * ports a client filters (control/rfx_ext.c), which are passed through.
  */
 #include "common/log.h"
-#include "vmm/core/policy.h"
 #include "vmm/control/control.h"
+#include "vmm/core/policy.h"
 #include "vmm/devices/devices.h"
 
 static bool owns(const struct log_target *t, uint16_t port)

@@ -5,12 +5,13 @@
  */
 #include "common/log.h"
 #include "hw/x86.h"
+#include "vmm/control/control.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
-#include "vmm/control/control.h"
 
 /* EFER bits a VM may set: SCE, LME, NXE, LMSLE, FFXSR, TCE (APM Vol.2 §3.1.7) */
-#define EFER_GUEST_BITS (EFER_SCE | EFER_LME | EFER_NXE | (1ull << 13) | (1ull << 14) | (1ull << 15))
+#define EFER_GUEST_BITS                                                                            \
+    (EFER_SCE | EFER_LME | EFER_NXE | (1ull << 13) | (1ull << 14) | (1ull << 15))
 
 /*
  * Any other MSR gets here only because a client filters it: it is passed

@@ -6,9 +6,9 @@
  * (DESIGN §3). Any other nested fault means the map is wrong: we stop.
  */
 #include "common/log.h"
+#include "vmm/control/control.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/policy.h"
-#include "vmm/control/control.h"
 
 #define NPF_LOG_MAX 16
 
@@ -63,7 +63,4 @@ int npf_handle(struct vcpu *v, uint64_t gpa, bool write)
     return 0;
 }
 
-void undefined_opcode(struct vcpu *v)
-{
-    v->ops->inject_exception(v, 6 /* #UD */, false, 0);
-}
+void undefined_opcode(struct vcpu *v) { v->ops->inject_exception(v, 6 /* #UD */, false, 0); }

@@ -1,6 +1,6 @@
+#include "vmm/core/vcpu.h"
 #include "common/log.h"
 #include "hw/x86.h"
-#include "vmm/core/vcpu.h"
 
 unsigned vcpu_code_bits(struct vcpu *v)
 {

@@ -13,8 +13,22 @@
 #include "common/boot_info.h"
 
 enum gpr {
-    GPR_RAX, GPR_RCX, GPR_RDX, GPR_RBX, GPR_RSP, GPR_RBP, GPR_RSI, GPR_RDI,
-    GPR_R8, GPR_R9, GPR_R10, GPR_R11, GPR_R12, GPR_R13, GPR_R14, GPR_R15,
+    GPR_RAX,
+    GPR_RCX,
+    GPR_RDX,
+    GPR_RBX,
+    GPR_RSP,
+    GPR_RBP,
+    GPR_RSI,
+    GPR_RDI,
+    GPR_R8,
+    GPR_R9,
+    GPR_R10,
+    GPR_R11,
+    GPR_R12,
+    GPR_R13,
+    GPR_R14,
+    GPR_R15,
     GPR_COUNT
 };
 
@@ -88,8 +102,8 @@ struct vm_ops {
 };
 
 struct devices_state {
-    bool a20;               /* last A20 state the VM asked for */
-    bool kbd_wait_outport;  /* i8042 got 0xD1: next 0x60 byte is the output port */
+    bool a20;              /* last A20 state the VM asked for */
+    bool kbd_wait_outport; /* i8042 got 0xD1: next 0x60 byte is the output port */
     uint64_t reset_attempts;
 };
 
@@ -98,8 +112,8 @@ struct vcpu {
     const struct vm_ops *ops;
     struct boot_info *info;
     struct devices_state dev;
-    uint64_t exits;          /* total vm-exits */
-    uint64_t npf_hidden;     /* VM accesses to the VMM range */
+    uint64_t exits;      /* total vm-exits */
+    uint64_t npf_hidden; /* VM accesses to the VMM range */
 };
 
 _Static_assert(__builtin_offsetof(struct vcpu, gpr) == 0, "vmrun.S saves GPRs at offset 0");

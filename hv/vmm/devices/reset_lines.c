@@ -11,16 +11,16 @@
  */
 #include "vmm/devices/devices.h"
 
-#define KBD_DATA 0x60
-#define KBD_CMD 0x64
+#define KBD_DATA              0x60
+#define KBD_CMD               0x64
 #define KBD_CMD_WRITE_OUTPORT 0xd1
-#define KBD_CMD_A20_OFF 0xdd
-#define KBD_CMD_A20_ON 0xdf
-#define OUTPORT_RESET_N 0x01
-#define OUTPORT_A20 0x02
-#define PORT92_RESET 0x01
-#define PORT92_A20 0x02
-#define CF9_RESET 0x04
+#define KBD_CMD_A20_OFF       0xdd
+#define KBD_CMD_A20_ON        0xdf
+#define OUTPORT_RESET_N       0x01
+#define OUTPORT_A20           0x02
+#define PORT92_RESET          0x01
+#define PORT92_A20            0x02
+#define CF9_RESET             0x04
 
 void a20_init(struct vcpu *v)
 {

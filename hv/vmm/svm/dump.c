@@ -49,8 +49,8 @@ unsigned long svm_vmcb_dump(const struct vmcb *vmcb, const uint64_t *g, char *bu
         s->cpl);
     put(&o, "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n", X(s->cr0),
         X(s->cr2), X(s->cr3), X(s->cr4), X(s->efer));
-    put(&o, "  dr6 %016llx dr7 %016llx pat %016llx dbgctl %llx\n", X(s->dr6), X(s->dr7), X(s->g_pat),
-        X(s->dbgctl));
+    put(&o, "  dr6 %016llx dr7 %016llx pat %016llx dbgctl %llx\n", X(s->dr6), X(s->dr7),
+        X(s->g_pat), X(s->dbgctl));
     seg(&o, "cs", &s->cs);
     seg(&o, "ds", &s->ds);
     seg(&o, "es", &s->es);

@@ -18,7 +18,6 @@
 
 typedef int svm_exit_fn(struct svm_vcpu *s);
 
-
 /* Length of the instruction that exited: NRIP save when the CPU has it
  * (APM Vol.2 §15.7.1), else our decoder. Returns 0 if it cannot tell. */
 static unsigned insn_len(struct svm_vcpu *s)
@@ -41,7 +40,10 @@ static int svm_exit_cpuid(struct svm_vcpu *s)
     return 0;
 }
 
-static int svm_exit_msr(struct svm_vcpu *s) { return msr_emulate(&s->vcpu, s->vmcb->control.exit_info_1 == 1); }
+static int svm_exit_msr(struct svm_vcpu *s)
+{
+    return msr_emulate(&s->vcpu, s->vmcb->control.exit_info_1 == 1);
+}
 
 /* APM Vol.2 §15.10.2: exit_info_1 describes the access, exit_info_2 is the
  * rip of the next instruction (given even without NRIP save). */
@@ -155,20 +157,17 @@ static int svm_exit_npf(struct svm_vcpu *s)
                       s->vmcb->control.exit_info_1 & SVM_NPF_RW);
 }
 
-#define EXCP(n) [SVM_EXIT_EXCP_BASE + n] = svm_exit_excp
 #define EXCP_NAME(n) [SVM_EXIT_EXCP_BASE + n] = "excp" #n
 
+/* clang-format off: GNU range designators */
 static svm_exit_fn *const svm_exit_handlers[SVM_EXIT_MAX] = {
     [SVM_EXIT_READ_CR0] = svm_exit_cr_read,
     [SVM_EXIT_READ_CR0 + 2] = svm_exit_cr_read,
     [SVM_EXIT_READ_CR0 + 3] = svm_exit_cr_read,
     [SVM_EXIT_READ_CR0 + 4] = svm_exit_cr_read,
-    [SVM_EXIT_READ_DR0 ... SVM_EXIT_READ_DR0 + 7] = svm_exit_dr_read,
-    [SVM_EXIT_WRITE_DR0 ... SVM_EXIT_WRITE_DR0 + 7] = svm_exit_dr_write,
-    EXCP(0), EXCP(1), EXCP(2), EXCP(3), EXCP(4), EXCP(5), EXCP(6), EXCP(7),
-    EXCP(8), EXCP(9), EXCP(10), EXCP(11), EXCP(12), EXCP(13), EXCP(14), EXCP(15),
-    EXCP(16), EXCP(17), EXCP(18), EXCP(19), EXCP(20), EXCP(21), EXCP(22), EXCP(23),
-    EXCP(24), EXCP(25), EXCP(26), EXCP(27), EXCP(28), EXCP(29), EXCP(30), EXCP(31),
+    [SVM_EXIT_READ_DR0... SVM_EXIT_READ_DR0 + 7] = svm_exit_dr_read,
+    [SVM_EXIT_WRITE_DR0... SVM_EXIT_WRITE_DR0 + 7] = svm_exit_dr_write,
+    [SVM_EXIT_EXCP_BASE... SVM_EXIT_EXCP_BASE + 31] = svm_exit_excp,
     [SVM_EXIT_WRITE_CR0] = svm_exit_cr_write,
     [SVM_EXIT_WRITE_CR3] = svm_exit_cr_write,
     [SVM_EXIT_WRITE_CR4] = svm_exit_cr_write,
@@ -191,6 +190,9 @@ static svm_exit_fn *const svm_exit_handlers[SVM_EXIT_MAX] = {
     [SVM_EXIT_NPF] = svm_exit_npf,
 };
 
+/* clang-format on */
+
+/* clang-format off */
 static const char *const svm_exit_names[SVM_EXIT_MAX] = {
     [SVM_EXIT_READ_CR0] = "cr0_read",
     [SVM_EXIT_READ_CR0 + 2] = "cr2_read",
@@ -225,6 +227,7 @@ static const char *const svm_exit_names[SVM_EXIT_MAX] = {
     [SVM_EXIT_SKINIT] = "skinit",
     [SVM_EXIT_NPF] = "npf",
 };
+/* clang-format on */
 
 const char *svm_exit_name(uint32_t code)
 {

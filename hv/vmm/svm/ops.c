@@ -108,8 +108,10 @@ static void inject_exception(struct vcpu *v, unsigned vector, bool has_err, uint
     vmcb_of(v)->control.event_inj = ev;
 }
 
-static void flush_tlb(struct vcpu *v) { vmcb_of(v)->control.tlb_control = SVM_TLB_CONTROL_FLUSH_ALL; }
-
+static void flush_tlb(struct vcpu *v)
+{
+    vmcb_of(v)->control.tlb_control = SVM_TLB_CONTROL_FLUSH_ALL;
+}
 
 static void clear_shadow(struct vcpu *v) { vmcb_of(v)->control.interrupt_shadow &= ~1ull; }
 
@@ -215,7 +217,10 @@ static uint64_t *vmcb_msr(struct vcpu *v, uint32_t msr)
 }
 
 /* The VM reads host TSC + tsc_offset (APM Vol.2 §15.30.5). */
-static uint64_t guest_tsc(struct vcpu *v) { return to_svm(v)->exit_tsc + vmcb_of(v)->control.tsc_offset; }
+static uint64_t guest_tsc(struct vcpu *v)
+{
+    return to_svm(v)->exit_tsc + vmcb_of(v)->control.tsc_offset;
+}
 
 /*
  * Nested page tables have the long-mode 4-level format (APM Vol.2 §15.25.5),
@@ -279,11 +284,13 @@ static void set_intercept(struct vcpu *v, enum intercept what, uint32_t arg, boo
     switch (what) {
     case ICPT_EXCP:
         bit = 1u << (arg & 31);
-        c->intercept_exceptions = on ? c->intercept_exceptions | bit : c->intercept_exceptions & ~bit;
+        c->intercept_exceptions =
+            on ? c->intercept_exceptions | bit : c->intercept_exceptions & ~bit;
         break;
     case ICPT_CR_READ:
         bit = 1u << (arg & 15);
-        c->intercept_cr_read = (uint16_t)(on ? c->intercept_cr_read | bit : c->intercept_cr_read & ~bit);
+        c->intercept_cr_read =
+            (uint16_t)(on ? c->intercept_cr_read | bit : c->intercept_cr_read & ~bit);
         break;
     case ICPT_DR:
         c->intercept_dr_read = on ? 0x00ff : 0;
@@ -317,7 +324,8 @@ static void set_intercept(struct vcpu *v, enum intercept what, uint32_t arg, boo
  * the rip in the VMCB, so the caller has already moved it past the INT. */
 static void inject_soft_int(struct vcpu *v, unsigned vector)
 {
-    vmcb_of(v)->control.event_inj = (vector & SVM_EVTINJ_VEC_MASK) | SVM_EVTINJ_TYPE_SOFT | SVM_EVTINJ_VALID;
+    vmcb_of(v)->control.event_inj =
+        (vector & SVM_EVTINJ_VEC_MASK) | SVM_EVTINJ_TYPE_SOFT | SVM_EVTINJ_VALID;
 }
 
 /* LBR virtualization: CPUID 8000_000A EDX[1] (APM Vol.2 §15.23). QEMU's TCG
@@ -349,7 +357,9 @@ static unsigned long summary(struct vcpu *v, char *buf, unsigned long size)
 {
     struct svm_vcpu *s = to_svm(v);
     unsigned long n = 0;
-#define PUT(...) n += (unsigned long)fmt_snprintf(buf + (n < size ? n : size), n < size ? size - n : 0, __VA_ARGS__)
+#define PUT(...)                                                                                   \
+    n += (unsigned long)fmt_snprintf(buf + (n < size ? n : size), n < size ? size - n : 0,         \
+                                     __VA_ARGS__)
     PUT("vmm: range 0x%016llx-0x%016llx (%llu KiB)\n", (unsigned long long)v->info->vmm_base,
         (unsigned long long)(v->info->vmm_base + v->info->vmm_size),
         (unsigned long long)(v->info->vmm_size >> 10));

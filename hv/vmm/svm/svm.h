@@ -7,12 +7,12 @@
 #include "vmm/core/vcpu.h"
 
 struct svm_vcpu {
-    struct vcpu vcpu;         /* first: a struct vcpu * is a struct svm_vcpu * */
+    struct vcpu vcpu; /* first: a struct vcpu * is a struct svm_vcpu * */
     struct vmcb *vmcb;
     uint64_t exit_counts[SVM_EXIT_MAX];
-    uint64_t exit_other;      /* exit codes past the table */
-    bool hlt_parked;          /* HLT let through natively; INTR intercept armed */
-    uint64_t exit_tsc;        /* host TSC at the last #VMEXIT */
+    uint64_t exit_other; /* exit codes past the table */
+    bool hlt_parked;     /* HLT let through natively; INTR intercept armed */
+    uint64_t exit_tsc;   /* host TSC at the last #VMEXIT */
 };
 
 static inline struct svm_vcpu *to_svm(struct vcpu *v) { return (struct svm_vcpu *)v; }
