@@ -6,6 +6,7 @@
 
 #define CR0_PG   (1ULL << 31) /* APM Vol.2 §3.1.1 */
 #define CR4_PAE  (1ULL << 5)  /* APM Vol.2 §3.1.3 */
+#define CR4_LA57 (1ULL << 12)
 #define EFER_LMA (1ULL << 10) /* APM Vol.2 §3.1.7 */
 
 /* CR3 table base: bits [31:12] in legacy mode, [31:5] with PAE (the PDPT
@@ -19,10 +20,17 @@ enum pg_mode pg_mode_of(uint64_t cr0, uint64_t cr4, uint64_t efer)
     if (!(cr0 & CR0_PG))
         return PG_MODE_NONE;
     if (efer & EFER_LMA)
-        return PG_MODE_LONG;
+        return (cr4 & CR4_LA57) ? PG_MODE_LONG5 : PG_MODE_LONG;
     if (cr4 & CR4_PAE)
         return PG_MODE_PAE;
     return PG_MODE_32;
+}
+
+static void rights(struct pg_walk *out, uint64_t e)
+{
+    out->user = out->user && (e & PTE_U);
+    out->writable = out->writable && (e & PTE_W);
+    out->nx = out->nx || (e & PTE_NX);
 }
 
 /* Returns 0 and fills out for a 32-bit non-PAE walk (APM Vol.2 §5.2:
@@ -40,6 +48,7 @@ static int pg_walk_32(uint64_t cr3, uint32_t va, bool pse, pg_read_fn read, void
     out->pte = pde;
     if (!(pde & PTE_P))
         return -1;
+    rights(out, pde);
     if (pse && (pde & PTE_PS)) {
         out->pa = (pde & PTE32_ADDR_4M_MASK) | (va & 0x3fffff);
         out->page_shift = 22;
@@ -53,6 +62,7 @@ static int pg_walk_32(uint64_t cr3, uint32_t va, bool pse, pg_read_fn read, void
     out->pte = pte;
     if (!(pte & PTE_P))
         return -1;
+    rights(out, pte);
     out->pa = (pte & PTE32_ADDR_MASK) | (va & 0xfff);
     out->page_shift = 12;
     return 0;
@@ -60,15 +70,17 @@ static int pg_walk_32(uint64_t cr3, uint32_t va, bool pse, pg_read_fn read, void
 
 /* Returns 0 and fills out for a PAE or long-mode walk: 8-byte entries,
  * 9 index bits per level, starting at `top` (3 for PAE's 4-entry PDPT
- * indexed by va[31:30], 4 for the PML4). PS is honoured at the PD (2 MiB)
- * level, and at the PDPT (1 GiB) level in long mode only: PAE PDPTEs
- * have no PS bit (APM Vol.2 §5.3.3, §5.4). */
+ * indexed by va[31:30], 4 for the PML4, 5 for the PML5). PS is honoured at
+ * the PD (2 MiB) level, and at the PDPT (1 GiB) level in long mode only:
+ * PAE PDPTEs have no PS bit, and no R/W, U/S or NX either (APM Vol.2
+ * §5.3.3, §5.4). */
 static int pg_walk_64(uint64_t table, unsigned top, uint64_t va, pg_read_fn read, void *ctx,
                       struct pg_walk *out)
 {
+    bool pae = top == 3;
     for (unsigned level = top; level >= 1; level--) {
         unsigned shift = PAGE_SHIFT + 9 * (level - 1);
-        uint64_t idx = (va >> shift) & (level == top && top == 3 ? 0x3 : 0x1ff);
+        uint64_t idx = (va >> shift) & (level == top && pae ? 0x3 : 0x1ff);
         uint64_t e;
         bool leaf;
 
@@ -79,8 +91,9 @@ static int pg_walk_64(uint64_t table, unsigned top, uint64_t va, pg_read_fn read
         out->pte = e;
         if (!(e & PTE_P))
             return -1;
-        leaf =
-            level == 1 || (level == 2 && (e & PTE_PS)) || (level == 3 && top == 4 && (e & PTE_PS));
+        if (!(pae && level == 3))
+            rights(out, e);
+        leaf = level == 1 || (level == 2 && (e & PTE_PS)) || (level == 3 && !pae && (e & PTE_PS));
         if (leaf) {
             uint64_t mask = (1ULL << shift) - 1;
 
@@ -102,6 +115,8 @@ int pg_walk(enum pg_mode mode, uint64_t cr3, uint64_t va, bool pse, pg_read_fn r
     out->pte = 0;
     out->level = 0;
     out->page_shift = 12;
+    out->user = out->writable = true;
+    out->nx = false;
 
     switch (mode) {
     case PG_MODE_NONE:
@@ -113,6 +128,8 @@ int pg_walk(enum pg_mode mode, uint64_t cr3, uint64_t va, bool pse, pg_read_fn r
         return pg_walk_64(cr3 & CR3_PAE_MASK, 3, (uint32_t)va, read, ctx, out);
     case PG_MODE_LONG:
         return pg_walk_64(cr3 & PTE_ADDR_MASK, 4, va, read, ctx, out);
+    case PG_MODE_LONG5:
+        return pg_walk_64(cr3 & PTE_ADDR_MASK, 5, va, read, ctx, out);
     }
     return -1;
 }

@@ -72,6 +72,8 @@ static void test_mode_of(void)
         {0x80000011, 0x20, 0, PG_MODE_PAE},
         {0x80000011, 0x20, 0x100, PG_MODE_PAE}, /* LME, not LMA */
         {0x80000011, 0x20, 0x500, PG_MODE_LONG},
+        {0x80000011, 0x1020, 0x500, PG_MODE_LONG5}, /* LA57 */
+        {0x80000011, 0x1020, 0x100, PG_MODE_PAE},   /* LA57 means nothing without LMA */
     };
 
     for (size_t r = 0; r < ARRAY_SIZE(rows); r++)
@@ -185,6 +187,85 @@ static void test_long(void)
           "failing entry returned");
 }
 
+/* 5-level: PML5 at page 1; bits 56:48 of the address pick the PML5E. */
+static void test_long5(void)
+{
+    static const struct row rows[] = {
+        {"la57 4K", PG_MODE_LONG5, PG(1), false, 0x201abc, 0, PG(50) | 0xabc, 12, 1},
+        {"la57 1G", PG_MODE_LONG5, PG(1), false, GB(1) + 0x10, 0, GB(8) + 0x10, 30, 3},
+        {"la57 PML5E[1]", PG_MODE_LONG5, PG(1), false, (1ULL << 48) | 0x1234, 0, PG(52) | 0x234, 12,
+         1},
+        {"la57 PML5E not present", PG_MODE_LONG5, PG(1), false, 2ULL << 48, -1, 0, 0, 5},
+        {"la57 high half (PML5E 511)", PG_MODE_LONG5, PG(1), false, 0xffff000000000042ULL, 0,
+         PG(53) | 0x42, 12, 1},
+        {"4-level on the same tables is one level short", PG_MODE_LONG, PG(1), false, 0x201abc, 0,
+         GB(8) | 0x1abc, 21, 2},
+    };
+
+    memset(gmem, 0, GMEM_SIZE);
+    put64(PG(1) + 0 * 8, PG(2) | PTE_P | PTE_W | PTE_U); /* PML5E 0 */
+    put64(PG(2) + 0 * 8, PG(3) | PTE_P | PTE_W | PTE_U); /* PML4E 0 */
+    put64(PG(3) + 0 * 8, PG(4) | PTE_P | PTE_W | PTE_U); /* PDPTE 0 */
+    put64(PG(3) + 1 * 8, GB(8) | PTE_PS | PTE_P);        /* PDPTE 1: 1 GiB */
+    put64(PG(4) + 1 * 8, PG(10) | PTE_P | PTE_W | PTE_U);
+    put64(PG(10) + 1 * 8, PG(50) | PTE_P | PTE_W | PTE_U);
+    put64(PG(1) + 1 * 8, PG(20) | PTE_P); /* PML5E 1 */
+    put64(PG(20), PG(21) | PTE_P);
+    put64(PG(21), PG(22) | PTE_P);
+    put64(PG(22), PG(23) | PTE_P);
+    put64(PG(23) + 1 * 8, PG(52) | PTE_P);
+    put64(PG(1) + 510 * 8, PG(24) | PTE_P); /* PML5E 510: bits 56:48 = 0x1fe */
+    put64(PG(1) + 511 * 8, PG(25) | PTE_P);
+    put64(PG(25), PG(26) | PTE_P);
+    put64(PG(26), PG(27) | PTE_P);
+    put64(PG(27), PG(28) | PTE_P);
+    put64(PG(28), PG(53) | PTE_P);
+    run_rows(rows, ARRAY_SIZE(rows));
+}
+
+/* The rights of the path: U and R/W at every level, NX at any. */
+static void test_rights(void)
+{
+    static const struct {
+        const char *name;
+        uint64_t l4, l3, l2, l1;
+        bool user, writable, nx;
+    } rows[] = {
+        {"all U W", PTE_U | PTE_W, PTE_U | PTE_W, PTE_U | PTE_W, PTE_U | PTE_W, true, true, false},
+        {"leaf read-only", PTE_U | PTE_W, PTE_U | PTE_W, PTE_U | PTE_W, PTE_U, true, false, false},
+        {"PML4E supervisor", PTE_W, PTE_U | PTE_W, PTE_U | PTE_W, PTE_U | PTE_W, false, true,
+         false},
+        {"PDE read-only", PTE_U | PTE_W, PTE_U | PTE_W, PTE_U, PTE_U | PTE_W, true, false, false},
+        {"PDPTE NX", PTE_U | PTE_W, PTE_U | PTE_W | PTE_NX, PTE_U | PTE_W, PTE_U | PTE_W, true,
+         true, true},
+    };
+    struct pg_walk w;
+
+    for (size_t r = 0; r < ARRAY_SIZE(rows); r++) {
+        memset(gmem, 0, GMEM_SIZE);
+        put64(PG(1), PG(2) | PTE_P | rows[r].l4);
+        put64(PG(2), PG(3) | PTE_P | rows[r].l3);
+        put64(PG(3), PG(4) | PTE_P | rows[r].l2);
+        put64(PG(4), PG(5) | PTE_P | rows[r].l1);
+        int ret = pg_walk(PG_MODE_LONG, PG(1), 0x10, false, gread, NULL, &w);
+        CHECK(ret == 0 && w.user == rows[r].user && w.writable == rows[r].writable &&
+                  w.nx == rows[r].nx,
+              "rights %s: user %d writable %d nx %d", rows[r].name, w.user, w.writable, w.nx);
+    }
+    /* 32-bit: the PDE's bits count; PAE: the PDPTE has none. */
+    memset(gmem, 0, GMEM_SIZE);
+    put32(PG(1), PG(2) | PTE_P | PTE_U); /* PDE read-only */
+    put32(PG(2), PG(3) | PTE_P | PTE_U | PTE_W);
+    CHECK(pg_walk(PG_MODE_32, PG(1), 0x10, false, gread, NULL, &w) == 0 && w.user && !w.writable,
+          "32-bit: read-only PDE");
+    memset(gmem, 0, GMEM_SIZE);
+    put64(PG(1), PG(2) | PTE_P); /* PDPTE: no U, no W bits exist */
+    put64(PG(2), PG(3) | PTE_P | PTE_U | PTE_W);
+    put64(PG(3), PG(4) | PTE_P | PTE_U | PTE_W);
+    CHECK(pg_walk(PG_MODE_PAE, PG(1), 0x10, false, gread, NULL, &w) == 0 && w.user && w.writable,
+          "PAE: the PDPTE gives no rights");
+}
+
 int main(void)
 {
     gmem = calloc(1, GMEM_SIZE);
@@ -192,6 +273,8 @@ int main(void)
     test_32();
     test_pae();
     test_long();
+    test_long5();
+    test_rights();
     free(gmem);
     return check_report();
 }

@@ -1,0 +1,26 @@
+/*
+ * Finding the machine's cores in what the firmware left in memory: the
+ * ACPI MADT, else the MP table (include/hw/acpi.h). Pure: memory is read
+ * through a callback, so the host tests feed it crafted tables.
+ */
+#ifndef LIB_CPUS_H
+#define LIB_CPUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Copies len bytes of physical memory at pa into buf. Returns false if
+ * that memory cannot be read. */
+typedef bool (*cpus_read_fn)(void *ctx, uint64_t pa, void *buf, uint32_t len);
+
+enum cpus_source { CPUS_NONE, CPUS_MADT, CPUS_MPTABLE };
+
+/* Fills apic_ids[0..max) with the APIC IDs of the enabled cores (and, for
+ * the MADT, those marked online-capable: a core the OS may start later),
+ * each once, in table order. ebda is the EBDA's address (the BDA's word at
+ * 40:0E, shifted), or 0. Returns how many, and which table gave them in
+ * *source (0 and CPUS_NONE if no table checks out). */
+unsigned cpus_find(cpus_read_fn read, void *ctx, uint64_t ebda, uint32_t *apic_ids, unsigned max,
+                   enum cpus_source *source);
+
+#endif
