@@ -18,8 +18,9 @@ void setup_build_host(struct boot_info *info, uint64_t map_limit)
 
     if (pt_init(&pt, palloc_page_cb, &info->palloc) ||
         pt_map(&pt, 0, 0, map_limit, PTE_P | PTE_W, shift))
-        setup_fail("cannot build the VMM's page tables");
+        setup_fail("the VMM range is too small for the VMM's page tables");
     info->host_cr3 = pt.root;
+    info->host_limit = map_limit;
 
     /* AMD APM Vol.2 §4.8: long-mode code segment (L=1, D=0) and a data segment */
     uint64_t *gdt = (uint64_t *)alloc(info, 1);

@@ -1,5 +1,5 @@
 /*
- * setup: runs once, between the loader and the vmm (DESIGN §1).
+ * setup: runs once, between the loader and the vmm (docs/architecture.md).
  * The steps, in order: log port, CPU checks, memory map, vmm placement and
  * load, the VMM's host environment, nested page tables, the VM, then the
  * jump into the vmm. Everything it builds lives in the VMM range; setup's
@@ -81,13 +81,14 @@ void setup_main(const struct multiboot_info *mbi, const struct multiboot_module 
         setup_fail("the VMM range is too small");
     *info = tmp;
 
-    /* Identity maps cover all of RAM, and at least 4 GiB for MMIO. */
-    uint64_t limit = e820_max_addr(map, count);
+    /* The VMM's identity map covers all of RAM, and at least 4 GiB for the
+     * firmware and MMIO; with 1 GiB pages, 512 GiB (one table). */
+    uint64_t limit = e820_ram_top_below(map, count, ~0ull);
     limit = limit < (4ull << 30) ? (4ull << 30) : (limit + (1ull << 30) - 1) & ~((1ull << 30) - 1);
-    if (info->cpu_features & BOOT_CPU_PAGE1GB)
-        limit = 512ull << 30; /* one PDPT of 1 GiB pages: cheap and covers MMIO */
+    if ((info->cpu_features & BOOT_CPU_PAGE1GB) && limit < (512ull << 30))
+        limit = 512ull << 30;
     setup_build_host(info, limit);
-    setup_build_npt(info, limit);
+    setup_build_npt(info, map, count);
 
     lib_memcpy(info->e820, map, sizeof(map));
     int patched = e820_remove(info->e820, count, BOOT_E820_MAX, info->vmm_base, info->vmm_size);

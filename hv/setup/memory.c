@@ -1,6 +1,6 @@
 /*
  * The memory map and the VMM's place in it: the top of RAM below 4 GiB,
- * aligned down to 2 MiB, at least VMM_MIN_SIZE long (DESIGN §3).
+ * aligned down to 2 MiB, at least VMM_MIN_SIZE long (docs/architecture.md).
  */
 #include "common/log.h"
 #include "lib/elf.h"

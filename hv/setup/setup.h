@@ -22,11 +22,12 @@ int setup_read_mmap(const struct multiboot_info *mbi, struct e820_entry *map, in
  * Returns the vmm's entry point. */
 uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map, int count,
                         struct boot_info *info_tmp);
-/* host.c: identity page tables, GDT, IDT page, stack. */
+/* host.c: identity page tables over [0, map_limit), GDT, IDT page, stack. */
 void setup_build_host(struct boot_info *info, uint64_t map_limit);
-/* npt.c: nested identity map without the VMM range. */
-void setup_build_npt(struct boot_info *info, uint64_t map_limit);
-/* vmcb.c: VMCB, permission maps, the guest's first state and its stub. */
+/* npt.c: nested identity map of the RAM in map and the low 4 GiB, without
+ * the VMM range (the rest is mapped on demand: vmm/svm/npt.c). */
+void setup_build_npt(struct boot_info *info, const struct e820_entry *map, int count);
+/* vm.c: the VM's first instructions (the real-mode stub). */
 void setup_build_vm(struct boot_info *info);
 
 #endif

@@ -1,18 +1,23 @@
 /*
- * vmm_main: the resident VMM starts here, relocated, on its own stack,
- * page tables and GDT (setup built them). It installs its exception
- * handlers, sets up the devices and the control channel, and runs the VM.
+ * vmm_main: the resident VMM starts here, relocated, on the boot CPU's
+ * stack and the page tables setup built. It builds the machine (struct
+ * vm: the backend, the owned ports and MSRs, the devices, the control
+ * channel), the boot CPU's vCPU in the state the BIOS hands over in (real
+ * mode at the stub setup wrote, 0000:0600), and runs it.
  */
 #include "common/cpu.h"
 #include "common/log.h"
+#include "common/palloc.h"
+#include "hw/x86.h"
+#include "lib/mem.h"
 #include "vmm/control/control.h"
+#include "vmm/core/intercepts.h"
+#include "vmm/core/vcpu.h"
 #include "vmm/devices/devices.h"
+#include "vmm/host.h"
 #include "vmm/svm/svm.h"
 
 void vmm_main(struct boot_info *info);
-
-extern const char vmm_exc_stubs[];
-static struct svm_vcpu the_vcpu;
 
 struct fault_frame {
     uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
@@ -21,11 +26,16 @@ struct fault_frame {
 int vmm_host_fault(struct fault_frame *f);
 extern const char safe_msr_insn_rd[], safe_msr_insn_wr[], safe_msr_fixup[];
 
-/* Returns (to the stub, which resumes) only for a fault it can recover. */
+/* Returns (to the stub, which resumes) only for what it can recover: an
+ * MSR access that faulted on purpose, and an NMI (it is the VM's, or a
+ * wake-up: the exit that follows decides). Anything else is a fault inside
+ * the VMM itself, the one case that halts. */
 int vmm_host_fault(struct fault_frame *f)
 {
     uint64_t cr2;
-    if (f->vector == 13 &&
+    if (f->vector == X86_EXC_NMI)
+        return 1;
+    if (f->vector == X86_EXC_GP &&
         (f->rip == (uint64_t)safe_msr_insn_rd || f->rip == (uint64_t)safe_msr_insn_wr)) {
         f->rip = (uint64_t)safe_msr_fixup;
         return 1;
@@ -39,48 +49,71 @@ int vmm_host_fault(struct fault_frame *f)
     return 0;
 }
 
-/* AMD APM Vol.2 §4.8.4: 64-bit interrupt gates, type 0xE, present, DPL 0. */
-static void install_idt(struct boot_info *info)
+static void __attribute__((noreturn)) fail(const char *why)
 {
-    uint64_t *idt = (uint64_t *)info->idt;
-    for (unsigned vec = 0; vec < 32; vec++) {
-        uint64_t h = (uint64_t)vmm_exc_stubs + vec * 16;
-        idt[vec * 2] =
-            (h & 0xffff) | ((uint64_t)VMM_CS << 16) | (0x8eull << 40) | ((h >> 16 & 0xffff) << 48);
-        idt[vec * 2 + 1] = h >> 32;
-    }
-    struct __attribute__((packed)) {
-        uint16_t limit;
-        uint64_t base;
-    } idtr = {32 * 16 - 1, info->idt};
-    __asm__ volatile("lidt %0" ::"m"(idtr));
+    log_printf("vmm: FATAL: %s\nvmm: halted\n", why);
+    cpu_halt_forever();
+    __builtin_unreachable();
+}
+
+/* The VM as the BIOS hands over to a boot sector: real mode, CS:IP at the
+ * stub, SS:SP 0000:7C00, caching on. */
+static void boot_state(struct vcpu *v)
+{
+    struct seg_state cs = {0, 0x9b, 0xffff, 0};
+    v->ops->set_seg(v, SEG_CS, &cs);
+    v->ops->set_rip(v, v->vm->info->vm_start_ip);
+    v->ops->set_cr(v, 0, CR0_ET);
+    v->gpr[GPR_RSP] = 0x7c00;
+    v->gpr[GPR_RDX] = 0;
+    struct seg_state idt = {0, 0, 0x3ff, 0}; /* the real-mode IVT */
+    v->ops->set_seg(v, SEG_IDTR, &idt);
+}
+
+static struct vcpu *create_vcpu(struct vm *vm, unsigned id, uint64_t stack_top)
+{
+    struct vcpu *v = svm_vcpu_create(vm, id);
+    if (!v || !(v->host = (void *)palloc_pages(&vm->info->palloc, 1)))
+        fail("the VMM range is too small for a vCPU");
+    v->stack_top = stack_top;
+    vm->vcpus[vm->nvcpus++] = v;
+    return v;
 }
 
 void vmm_main(struct boot_info *info)
 {
     log_init(&info->log);
-    if (info->magic != BOOT_INFO_MAGIC) {
-        log_printf("vmm: bad boot info from setup\n");
-        cpu_halt_forever();
-    }
-    install_idt(info);
-    /* FXSAVE/FXRSTOR of the VM's x87/SSE state (control/gdb_regs.c) need
+    if (info->magic != BOOT_INFO_MAGIC)
+        fail("bad boot info from setup");
+    host_idt_init(info);
+    /* FXSAVE/FXRSTOR of the VM's x87/SSE state (control/target.c) need
      * CR4.OSFXSR, and no #NM: CR0.TS and CR0.EM clear (APM Vol.2 §11.1). */
     uint64_t cr;
     __asm__ volatile("mov %%cr4, %0" : "=r"(cr));
-    __asm__ volatile("mov %0, %%cr4" ::"r"(cr | (1ull << 9)));
+    __asm__ volatile("mov %0, %%cr4" ::"r"(cr | CR4_OSFXSR));
     __asm__ volatile("mov %%cr0, %0" : "=r"(cr));
-    __asm__ volatile("mov %0, %%cr0" ::"r"(cr & ~0xcull));
+    __asm__ volatile("mov %0, %%cr0" ::"r"(cr & ~(CR0_TS | CR0_EM)));
     log_printf("vmm: running at 0x%llx, range 0x%016llx-0x%016llx (%llu KiB)\n",
                (unsigned long long)info->vmm_base, (unsigned long long)info->vmm_base,
                (unsigned long long)(info->vmm_base + info->vmm_size),
                (unsigned long long)(info->vmm_size >> 10));
 
-    struct vcpu *v = &the_vcpu.vcpu;
-    v->ops = &svm_vm_ops;
-    v->info = info;
-    the_vcpu.vmcb = (struct vmcb *)info->vmcb;
-    a20_init(v);
-    control_init(v);
-    svm_run(&the_vcpu);
+    struct vm *vm = (struct vm *)palloc_pages(&info->palloc, (sizeof(struct vm) + 4095) / 4096);
+    if (!vm)
+        fail("the VMM range is too small for the machine's state");
+    vm->info = info;
+    vm->ops = &svm_ops;
+    if (svm_vm_init(vm))
+        fail("the VMM range is too small for the SVM permission maps");
+    vm_probe_caps(vm);
+    vm_calibrate_tsc(vm);
+    vm_init_intercepts(vm);
+    a20_init(vm);
+
+    struct vcpu *bsp = create_vcpu(vm, 0, info->stack_top);
+    host_cpu_init(bsp);
+    svm_cpu_enable(bsp);
+    boot_state(bsp);
+    control_init(vm);
+    vcpu_run(bsp);
 }

@@ -188,7 +188,7 @@ def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
             client.interrupt()
             stop = client.wait_stop(timeout=5)
             latencies.append(time.monotonic() - t0)
-            assert stop == b"T02", stop
+            assert stop.startswith(b"T02"), stop
             status = rawgdb.parse_status(client.command("qRfx.Status"))
             window_s = int(status["ctrlc"], 16) / int(status["tsc_hz"], 16)
             assert window_s > 0, status
@@ -222,7 +222,7 @@ def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
     mark = len(hv_amd64.log_text())
     with RawGdb.connect(port) as client:
         client.interrupt()
-        assert client.wait_stop(timeout=10) == b"T02"
+        assert client.wait_stop(timeout=10).startswith(b"T02")
         lstar = client.reg(rawgdb.LSTAR)
         assert client.command(f"Z0,{lstar:x},1") == b"OK"  # detach must remove it
         assert client.command("D") == b"OK"
@@ -239,7 +239,7 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     out = gdb(hv_amd64, "monitor help", "monitor exits", "monitor vmcb", "x/8xb $lstar",
               'eval "monitor v2p %lx", $lstar', "detach")  # fmt: skip
     assert "v2p ADDR" in out and "mem phys" in out, "monitor help lists no v2p / mem"
-    assert re.search(r"cr3_write\s+\d+", out), "monitor exits shows no counters"
+    assert re.search(r"cpuid\s+\d+", out), "monitor exits shows no counters"
     assert "intercept" in out.lower(), "monitor vmcb dumped no intercepts"
     virt = re.search(r"^0x[0-9a-f]+ <?[^:]*:((?:\s+0x[0-9a-f]{2}){8})", out, re.MULTILINE)
     v2p = re.search(r"0x([0-9a-f]+) -> 0x([0-9a-f]+)", out)

@@ -88,7 +88,7 @@ def test_fuzz_malformed_packets(hv_amd64_wait: Machine) -> None:
 
     with RawGdb.connect(port) as client:
         client.interrupt()
-        assert client.wait_stop(timeout=15) == b"T02"
+        assert client.wait_stop(timeout=15).startswith(b"T02")
         client.noack()
         # One timeout for both threads (it is a property of the socket).
         client.sock.settimeout(120)
@@ -131,11 +131,16 @@ def test_fuzz_malformed_packets(hv_amd64_wait: Machine) -> None:
         client.sock.sendall(chunk)
         sent += len(batch)
         nbytes += len(chunk)
-        # Resynchronise: a clean packet until the stub answers it.
-        for _ in range(20):
+        # Resynchronise: a clean packet until the stub answers it. The
+        # stub reads the flood at line rate, slower on a loaded host: wait
+        # while its replies keep coming, and give up after 20 s of silence.
+        quiet_since, seen = time.monotonic(), -1
+        while time.monotonic() - quiet_since < 20:
             client.sock.sendall(b"#00" + framed(b"qRfx.Status"))
             if sync.wait(5):
                 break
+            if replies["bytes"] != seen:
+                quiet_since, seen = time.monotonic(), replies["bytes"]
         took = time.monotonic() - t0
         stop.set()
         reader.join()
@@ -187,7 +192,7 @@ def test_client_vanishes_mid_packet(hv_amd64_wait: Machine) -> None:
     assert con is not None
     with RawGdb.connect(port) as client:
         client.interrupt()
-        assert client.wait_stop(timeout=15) == b"T02"
+        assert client.wait_stop(timeout=15).startswith(b"T02")
         stopped_at = time.monotonic()
         client.send_raw(b"$m1234")
     # A stopped VM is silent: the command waits for the timeout.
@@ -211,7 +216,7 @@ def test_client_vanishes_while_stopped(hv_amd64_wait: Machine) -> None:
     mark = len(machine.log_text())
     with RawGdb.connect(port) as client:
         client.interrupt()
-        assert client.wait_stop(timeout=15) == b"T02"
+        assert client.wait_stop(timeout=15).startswith(b"T02")
         assert client.command(f"Z0,{client.reg(rawgdb.LSTAR):x},1") == b"OK"
         stopped_at = time.monotonic()
     result = machine.run("echo back-again", timeout=TIMEOUT_S + 30)

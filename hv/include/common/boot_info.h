@@ -1,7 +1,9 @@
 /*
- * What setup hands to the vmm: the VMM's range, the structures setup built
- * for it (page tables, GDT, IDT, VMCB, permission maps, nested page tables),
- * the patched E820 map and the boot options. It lives inside the VMM range.
+ * What setup hands to the vmm: the VMM's range and its page pool, the
+ * structures setup built (the VMM's identity map, a boot GDT, the IDT
+ * page, the boot CPU's stack, the nested page tables), where the VM
+ * starts, the patched E820 map and the boot options. It lives inside the
+ * VMM range.
  */
 #ifndef COMMON_BOOT_INFO_H
 #define COMMON_BOOT_INFO_H
@@ -27,16 +29,14 @@ struct boot_info {
     uint64_t vmm_size;
     uint64_t image_end;   /* end of the loaded vmm image */
     struct palloc palloc; /* what is left of the VMM range's page pool */
-    uint64_t host_cr3;    /* VMM identity map (PML4) */
-    uint64_t gdt;         /* one page: null, code64 0x08, data 0x10 */
+    uint64_t host_cr3;    /* the VMM's identity map (PML4) of [0, host_limit) */
+    uint64_t host_limit;
+    uint64_t gdt;         /* one page: null, code64 0x08, data 0x10 (until each core has its own) */
     uint64_t idt;         /* one page, filled in by the vmm */
-    uint64_t stack_top;
-    uint64_t vmcb;         /* guest VMCB */
-    uint64_t hsave;        /* VM_HSAVE_PA area */
-    uint64_t iopm;         /* 3 pages */
-    uint64_t msrpm;        /* 2 pages */
-    uint64_t npt_root;     /* nested PML4 */
-    uint64_t npt_limit;    /* guest-physical span the nested map covers */
+    uint64_t stack_top;   /* the boot CPU's stack */
+    uint64_t nested_root; /* nested page tables: the VM's memory without the VMM range */
+    uint64_t nested_limit; /* the span mapped up front; the rest is mapped on demand */
+    uint32_t vm_start_ip;  /* the VM's first instruction: 0000:vm_start_ip, real mode */
     uint32_t cpu_features; /* BOOT_CPU_* */
     uint32_t boot_disk;    /* BIOS drive the stub boots */
     uint32_t ctrl_wait;    /* stop at the VM's first instruction for a client */

@@ -1,4 +1,17 @@
-/* The stub's internal state and helpers, shared by the files of control/. */
+/*
+ * The GDB stub, in three layers that can each be tested alone:
+ *
+ *   framing   lib/rsp.c: bytes <-> packets (host-tested)
+ *   commands  commands.c, rfx.c, monitor.c, regs.c, reply.c: a packet and
+ *             the session state in, reply bytes out, the machine reached
+ *             only through struct stub_target_ops. They build on the host
+ *             too (hv/tests/test_gdb_cmds.c drives them on a fake target).
+ *   target    target.c, breakpoints.c: the ops over the VM's vCPUs; and
+ *             session.c: the UART, the poll, the all-stop session loop.
+ *
+ * This header is the commands' whole world: it includes nothing of the
+ * VMM's core.
+ */
 #ifndef VMM_CONTROL_STUB_H
 #define VMM_CONTROL_STUB_H
 
@@ -7,31 +20,22 @@
 #include <stdint.h>
 
 #include "lib/rsp.h"
-#include "vmm/control/control.h"
 
 #define STUB_PACKET_SIZE   0x4000 /* advertised PacketSize */
-#define STUB_SWBP_MAX      64
 #define STUB_EVENT_MAX     200
 #define STUB_CPUID_FILTERS 16
 #define STUB_MSR_FILTERS   16
 #define STUB_IO_FILTERS    16
 
-enum stub_action { STUB_STAY, STUB_RESUME, STUB_STEP, STUB_DETACH };
-
-struct swbp {
-    bool used;
-    uint64_t addr; /* linear, as the client gave it */
-    uint64_t pa;   /* where the int3 byte went */
-    uint8_t saved;
+/* What a packet asks the session to do next. */
+enum stub_action {
+    STUB_STAY,   /* the VM stays stopped; the next packet is awaited */
+    STUB_RESUME, /* every vCPU runs */
+    STUB_STEP,   /* stub.step_thread runs one instruction; the others stay */
+    STUB_DETACH, /* the client leaves: its breakpoints and filters go, the VM runs */
 };
 
-struct hwbp {
-    bool used;
-    uint8_t type; /* Z type: 1 exec, 2 write, 3 read, 4 access */
-    uint8_t len;
-    uint64_t addr;
-};
-
+/* The filters a client set: each filtered exit stops the VM. */
 struct filters {
     uint16_t cr_write, cr_read; /* bit per CR */
     uint32_t excp;              /* bit per vector */
@@ -47,114 +51,141 @@ struct filters {
     bool reset;
 };
 
-struct stub {
-    struct rsp_rx rx;
-    uint16_t port;
-    bool noack;
-    bool packet_waiting; /* stub.rx holds a packet that arrived while we sent */
-    bool session;        /* a client has talked to us since the last detach */
-    uint64_t tsc_hz;
-    uint64_t timeout_tsc; /* silence that ends a stopped session */
-    /* Ctrl-C latency in guest time: the VM's TSC at the last poll that found
-     * the line quiet, and the guest time between that poll and the one that
-     * found the last 0x03 (the byte came in between: an upper bound). */
-    uint64_t quiet_tsc;
-    uint64_t ctrlc_window;
-
-    /* the stop being reported */
-    bool event_pending;
-    char event[STUB_EVENT_MAX];
-    char last_stop[STUB_EVENT_MAX];
-
-    /* memory */
-    bool mem_phys;
-    uint64_t active_cr3; /* 0: the VM's current cr3 */
-    bool active_cr3_keep;
-
-    /* breakpoints */
-    struct swbp sw[STUB_SWBP_MAX];
-    unsigned nsw;
-    struct hwbp hw[4];
-    bool own_dr; /* DR accesses intercepted, the VM's values shadowed */
-    uint64_t dr_shadow[8];
-    int step_over_sw;      /* index of the sw breakpoint being stepped over, or -1 */
-    bool step_over_resume; /* ...then continue rather than stop */
-
-    /* single-step */
-    bool stepping;
-    bool guest_tf;       /* TF as the VM set it */
-    uint8_t step_opcode; /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
-    uint8_t step_opsize;
-    bool step_cr3_mode; /* step only this process's ring 3 */
-    uint64_t step_cr3;
-    bool step_waiting_cr3;
-    int step_int_dr; /* DR used to step over INT n, or -1 */
-
-    struct filters f;
-    bool lbr_on;
+/* A reply being built: the packet, and console text sent before it as
+ * 'O' packets (gdb prints them). */
+struct reply {
+    char *buf;
+    size_t cap, len;
+    char *console;
+    size_t console_cap, console_len;
+    uint64_t stream; /* bytes of zeros to send as console output first */
+    bool overflow;
 };
 
-extern struct stub stub;
+void reply_reset(struct reply *r);
+void reply_str(struct reply *r, const char *s);
+void reply_bytes(struct reply *r, const void *p, size_t n);
+void reply_hex(struct reply *r, const uint8_t *p, size_t n);
+void reply_fmt(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void reply_error(struct reply *r, unsigned code);
+void console_fmt(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void console_bytes(struct reply *r, const char *p, size_t n);
 
-/* control.c: transport */
-void stub_send(const void *data, size_t len);
-void stub_send_str(const char *s);
-void stub_send_console(const char *text, size_t len);
-void stub_send_error(unsigned code);
-/* Records a stop with its T-packet text; the poll after this exit reports it. */
-void stub_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Text the target gives about the machine (stub_target_ops.text). */
+enum stub_text {
+    STUB_TEXT_EXITS,  /* exit counters, the VMM range, each vCPU's mode */
+    STUB_TEXT_DUMP,   /* the thread's hardware state (the VMCB on AMD) */
+    STUB_TEXT_NPT,    /* nested paging: on or off, its root and layout */
+    STUB_TEXT_THREAD, /* one line about the thread: "CPU 1: long mode, ring 3, cr3 0x..." */
+};
 
-/* gdb_cmds.c */
-enum stub_action stub_dispatch(struct vcpu *v, char *pkt, size_t len);
+enum stub_lbr { STUB_LBR_ON, STUB_LBR_OFF, STUB_LBR_READ };
 
-/* gdb_regs.c */
-const char *stub_target_xml_get(unsigned long *len);
+struct stub_status {
+    const char *mode;
+    uint64_t exits, cr3, rip;
+    unsigned cpl;
+    bool stepping;
+};
+
+/* The machine as the commands see it. Threads are vCPUs, numbered from 0
+ * (gdb's thread id is that number + 1). */
+struct stub_target_ops {
+    unsigned (*nthreads)(void *ctx);
+    /* Register n of thread t (regs.c numbers them): its size in bytes, 0
+     * for no such register. */
+    unsigned (*reg_read)(void *ctx, unsigned t, unsigned n, uint8_t *out);
+    /* Returns 0, or -1 if the CPU would refuse the value. */
+    int (*reg_write)(void *ctx, unsigned t, unsigned n, const uint8_t *in);
+    /* Memory of thread t: physical, or virtual through cr3 (0: the
+     * thread's own; with paging off, virtual is physical). Return the
+     * bytes done, short at the first page that is not there. */
+    size_t (*mem_read)(void *ctx, unsigned t, bool phys, uint64_t cr3, uint64_t addr, uint8_t *buf,
+                       size_t len);
+    size_t (*mem_write)(void *ctx, unsigned t, bool phys, uint64_t cr3, uint64_t addr,
+                        const uint8_t *buf, size_t len);
+    /* Translates va (paging off: pa = va). Returns 0 / -1. */
+    int (*v2p)(void *ctx, unsigned t, uint64_t cr3, uint64_t va, uint64_t *pa);
+    /* Nested paging: gpa's host address. Returns 0 / -1 (not mapped). */
+    int (*g2h)(void *ctx, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigned *shift);
+    /* Z/z types 0-4. Return 0 / -1. */
+    int (*bp_insert)(void *ctx, unsigned type, uint64_t addr, unsigned len);
+    int (*bp_remove)(void *ctx, unsigned type, uint64_t addr, unsigned len);
+    /* The filters changed: the intercepts follow (old: before the change). */
+    void (*filters_changed)(void *ctx, const struct filters *old);
+    /* Returns 0, or -1 if the CPU has no LBR virtualization. */
+    int (*lbr)(void *ctx, unsigned t, enum stub_lbr op, uint64_t out[4]);
+    /* Writes text about the machine; returns its length. arg: a GPA for
+     * STUB_TEXT_NPT (~0 for the summary). */
+    unsigned long (*text)(void *ctx, unsigned t, enum stub_text what, uint64_t arg, char *buf,
+                          unsigned long size);
+    void (*status)(void *ctx, unsigned t, struct stub_status *out);
+};
+
+struct stub {
+    const struct stub_target_ops *t;
+    void *ctx;
+
+    /* protocol */
+    bool noack;
+    bool mem_phys;       /* memory packets address physical memory */
+    uint64_t active_cr3; /* 0: each thread's own cr3 */
+    bool active_cr3_keep;
+    struct filters f;
+    bool lbr_on;
+
+    /* threads: the one that stopped, the ones Hg and Hc chose (0-based) */
+    unsigned stopped_thread;
+    unsigned gthread, cthread;
+    unsigned step_thread; /* for STUB_STEP */
+
+    /* step modes (QRfx.Step) */
+    bool step_cr3_mode;
+    uint64_t step_cr3;
+
+    /* the stop being reported, and the last one (for `?`) */
+    char last_stop[STUB_EVENT_MAX];
+
+    /* Ctrl-C latency in guest time (session.c): the guest-TSC window in
+     * which the last 0x03 arrived, and the TSC rate. */
+    uint64_t ctrlc_window;
+    uint64_t tsc_hz;
+};
+
+/* commands.c: dispatches one packet (NUL-terminated at pkt[len]). */
+enum stub_action stub_dispatch(struct stub *s, struct reply *r, char *pkt, size_t len);
+/* The state a new client or a detach starts from (filters cleared by the
+ * caller through the target). */
+void stub_session_reset(struct stub *s);
+
+/* rfx.c: qRfx.* and QRfx.* */
+enum stub_action stub_rfx_query(struct stub *s, struct reply *r, char *p, size_t n);
+enum stub_action stub_rfx_set(struct stub *s, struct reply *r, char *p, size_t n);
+/* Clears every filter (detach). */
+void stub_filters_clear(struct stub *s);
+
+/* monitor.c: `monitor ...` (qRcmd) */
+void stub_monitor(struct stub *s, struct reply *r, char *cmd, size_t len);
+
+/* regs.c: the register layout and target.xml */
 unsigned stub_reg_count(void);
-/* Reads register n into out (little-endian), returns its size in bytes or 0. */
-unsigned stub_reg_read(struct vcpu *v, unsigned n, uint8_t *out);
-/* Writes register n from in (size bytes). Returns 0 / -1. */
-int stub_reg_write(struct vcpu *v, unsigned n, const uint8_t *in);
-/* Register n (at most 64 bits of it) as a number. */
-uint64_t stub_reg_value(struct vcpu *v, unsigned n);
-/* The read-only "system" register (all system registers, for gdb's
- * `info registers system`): its number, and its bytes (0 if size is short). */
-unsigned stub_reg_summary(void);
-unsigned stub_reg_summary_read(struct vcpu *v, uint8_t *out, size_t size);
-int stub_reg_by_name(const char *name, size_t len);
+unsigned stub_reg_size(unsigned n);
 const char *stub_reg_name(unsigned n);
 bool stub_reg_is_system(unsigned n);
-void stub_fpu_load(void);
-void stub_fpu_commit(void);
+int stub_reg_by_name(const char *name, size_t len);
+/* The read-only "system" register: its number and size in bytes. */
+unsigned stub_reg_summary(void);
+unsigned stub_reg_summary_size(void);
+const char *stub_target_xml(unsigned long *len);
 
-/* gdb_mem.c */
-/* Translates va through cr3 (0 = the VM's current) with the VM's paging
- * mode. Returns 0 / -1. */
-int stub_v2p(struct vcpu *v, uint64_t cr3, uint64_t va, uint64_t *pa);
-/* Memory as the memory packets see it. Return bytes done (may be short). */
-size_t stub_mem_read(struct vcpu *v, uint64_t addr, uint8_t *buf, size_t len);
-size_t stub_mem_write(struct vcpu *v, uint64_t addr, const uint8_t *buf, size_t len);
-size_t stub_virt_read(struct vcpu *v, uint64_t cr3, uint64_t addr, uint8_t *buf, size_t len);
-
-/* gdb_bp.c */
-int stub_bp_insert(struct vcpu *v, unsigned type, uint64_t addr, unsigned len);
-int stub_bp_remove(struct vcpu *v, unsigned type, uint64_t addr, unsigned len);
-void stub_bp_clear_all(struct vcpu *v);
-/* Prepares the VM to resume: steps over a breakpoint under rip, arms TF. */
-void stub_prepare_resume(struct vcpu *v, bool step);
-void stub_sync_intercepts(struct vcpu *v);
-void stub_step_cr3_written(struct vcpu *v, uint64_t cr3);
-
-/* rfx_ext.c */
-enum stub_action stub_rfx_query(struct vcpu *v, char *pkt, size_t len);
-enum stub_action stub_rfx_set(struct vcpu *v, char *pkt, size_t len);
-void stub_filters_clear(struct vcpu *v);
-
-/* monitor.c */
-void stub_monitor(struct vcpu *v, char *cmd, size_t len);
-
-/* parsing helpers (gdb_cmds.c) */
-/* Parses hex up to a non-hex char; returns chars used (0 if none). */
+/* parsing helpers (commands.c) */
+/* Parses up to 16 hex digits; returns the characters used (0 if none). */
 size_t stub_parse_hex(const char *s, size_t n, uint64_t *out);
-char *stub_reply_buf(void);
+/* Parses comma-separated hex numbers; returns how many (up to max). */
+unsigned stub_parse_list(const char *p, size_t n, uint64_t *out, unsigned max);
+/* True if p starts with name; *rest is the length of name. */
+bool stub_is(const char *p, size_t n, const char *name, size_t *rest);
+/* Reads register n of thread t as a number (at most 64 bits of it). */
+uint64_t stub_reg_value(struct stub *s, unsigned t, unsigned n);
 
 #endif

@@ -1,31 +1,50 @@
 /*
- * The MSRs the VMM intercepts: EFER (SVME is the VMM's, the VM must not see
- * or change it) and the SVM MSRs, which do not exist for the VM: a CPU
- * without SVM raises #GP on them (APM Vol.2 §15.30).
+ * RDMSR / WRMSR of the MSRs the VMM intercepts: EFER, always (the
+ * backend's own bits in it are hidden: backend_ops.get_efer/set_efer), the
+ * backend's MSRs (backend_ops.msr_access: VM_CR and VM_HSAVE_PA on AMD,
+ * which a CPU without SVM does not have), and any MSR a client filters,
+ * which is passed through: to where the backend keeps the VM's value, else
+ * to the hardware, whose #GP for an MSR it lacks becomes the VM's #GP.
  */
-#include "common/log.h"
 #include "hw/x86.h"
-#include "vmm/control/control.h"
+#include "lib/insn.h"
 #include "vmm/core/emulate.h"
-#include "vmm/core/policy.h"
+#include "vmm/core/exits.h"
+#include "vmm/core/hooks.h"
+#include "vmm/core/regs.h"
+#include "vmm/core/vcpu.h"
+#include "vmm/host.h"
 
-/* EFER bits a VM may set: SCE, LME, NXE, LMSLE, FFXSR, TCE (APM Vol.2 §3.1.7) */
-#define EFER_GUEST_BITS                                                                            \
-    (EFER_SCE | EFER_LME | EFER_NXE | (1ull << 13) | (1ull << 14) | (1ull << 15))
+const char *efer_check(struct vcpu *v, uint64_t val)
+{
+    uint64_t old = v->ops->get_efer(v);
+    if (val & ~(v->vm->caps.efer_allowed | EFER_LMA))
+        return "an EFER bit this CPU does not have";
+    /* LME cannot change while paging is on (APM Vol.2 §14.6.1). */
+    if (((old ^ val) & EFER_LME) && (v->ops->get_cr(v, 0) & CR0_PG))
+        return "EFER.LME cannot change while paging is on";
+    return 0;
+}
 
-/*
- * Any other MSR gets here only because a client filters it: it is passed
- * through, to the VMCB where the backend keeps the VM's value, else to the
- * hardware (a #GP there becomes the VM's #GP).
- */
+void efer_set(struct vcpu *v, uint64_t val)
+{
+    uint64_t old = v->ops->get_efer(v);
+    uint64_t nv = (val & ~EFER_LMA) | (old & EFER_LMA); /* LMA is the CPU's */
+    v->ops->set_efer(v, nv);
+    if ((old ^ nv) & EFER_NXE)
+        v->ops->flush_tlb(v);
+}
+
+/* Returns 0 with *val, or -1 for a #GP. */
 static int msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
+    int r = v->ops->msr_access(v, msr, false, val);
+    if (r)
+        return r > 0 ? 0 : -1;
     if (msr == MSR_EFER) {
-        *val = v->ops->get_efer(v) & ~EFER_SVME;
+        *val = v->ops->get_efer(v);
         return 0;
     }
-    if (msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA)
-        return -1;
     if (!v->ops->get_msr(v, msr, val))
         return 0;
     return safe_rdmsr(msr, val);
@@ -33,48 +52,52 @@ static int msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
 
 static int msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
 {
-    if (msr == MSR_VM_CR || msr == MSR_VM_HSAVE_PA)
-        return -1;
-    if (msr != MSR_EFER)
-        return v->ops->set_msr(v, msr, val) ? safe_wrmsr(msr, val) : 0;
-    uint64_t old = v->ops->get_efer(v);
-    if (val & ~(EFER_GUEST_BITS | EFER_LMA))
-        return -1;
-    /* LME cannot change while paging is on (§14.6.1) */
-    if (((old ^ val) & EFER_LME) && (v->ops->get_cr(v, 0) & CR0_PG))
-        return -1;
-    /* LMA is the CPU's: a write keeps it. SVME stays on for VMRUN. */
-    uint64_t nv = (val & EFER_GUEST_BITS) | (old & EFER_LMA) | EFER_SVME;
-    v->ops->set_efer(v, nv);
-    if ((old ^ nv) & EFER_NXE)
-        v->ops->flush_tlb(v);
-    return 0;
-}
-
-int msr_emulate(struct vcpu *v, bool write)
-{
-    struct insn in;
-    uint32_t msr = (uint32_t)v->gpr[GPR_RCX];
-    uint64_t val;
-    int r;
-
-    if (emu_decode_current(v, &in))
-        return -1;
-    if (write) {
-        val = (v->gpr[GPR_RDX] << 32) | (uint32_t)v->gpr[GPR_RAX];
-        r = msr_write(v, msr, val);
-    } else {
-        r = msr_read(v, msr, &val);
-        if (!r) {
-            v->gpr[GPR_RAX] = (uint32_t)val;
-            v->gpr[GPR_RDX] = val >> 32;
-        }
-    }
-    if (r) {
-        v->ops->inject_exception(v, X86_EXC_GP, true, 0);
+    int r = v->ops->msr_access(v, msr, true, &val);
+    if (r)
+        return r > 0 ? 0 : -1;
+    if (msr == MSR_EFER) {
+        if (efer_check(v, val))
+            return -1;
+        efer_set(v, val);
         return 0;
     }
-    vcpu_advance(v, in.len);
-    control_note_msr(v, msr, write, val);
+    if (!v->ops->set_msr(v, msr, val))
+        return 0;
+    return safe_wrmsr(msr, val);
+}
+
+int exit_msr(struct vcpu *v, bool write)
+{
+    uint32_t msr = (uint32_t)v->gpr[GPR_RCX];
+    unsigned len = v->ops->insn_len(v);
+    uint64_t val = 0;
+
+    if (!len) {
+        struct insn in;
+        if (emu_decode(v, &in) || in.map != 2 || (in.opcode != 0x30 && in.opcode != 0x32))
+            return -1;
+        len = in.len;
+    }
+    if (v->ops->get_cpl(v) != 0) { /* checked by the CPU before the intercept */
+        vcpu_gp(v);
+        return 0;
+    }
+    if (write) {
+        val = (v->gpr[GPR_RDX] << 32) | (uint32_t)v->gpr[GPR_RAX];
+        if (msr_write(v, msr, val)) {
+            vcpu_gp(v);
+            return 0;
+        }
+    } else {
+        if (msr_read(v, msr, &val)) {
+            vcpu_gp(v);
+            return 0;
+        }
+        v->gpr[GPR_RAX] = (uint32_t)val;
+        v->gpr[GPR_RDX] = val >> 32;
+    }
+    vcpu_complete(v, len);
+    struct vm_event e = {.kind = VME_MSR, .msr = {msr, write, val}};
+    vm_notify(v, &e);
     return 0;
 }

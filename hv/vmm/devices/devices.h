@@ -1,8 +1,9 @@
 /*
  * The few devices the VMM stands between the VM and the hardware for:
  * the i8042 keyboard controller and port 92h (reset lines and A20), the
- * reset control register CF9h, and the UARTs the VMM owns (hidden).
- * Each returns 0 when the access is done (the VM's value is in *val for IN).
+ * reset control register CF9h, and the ports the VMM owns (its UARTs,
+ * hidden). Each *_io returns 0 when the access is done (the VM's value is
+ * in *val for IN). Their state is machine-wide (vm->dev).
  */
 #ifndef VMM_DEVICES_DEVICES_H
 #define VMM_DEVICES_DEVICES_H
@@ -10,14 +11,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmm/core/vcpu.h"
+#include "vmm/core/vm.h"
 
 /* Does the I/O on the real port for the VM. */
 void io_passthrough(uint16_t port, unsigned size, bool in, uint32_t *val);
 
-void a20_init(struct vcpu *v);
+void a20_init(struct vm *vm);
 /* Sets A20 as the VM asked (through port 92h on the hardware) and tracks it. */
-void a20_set(struct vcpu *v, bool on);
+void a20_set(struct vm *vm, bool on);
 
 int kbd_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
 int port92_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
@@ -25,7 +26,10 @@ int cf9_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val)
 /* A port the VMM owns: reads float high (no device), writes vanish. */
 int hidden_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
 
-/* Logs a reset attempt the VMM stopped; the VM goes on. */
+/* Logs a reset attempt the VMM stopped and reports it; the VM goes on. */
 void reset_attempt(struct vcpu *v, const char *how);
+/* Resets the machine for real, as a PC's chipset does after a shutdown:
+ * CF9h, then the keyboard controller, then a triple fault of our own. */
+void machine_reset(void) __attribute__((noreturn));
 
 #endif

@@ -1,6 +1,8 @@
+/* Port I/O the VMM does for the VM, and the reset lines' common part. */
 #include "common/cpu.h"
 #include "common/log.h"
-#include "vmm/control/control.h"
+#include "vmm/core/hooks.h"
+#include "vmm/core/vcpu.h"
 #include "vmm/devices/devices.h"
 
 void io_passthrough(uint16_t port, unsigned size, bool in, uint32_t *val)
@@ -36,10 +38,32 @@ int hidden_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *v
 
 void reset_attempt(struct vcpu *v, const char *how)
 {
-    v->dev.reset_attempts++;
+    struct devices_state *d = &v->vm->dev;
+    d->reset_attempts++;
     log_printf("vmm: reset attempt by the VM through %s: blocked, the VM goes on (%llu so far)\n",
-               how, (unsigned long long)v->dev.reset_attempts);
-    if (v->dev.reset_attempts <= 4)
+               how, (unsigned long long)d->reset_attempts);
+    if (d->reset_attempts <= 4)
         vcpu_log_dump(v);
-    control_note_reset(v, how);
+    struct vm_event e = {.kind = VME_RESET, .how = how};
+    vm_notify(v, &e);
+}
+
+void machine_reset(void)
+{
+    /* Reset control register: full reset (bit 3) with the reset bit (2)
+     * (Intel PIIX4 / ICH datasheets, "Reset Control Register"). */
+    outb(0xcf9, 0x02);
+    outb(0xcf9, 0x0e);
+    /* The keyboard controller's pulse of the reset line (command FEh). */
+    for (int i = 0; i < 100000 && (inb(0x64) & 0x02); i++)
+        ;
+    outb(0x64, 0xfe);
+    /* Last: a triple fault with no IDT. */
+    struct __attribute__((packed)) {
+        uint16_t limit;
+        uint64_t base;
+    } none = {0, 0};
+    __asm__ volatile("lidt %0; int3" ::"m"(none));
+    cpu_halt_forever();
+    __builtin_unreachable();
 }

@@ -22,20 +22,20 @@
 #define PORT92_A20            0x02
 #define CF9_RESET             0x04
 
-void a20_init(struct vcpu *v)
+void a20_init(struct vm *vm)
 {
     uint32_t val;
     io_passthrough(0x92, 1, true, &val);
-    v->dev.a20 = val & PORT92_A20;
+    vm->dev.a20 = val & PORT92_A20;
 }
 
-void a20_set(struct vcpu *v, bool on)
+void a20_set(struct vm *vm, bool on)
 {
     uint32_t val;
     io_passthrough(0x92, 1, true, &val);
     val = (val & ~(PORT92_RESET | PORT92_A20)) | (on ? PORT92_A20 : 0);
     io_passthrough(0x92, 1, false, &val);
-    v->dev.a20 = on;
+    vm->dev.a20 = on;
 }
 
 int kbd_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val)
@@ -46,16 +46,16 @@ int kbd_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val)
     }
     uint8_t b = (uint8_t)*val;
     if (port == KBD_CMD) {
-        v->dev.kbd_wait_outport = b == KBD_CMD_WRITE_OUTPORT;
+        v->vm->dev.kbd_wait_outport = b == KBD_CMD_WRITE_OUTPORT;
         if (b >= 0xf0 && !(b & 1)) {
             reset_attempt(v, "the keyboard controller (pulse command)");
             return 0;
         }
         if (b == KBD_CMD_A20_OFF || b == KBD_CMD_A20_ON)
-            v->dev.a20 = b == KBD_CMD_A20_ON;
-    } else if (port == KBD_DATA && v->dev.kbd_wait_outport) {
-        v->dev.kbd_wait_outport = false;
-        v->dev.a20 = b & OUTPORT_A20;
+            v->vm->dev.a20 = b == KBD_CMD_A20_ON;
+    } else if (port == KBD_DATA && v->vm->dev.kbd_wait_outport) {
+        v->vm->dev.kbd_wait_outport = false;
+        v->vm->dev.a20 = b & OUTPORT_A20;
         if (!(b & OUTPORT_RESET_N)) {
             reset_attempt(v, "the keyboard controller output port");
             b |= OUTPORT_RESET_N;
@@ -77,7 +77,7 @@ int port92_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *v
         reset_attempt(v, "port 92h");
         out &= ~PORT92_RESET;
     }
-    v->dev.a20 = out & PORT92_A20;
+    v->vm->dev.a20 = out & PORT92_A20;
     io_passthrough(port, 1, false, &out);
     return 0;
 }

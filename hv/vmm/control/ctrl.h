@@ -1,0 +1,107 @@
+/*
+ * The VMM side of the stub (target.c, breakpoints.c, events.c,
+ * session.c): the session over the machine, and each vCPU's debug state.
+ * The commands (stub.h) never see these.
+ */
+#ifndef VMM_CONTROL_CTRL_H
+#define VMM_CONTROL_CTRL_H
+
+#include "lib/rsp.h"
+#include "vmm/control/stub.h"
+#include "vmm/core/hooks.h"
+#include "vmm/core/vm.h"
+
+#define CTRL_SWBP_MAX 64
+
+struct swbp {
+    bool used;
+    uint64_t addr; /* linear, as the client gave it */
+    uint64_t pa;   /* where the int3 byte went */
+    uint8_t saved;
+};
+
+struct hwbp {
+    bool used;
+    uint8_t type; /* Z type: 1 exec, 2 write, 3 read, 4 access */
+    uint8_t len;
+    uint64_t addr;
+};
+
+/* One vCPU's debug state. */
+struct ctrl_vcpu {
+    /* a stop this vCPU has to report (the first event of an exit wins) */
+    bool event_pending;
+    char event[STUB_EVENT_MAX];
+    /* single-step */
+    bool stepping;
+    bool guest_tf;       /* TF as the VM set it */
+    uint8_t step_opcode; /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
+    uint8_t step_opsize;
+    bool step_waiting_cr3;
+    int step_over_sw;      /* the sw breakpoint being stepped over, or -1 */
+    bool step_over_resume; /* ...then continue rather than stop */
+    int step_int_dr;       /* the DR stepping over INT n / SYSCALL, or -1 */
+    /* the VM's x87/SSE state, saved while the VMM serves the client */
+    uint8_t fxarea[512] __attribute__((aligned(16)));
+    bool fx_dirty;
+};
+
+/* The session over the machine. */
+struct ctrl {
+    struct stub s; /* what the commands see: first, so ctx casts */
+    struct vm *vm;
+    /* transport */
+    uint16_t port;
+    struct rsp_rx rx;
+    bool packet_waiting;      /* rx holds a packet that arrived while we sent */
+    bool session;             /* a client has talked to us since the last detach */
+    uint64_t timeout_tsc;     /* client silence that ends a stopped session */
+    uint64_t quiet_tsc;       /* the VM's TSC at the last poll that found the line quiet */
+    uint64_t last_packet_tsc; /* host TSC when the last packet came in */
+    uint64_t poll_tick;
+    /* breakpoints: machine-wide */
+    struct swbp sw[CTRL_SWBP_MAX];
+    unsigned nsw;
+    struct hwbp hw[4];
+    bool own_dr; /* the stub uses DR0-3: the VM's are shadowed */
+    /* buffers */
+    struct reply reply;
+};
+
+static inline struct ctrl *ctrl_of(struct vm *vm) { return (struct ctrl *)vm->ctrl; }
+static inline struct ctrl_vcpu *cv_of(struct vcpu *v) { return (struct ctrl_vcpu *)v->ctrl; }
+
+extern const struct stub_target_ops ctrl_target_ops;
+
+/* events.c: records a stop for v with its T-packet text (the poll after
+ * this exit reports it). */
+void ctrl_event(struct vcpu *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctrl_hook_event(struct vcpu *v, const struct vm_event *e);
+void ctrl_hook_intercepts(struct vcpu *v, struct intercepts *want);
+/* The filters changed (target op). */
+void ctrl_filters_changed(void *ctx, const struct filters *old);
+
+/* breakpoints.c */
+int ctrl_bp_insert(void *ctx, unsigned type, uint64_t addr, unsigned len);
+int ctrl_bp_remove(void *ctx, unsigned type, uint64_t addr, unsigned len);
+void ctrl_bp_clear_all(struct ctrl *c);
+/* Before v resumes: steps over a breakpoint under rip, arms TF. */
+void ctrl_prepare_resume(struct vcpu *v, bool step);
+/* The hooks: the stub's own exceptions, INT3 breakpoints, steps. */
+bool ctrl_hook_exception(struct vcpu *v, unsigned vec, uint32_t err, uint64_t info2);
+bool ctrl_hook_swbreak(struct vcpu *v);
+bool ctrl_hook_step_completed(struct vcpu *v);
+/* A CR3 write while stepping one process (QRfx.Step:cr3). */
+void ctrl_step_cr3_written(struct vcpu *v, uint64_t cr3);
+/* The VM's own TF, as the register view shows it. */
+bool ctrl_hides_tf(struct vcpu *v);
+
+/* target.c: the VM's x87/SSE state of v, saved / written back around a stop. */
+void ctrl_fpu_save(struct vcpu *v);
+void ctrl_fpu_restore(struct vcpu *v);
+
+/* session.c: the hooks poll and first_entry. */
+void ctrl_hook_poll(struct vcpu *v, enum poll_reason why);
+void ctrl_hook_first_entry(struct vcpu *v);
+
+#endif

@@ -1,0 +1,288 @@
+/*
+ * The control channel's transport and session loop.
+ *
+ * While the VM runs, the VMM looks at the UART at the poll points
+ * (core/hooks.h: every HLT, every physical interrupt -- the periodic
+ * source --, and one exit in ctrl_poll); that costs one status-register
+ * read. A byte starts a session: Ctrl-C (0x03) or any packet stops the VM,
+ * and the VMM serves packets until one resumes it. An event recorded by an
+ * exit handler (breakpoint, step, filtered exit) is reported the same way.
+ * A client that goes silent while the VM is stopped is dropped after a
+ * timeout: its breakpoints and filters are removed and the VM runs again.
+ */
+#include "common/cpu.h"
+#include "common/log.h"
+#include "common/palloc.h"
+#include "common/uart.h"
+#include "lib/fmt.h"
+#include "lib/mem.h"
+#include "vmm/control/control.h"
+#include "vmm/control/ctrl.h"
+#include "vmm/core/hooks.h"
+#include "vmm/core/vcpu.h"
+
+#define ACK_TIMEOUT_MS       500
+#define SESSION_TIMEOUT_S    10 /* default of ctrl_timeout= */
+#define O_CHUNK              512
+#define NEW_CLIENT_SILENCE_S 1
+#define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
+#define CONSOLE_SIZE         8192
+
+static uint8_t frame[2 * REPLY_SIZE + 16];
+
+/* Returns the next byte, or -1 after `ticks` TSC ticks of silence. */
+static int recv_byte(struct ctrl *c, uint64_t ticks)
+{
+    uint8_t b;
+    uint64_t start = rdtsc();
+    do {
+        if (uart_getc(c->port, &b))
+            return b;
+    } while (rdtsc() - start < ticks);
+    return -1;
+}
+
+static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        uart_putc(c->port, (char)p[i]);
+}
+
+/*
+ * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
+ * (three times at most). The line is reliable (TCP in the lab), so silence
+ * is not a reason to resend: after ACK_TIMEOUT_MS we go on. Any other byte
+ * is the client talking already: it goes to the framer, and a packet it
+ * completes is served next.
+ */
+static void send_packet(struct ctrl *c, const void *data, size_t len)
+{
+    size_t n = rsp_frame(frame, sizeof(frame), data, len);
+    for (int tries = 0; tries < 3; tries++) {
+        send_raw(c, frame, n);
+        if (c->s.noack)
+            return;
+        int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);
+        if (b == '-')
+            continue;
+        if (b >= 0 && b != '+' && rsp_rx_byte(&c->rx, (uint8_t)b) == RSP_EV_PACKET)
+            c->packet_waiting = true;
+        return;
+    }
+}
+
+static void send_str(struct ctrl *c, const char *s) { send_packet(c, s, lib_strlen(s)); }
+
+/* Text to the client's console, as hex 'O' packets (gdb prints them). */
+static void send_console(struct ctrl *c, const char *text, size_t len)
+{
+    static char pkt[1 + O_CHUNK];
+    for (size_t off = 0; off < len; off += O_CHUNK / 2) {
+        size_t chunk = len - off < O_CHUNK / 2 ? len - off : O_CHUNK / 2;
+        pkt[0] = 'O';
+        size_t n = hex_encode(pkt + 1, sizeof(pkt) - 1, (const uint8_t *)text + off, chunk);
+        send_packet(c, pkt, n + 1);
+    }
+}
+
+static void send_reply(struct ctrl *c, struct reply *r)
+{
+    static const char zeros[256];
+    for (uint64_t left = r->stream; left;) {
+        size_t chunk = left < sizeof(zeros) ? (size_t)left : sizeof(zeros);
+        send_console(c, zeros, chunk);
+        left -= chunk;
+    }
+    send_console(c, r->console, r->console_len);
+    send_packet(c, r->buf, r->len);
+}
+
+static void report_stop(struct ctrl *c, struct vcpu *v, const char *reply)
+{
+    /* Every T stop names the vCPU that stopped (gdb's thread id). */
+    if (reply[0] == 'T')
+        fmt_snprintf(c->s.last_stop, sizeof(c->s.last_stop), "%sthread:%x;", reply, v->id + 1);
+    else
+        fmt_snprintf(c->s.last_stop, sizeof(c->s.last_stop), "%s", reply);
+    c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+    send_str(c, c->s.last_stop);
+}
+
+static void detach(struct ctrl *c, const char *why)
+{
+    rsp_rx_init(&c->rx); /* half a packet from a vanished client must not restart a session */
+    ctrl_bp_clear_all(c);
+    stub_filters_clear(&c->s);
+    stub_session_reset(&c->s);
+    c->session = false;
+    for (unsigned i = 0; i < c->vm->nvcpus; i++)
+        cv_of(c->vm->vcpus[i])->event_pending = false;
+    log_printf("vmm: control: client detached (%s)\n", why);
+}
+
+/*
+ * The stopped VM: serve packets until one resumes it. v is the vCPU that
+ * stopped, on whose core this runs. Returns when the VM must run again.
+ */
+static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
+{
+    uint64_t t0 = rdtsc();
+    ctrl_fpu_save(v);
+    for (;;) {
+        if (c->packet_waiting) {
+            c->packet_waiting = false;
+            have_packet = true;
+        }
+        if (!have_packet) {
+            int b = recv_byte(c, c->timeout_tsc);
+            if (b < 0) {
+                detach(c, "timeout: no packet while the VM was stopped");
+                break;
+            }
+            enum rsp_event ev = rsp_rx_byte(&c->rx, (uint8_t)b);
+            if (ev == RSP_EV_BAD && !c->s.noack)
+                uart_putc(c->port, '-');
+            if (ev != RSP_EV_PACKET)
+                continue;
+        }
+        have_packet = false;
+        /* A qSupported after a silence is a new client: it is acked,
+         * whatever mode the one that vanished left (a qSupported amid a
+         * stream of packets is the same client's). */
+        uint64_t now = rdtsc();
+        if (c->rx.len >= 10 && !lib_memcmp(c->rx.buf, "qSupported", 10) &&
+            now - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S)
+            c->s.noack = false;
+        c->last_packet_tsc = now;
+        if (!c->s.noack)
+            uart_putc(c->port, '+');
+        c->session = true;
+        c->rx.buf[c->rx.len] = 0; /* handlers may look one byte past the end */
+        enum stub_action a = stub_dispatch(&c->s, &c->reply, (char *)c->rx.buf, c->rx.len);
+        if (a == STUB_STAY || a == STUB_DETACH)
+            send_reply(c, &c->reply);
+        if (a == STUB_STAY)
+            continue;
+        if (a == STUB_DETACH) {
+            detach(c, "detach packet");
+            for (unsigned i = 0; i < c->vm->nvcpus; i++)
+                ctrl_prepare_resume(c->vm->vcpus[i], false);
+            break;
+        }
+        ctrl_prepare_resume(v, a == STUB_STEP);
+        break;
+    }
+    ctrl_fpu_restore(v);
+    v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
+    c->quiet_tsc = vcpu_guest_tsc(v);
+}
+
+void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
+{
+    struct ctrl *c = ctrl_of(v->vm);
+    struct ctrl_vcpu *cv = cv_of(v);
+    uint8_t b;
+
+    if (cv->event_pending) {
+        cv->event_pending = false;
+        report_stop(c, v, cv->event);
+        serve(c, v, false);
+        return;
+    }
+    if (why == POLL_EXIT && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
+        return;
+    uint64_t now = vcpu_guest_tsc(v);
+    /* Bounded: a client flooding the line cannot keep the VM stopped. */
+    for (int i = 0; i < 2 * RSP_MAX_PACKET && uart_getc(c->port, &b); i++) {
+        switch (rsp_rx_byte(&c->rx, b)) {
+        case RSP_EV_INTERRUPT:
+            c->s.ctrlc_window = now - c->quiet_tsc;
+            rsp_rx_init(&c->rx);
+            report_stop(c, v, "T02");
+            serve(c, v, false);
+            return;
+        case RSP_EV_PACKET:
+            /* A packet while running (gdb's first qSupported, say): stop and serve. */
+            if (!c->session)
+                c->last_packet_tsc = 0; /* a first packet is a new client's */
+            lib_memcpy(c->s.last_stop, "T05", 4);
+            c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+            serve(c, v, true);
+            return;
+        case RSP_EV_BAD:
+            if (!c->s.noack)
+                uart_putc(c->port, '-');
+            break;
+        default:
+            break;
+        }
+    }
+    /* Half a packet is here: the client is talking. Stop the VM and take
+     * the rest at line speed rather than one poll at a time. */
+    if (rsp_rx_busy(&c->rx)) {
+        lib_memcpy(c->s.last_stop, "T05", 4);
+        c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+        serve(c, v, false);
+        return;
+    }
+    c->quiet_tsc = now;
+}
+
+void ctrl_hook_first_entry(struct vcpu *v)
+{
+    struct ctrl *c = ctrl_of(v->vm);
+    if (!v->vm->info->ctrl_wait)
+        return;
+    log_printf("vmm: ctrl_wait: the VM waits at its first instruction for a client\n");
+    uint64_t saved = c->timeout_tsc;
+    c->timeout_tsc = ~0ull;
+    lib_memcpy(c->s.last_stop, "T05", 4);
+    serve(c, v, false);
+    c->timeout_tsc = saved;
+}
+
+static const struct vm_hooks ctrl_hooks = {
+    .event = ctrl_hook_event,
+    .poll = ctrl_hook_poll,
+    .first_entry = ctrl_hook_first_entry,
+    .intercepts = ctrl_hook_intercepts,
+    .exception = ctrl_hook_exception,
+    .swbreak = ctrl_hook_swbreak,
+    .step_completed = ctrl_hook_step_completed,
+};
+
+static void *alloc(struct vm *vm, size_t bytes)
+{
+    void *p = (void *)palloc_pages(&vm->info->palloc, (bytes + 4095) / 4096);
+    if (!p) {
+        log_printf("vmm: FATAL: the VMM range is too small for the control stub\n");
+        cpu_halt_forever();
+    }
+    return p;
+}
+
+void control_init(struct vm *vm)
+{
+    struct ctrl *c = alloc(vm, sizeof(*c));
+    c->vm = vm;
+    c->s.t = &ctrl_target_ops;
+    c->s.ctx = c;
+    c->reply = (struct reply){alloc(vm, REPLY_SIZE), REPLY_SIZE, 0, alloc(vm, CONSOLE_SIZE),
+                              CONSOLE_SIZE,          0,          0, false};
+    rsp_rx_init(&c->rx);
+    c->port = (uint16_t)vm->info->ctrl.port;
+    uart_init(c->port);
+    c->s.tsc_hz = vm->tsc_hz;
+    c->timeout_tsc =
+        c->s.tsc_hz * (vm->info->ctrl_timeout ? vm->info->ctrl_timeout : SESSION_TIMEOUT_S);
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct ctrl_vcpu *cv = alloc(vm, sizeof(*cv));
+        cv->step_over_sw = -1;
+        cv->step_int_dr = -1;
+        vm->vcpus[i]->ctrl = cv;
+    }
+    vm->ctrl = c;
+    vm->hooks = &ctrl_hooks;
+    log_printf("vmm: control channel on UART 0x%x, TSC %llu MHz\n", c->port,
+               (unsigned long long)(c->s.tsc_hz / 1000000));
+}

@@ -1,0 +1,195 @@
+/*
+ * The exit loop, vendor-neutral: enter the VM; on its exit, count it,
+ * dispatch it through the backend's table to the handlers of exits.h, let
+ * the control channel look, and rebase the VM's TSC; before the next
+ * entry, inject what waits and apply the intercepts.
+ *
+ * TSC rebasing (the seed paper's tsc_rebase), through the backend's TSC
+ * offset (APM Vol.2 §15.30.5; SDM Vol.3C §26.6.5):
+ *  - an exit the VM causes (CPUID, an MSR, a CR write...) does not show in
+ *    its TSC: the time in the VMM and the world switch (measured once per
+ *    vCPU) are taken off, so `rdtsc; cpuid; rdtsc` reads as on a CPU that
+ *    runs CPUID itself;
+ *  - that time is a debt, repaid at the next exit the VM cannot time (a
+ *    physical interrupt, an NMI, a halt) and whenever it passes
+ *    TSC_DEBT_MAX: the TSC then jumps forward to real time. It never goes
+ *    back, it keeps pace with the clocks the VM compares it with (PIT,
+ *    HPET, RTC), and two vCPUs drift apart by one debt at most;
+ *  - a stop for a client is not the VM's time at all: it is taken off and
+ *    never repaid.
+ */
+#include "common/cpu.h"
+#include "common/log.h"
+#include "hw/x86.h"
+#include "vmm/core/exits.h"
+#include "vmm/core/hooks.h"
+#include "vmm/core/intercepts.h"
+#include "vmm/core/vcpu.h"
+#include "vmm/devices/devices.h"
+
+#define SUMMARY_EVERY_EXITS (1u << 22) /* the counters in the log every 4M exits */
+#define TSC_DEBT_MAX_US     1000
+
+uint64_t vcpu_guest_tsc(struct vcpu *v) { return v->exit_tsc + v->ops->get_tsc_offset(v); }
+
+static bool interruptible(struct vcpu *v)
+{
+    return (v->ops->get_rflags(v) & RFLAGS_IF) && !v->ops->interrupt_shadow(v);
+}
+
+/* Before each entry: an interrupt that waited for its window goes when
+ * the window is open; the intercepts follow what changed; the event
+ * waiting is injected; the state is checked. */
+static void prepare_entry(struct vcpu *v)
+{
+    const char *why;
+
+    if (v->deferred.type != EVENT_NONE && v->pending.type == EVENT_NONE &&
+        (v->deferred.type == EVENT_NMI || interruptible(v))) {
+        v->pending = v->deferred;
+        v->deferred.type = EVENT_NONE;
+        vcpu_intercepts_changed(v);
+    }
+    if (v->intercepts_dirty)
+        vcpu_recalc_intercepts(v);
+    if (v->pending.type != EVENT_NONE) {
+        v->ops->inject(v, &v->pending);
+        v->pending.type = EVENT_NONE;
+    }
+    if (v->ops->check_state(v, &why)) {
+        /* A VMM bug: the state is valid again, and the VM gets the #GP the
+         * CPU would have raised for the write that made it invalid. */
+        log_printf("vmm: cpu%u: the VM's state broke a rule of the CPU (%s): repaired, #GP to "
+                   "the VM\n",
+                   v->id, why);
+        vcpu_log_dump(v);
+        struct vm_event e = {.kind = VME_VMM_FAULT, .what = why};
+        vm_notify(v, &e);
+        vcpu_gp(v);
+        v->ops->inject(v, &v->pending);
+        v->pending.type = EVENT_NONE;
+    }
+}
+
+/* After an exit: what the VM's TSC shows of it (see the top). */
+static void rebase_tsc(struct vcpu *v)
+{
+    uint64_t spent = rdtsc() - v->exit_tsc + v->switch_cost;
+    uint64_t stopped = v->stop_ticks < spent ? v->stop_ticks : spent;
+    uint64_t off = v->ops->get_tsc_offset(v) - spent;
+    uint64_t max = v->vm->tsc_hz / 1000000 * TSC_DEBT_MAX_US;
+
+    v->stop_ticks = 0;
+    v->tsc_debt += spent - stopped;
+    if (v->poll == POLL_TICK || v->poll == POLL_HLT || v->tsc_debt > max) {
+        uint64_t repay = v->poll == POLL_EXIT ? v->tsc_debt - max : v->tsc_debt;
+        off += repay;
+        v->tsc_debt -= repay;
+    }
+    v->ops->set_tsc_offset(v, off);
+}
+
+static void handle_exit(struct vcpu *v)
+{
+    uint32_t code = v->ops->exit_code(v);
+
+    v->exit_tsc = rdtsc();
+    v->exits++;
+    if (code < v->ops->exit_codes)
+        v->exit_counts[code]++;
+    else
+        v->exit_other++;
+    if (v->hlt_parked) {
+        v->hlt_parked = false; /* HLT is intercepted again */
+        vcpu_intercepts_changed(v);
+    }
+    v->poll = POLL_EXIT;
+    if (v->ops->handle_exit(v))
+        vcpu_cannot_emulate(v, v->ops->exit_name(code));
+    if (!(v->exits & (SUMMARY_EVERY_EXITS - 1)))
+        vm_log_summary(v->vm);
+    if (v->vm->hooks && v->vm->hooks->poll)
+        v->vm->hooks->poll(v, v->poll);
+    rebase_tsc(v);
+}
+
+void vcpu_run(struct vcpu *v)
+{
+    v->switch_cost = v->ops->switch_cost(v);
+    log_printf("vmm: cpu%u: a world switch costs %llu TSC ticks\n", v->id,
+               (unsigned long long)v->switch_cost);
+    v->exit_tsc = rdtsc(); /* the guest TSC is defined before the first exit (ctrl_wait) */
+    vcpu_intercepts_changed(v);
+    if (v->id == 0 && v->vm->hooks && v->vm->hooks->first_entry)
+        v->vm->hooks->first_entry(v);
+    log_printf("vmm: cpu%u: entering the VM\n", v->id);
+    for (;;) {
+        if (v->state == VCPU_SHUTDOWN) {
+            /* A PC's chipset resets the machine when a core shuts down; a
+             * client attached has seen the stop first (control/). */
+            log_printf("vmm: cpu%u: shut down: resetting the machine, as its chipset would\n",
+                       v->id);
+            vm_log_summary(v->vm);
+            machine_reset();
+        }
+        prepare_entry(v);
+        v->ops->enter(v);
+        handle_exit(v);
+    }
+}
+
+/*
+ * HLT: the VMM takes the chance to poll its channel, then lets the VM halt
+ * on the hardware (the HLT intercept is off until the next exit). The next
+ * physical interrupt exits (INTR is intercepted: the periodic poll source)
+ * and then reaches the VM as usual. An idle VM thus costs two exits per
+ * wake-up, not a spin.
+ */
+int exit_hlt(struct vcpu *v)
+{
+    v->poll = POLL_HLT;
+    v->hlt_parked = true;
+    vcpu_intercepts_changed(v);
+    return 0;
+}
+
+/*
+ * A physical interrupt, the periodic poll source. The interrupt stays
+ * pending (APM Vol.2 §15.21.1: V_INTR_MASKING is clear), but while INTR is
+ * intercepted it would exit again at the next entry instead of reaching the
+ * VM. So the INTR intercept steps aside until the VM's handler returns: the
+ * IRET intercept re-arms it. Two exits per interrupt, and the VMM looks at
+ * the channel at the VM's timer rate even when the VM never exits.
+ */
+int exit_intr(struct vcpu *v)
+{
+    v->poll = POLL_TICK;
+    v->in_irq_handler = true;
+    vcpu_intercepts_changed(v);
+    return 0;
+}
+
+int exit_iret(struct vcpu *v)
+{
+    v->in_irq_handler = false;
+    vcpu_intercepts_changed(v);
+    return 0;
+}
+
+/* The VM's interrupt window opened: prepare_entry() injects what waited. */
+int exit_vintr(struct vcpu *v)
+{
+    vcpu_intercepts_changed(v);
+    return 0;
+}
+
+/* An NMI that reached the VMM is the VM's: it gets it. */
+int exit_nmi(struct vcpu *v)
+{
+    struct x86_event nmi = {EVENT_NMI, X86_EXC_NMI, false, 0};
+    if (v->pending.type == EVENT_NONE)
+        vcpu_queue_event(v, &nmi);
+    else
+        v->deferred = nmi;
+    return 0;
+}

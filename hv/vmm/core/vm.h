@@ -1,0 +1,275 @@
+/*
+ * The machine and its cores as the VMM sees them, vendor-neutral.
+ *
+ *   struct vm     one per machine: the backend, the devices the VMM stands
+ *                 in front of, the control session, the vCPUs.
+ *   struct vcpu   one per core: the VM's registers the world switch keeps
+ *                 (gpr[]), the event to inject, the exit counters, and the
+ *                 backend's state (struct svm_vcpu extends it).
+ *
+ * core/ reads and changes a vCPU only through its backend_ops table; the
+ * backend (svm/) fills it in and turns its exit codes into calls of the
+ * neutral handlers of core/exits.h. The code running on a core finds its
+ * vCPU with this_vcpu().
+ */
+#ifndef VMM_CORE_VM_H
+#define VMM_CORE_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/boot_info.h"
+#include "vmm/core/caps.h"
+
+#define VM_MAX_VCPUS 64
+
+/* gpr[] is indexed by the x86 register number, as ModRM encodes it. */
+enum gpr {
+    GPR_RAX,
+    GPR_RCX,
+    GPR_RDX,
+    GPR_RBX,
+    GPR_RSP,
+    GPR_RBP,
+    GPR_RSI,
+    GPR_RDI,
+    GPR_R8,
+    GPR_R9,
+    GPR_R10,
+    GPR_R11,
+    GPR_R12,
+    GPR_R13,
+    GPR_R14,
+    GPR_R15,
+    GPR_COUNT
+};
+
+enum seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_GDTR, SEG_IDTR };
+
+struct seg_state {
+    uint16_t selector;
+    uint16_t attrib; /* type|S|DPL|P in 7:0, AVL|L|DB|G in 11:8 (the VMCB's packing) */
+    uint32_t limit;
+    uint64_t base;
+};
+
+/* An event delivered to the VM at the next entry (APM Vol.2 §15.20,
+ * SDM Vol.3C §27.6 "Event Injection"). */
+enum event_type {
+    EVENT_NONE,
+    EVENT_INTR, /* external interrupt, vector from the APIC */
+    EVENT_NMI,
+    EVENT_EXCEPTION,  /* a fault or trap the CPU raises */
+    EVENT_SOFT_INT,   /* INT n: rip already past the instruction */
+    EVENT_SOFT_EXCPT, /* INT3 / INTO: rip already past the instruction */
+};
+
+struct x86_event {
+    uint8_t type; /* enum event_type */
+    uint8_t vector;
+    bool has_err;
+    uint32_t err;
+};
+
+/*
+ * The intercepts one vCPU needs, computed from the policy and the client's
+ * wishes by vcpu_recalc_intercepts() (core/intercepts.c). Ports and MSRs
+ * are machine-wide: backend_ops.set_io_intercept / set_msr_intercept.
+ */
+struct intercepts {
+    uint32_t exceptions; /* bit per vector */
+    uint16_t cr_read;    /* bit per CR */
+    uint16_t cr_write;
+    bool dr;   /* MOV to/from DRn */
+    bool intn; /* INT n */
+    bool hlt;
+    bool intr;  /* physical interrupts: the periodic poll */
+    bool iret;  /* the end of the VM's interrupt handler */
+    bool vintr; /* the VM's interrupt window (an event waits to be injected) */
+};
+
+/* The reason an exit gives the control channel to look at its line. */
+enum poll_reason {
+    POLL_EXIT, /* any exit: one in ctrl_poll looks */
+    POLL_HLT,  /* the VM halts */
+    POLL_TICK, /* a physical interrupt: the periodic source */
+};
+
+enum vcpu_state {
+    VCPU_RUNNING,
+    VCPU_WAIT_SIPI, /* after INIT: waits for a start-up IPI (APM Vol.2 §15.29) */
+    VCPU_SHUTDOWN,  /* triple fault: nothing runs it again but a reset */
+};
+
+struct vcpu;
+struct vm;
+struct insn;
+
+/* What core/ needs from a virtualization backend (svm/, later vmx/). */
+struct backend_ops {
+    const char *name; /* "svm" */
+    /* --- the VM's registers --- */
+    uint64_t (*get_cr)(struct vcpu *v, unsigned n); /* 0, 2, 3, 4 */
+    void (*set_cr)(struct vcpu *v, unsigned n, uint64_t val);
+    uint64_t (*get_efer)(struct vcpu *v); /* the VM's view: the backend's own bits hidden */
+    void (*set_efer)(struct vcpu *v, uint64_t val);
+    uint64_t (*get_rip)(struct vcpu *v);
+    void (*set_rip)(struct vcpu *v, uint64_t rip);
+    uint64_t (*get_rflags)(struct vcpu *v);
+    void (*set_rflags)(struct vcpu *v, uint64_t rflags);
+    void (*get_seg)(struct vcpu *v, enum seg s, struct seg_state *out);
+    void (*set_seg)(struct vcpu *v, enum seg s, const struct seg_state *in);
+    uint64_t (*get_dr)(struct vcpu *v, unsigned n); /* 0-3, 6, 7 */
+    void (*set_dr)(struct vcpu *v, unsigned n, uint64_t val);
+    unsigned (*get_cpl)(struct vcpu *v);
+    /* MSRs the backend keeps for the VM (in the VMCB on AMD). Return 0, or
+     * -1 if the backend does not hold that MSR (it is then the hardware's). */
+    int (*get_msr)(struct vcpu *v, uint32_t msr, uint64_t *val);
+    int (*set_msr)(struct vcpu *v, uint32_t msr, uint64_t val);
+    bool (*interrupt_shadow)(struct vcpu *v); /* after MOV SS / STI */
+    void (*set_interrupt_shadow)(struct vcpu *v, bool on);
+    /* Flushes the VM's TLB on the next entry. */
+    void (*flush_tlb)(struct vcpu *v);
+    /* --- running it --- */
+    /* Enters the VM and returns at its next exit. */
+    void (*enter)(struct vcpu *v);
+    /* Dispatches the exit through the backend's table to core/exits.h.
+     * Returns 0, or -1 for an exit nobody handles. */
+    int (*handle_exit)(struct vcpu *v);
+    /* The exit's code, and a name for it (counters, logs). */
+    uint32_t (*exit_code)(struct vcpu *v);
+    const char *(*exit_name)(uint32_t code);
+    uint32_t exit_codes; /* counters are kept for codes below this */
+    /* Length of the instruction that exited, 0 if the hardware does not
+     * say (then core decodes it). */
+    unsigned (*insn_len)(struct vcpu *v);
+    /* Queues ev for the next entry (one at a time). */
+    void (*inject)(struct vcpu *v, const struct x86_event *ev);
+    /* Makes the hardware intercept what want lists on this vCPU. */
+    void (*apply_intercepts)(struct vcpu *v, const struct intercepts *want);
+    /* Machine-wide I/O and MSR intercepts (shared permission maps). */
+    void (*set_io_intercept)(struct vm *vm, uint16_t port, bool on);
+    void (*set_msr_intercept)(struct vm *vm, uint32_t msr, bool read, bool write);
+    /* Checks the state the next entry loads against the CPU's rules (APM
+     * Vol.2 §15.5.1). Returns 0, or -1 with *why set, after making the
+     * state valid again. */
+    int (*check_state)(struct vcpu *v, const char **why);
+    /* --- the backend's own policy --- */
+    /* MSRs the backend owns: always intercepted, given to msr_access. */
+    const uint32_t *owned_msrs;
+    unsigned nowned_msrs;
+    /* Hides the backend's features from a CPUID answer. */
+    void (*cpuid_filter)(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t r[4]);
+    /* An MSR the backend owns (EFER.SVME, VM_CR, VM_HSAVE_PA on AMD).
+     * Returns 1 if handled (*val read or written), 0 if not the backend's,
+     * -1 for a #GP. */
+    int (*msr_access)(struct vcpu *v, uint32_t msr, bool write, uint64_t *val);
+    /* --- time --- */
+    uint64_t (*get_tsc_offset)(struct vcpu *v);
+    void (*set_tsc_offset)(struct vcpu *v, uint64_t off);
+    /* The host TSC ticks a world switch (entry and exit, with nothing run
+     * in the VM) takes at least on this core: measured once per vCPU. */
+    uint64_t (*switch_cost)(struct vcpu *v);
+    /* --- nested paging --- */
+    /* Walks the nested tables for gpa. Returns 0 with the host-physical
+     * address, the leaf entry and its page shift; -1 if gpa is not mapped
+     * (then *leaf is the entry that stopped the walk). */
+    int (*g2h)(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigned *shift);
+    /* The nested-paging root (host-physical), 0 if nested paging is off. */
+    uint64_t (*nested_root)(struct vcpu *v);
+    /* Maps the region around gpa (outside the VMM range) on demand.
+     * Returns 0, or -1 if out of memory. */
+    int (*npt_map)(struct vm *vm, uint64_t gpa);
+    /* --- debugging --- */
+    bool (*lbr_supported)(struct vcpu *v);
+    void (*lbr_enable)(struct vcpu *v, bool on);
+    void (*lbr_read)(struct vcpu *v, uint64_t out[4]);
+    /* The hardware state as text (a VMCB dump on AMD). */
+    unsigned long (*dump)(struct vcpu *v, char *buf, unsigned long size);
+};
+
+/* The devices the VMM stands in front of (devices/). */
+struct devices_state {
+    bool a20;              /* last A20 state the VM asked for */
+    bool kbd_wait_outport; /* i8042 got 0xD1: next 0x60 byte is the output port */
+    uint64_t reset_attempts;
+};
+
+/* A port range the VMM owns, and what answers the VM's I/O there. */
+typedef int owned_io_fn(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
+struct owned_port {
+    uint16_t first, count;
+    owned_io_fn *io;
+};
+#define OWNED_PORTS_MAX 8
+
+struct vm_hooks;
+
+struct vm {
+    struct boot_info *info;
+    const struct backend_ops *ops;
+    void *backend; /* the backend's machine-wide block */
+    const struct vm_hooks *hooks;
+    void *ctrl; /* the control session (control/) */
+    struct cpu_caps caps;
+    uint64_t tsc_hz; /* measured against the PIT at start-up (core/tsc.c) */
+    struct devices_state dev;
+    uint64_t npf_hidden; /* VM accesses to the VMM range */
+    struct owned_port owned[OWNED_PORTS_MAX];
+    unsigned nowned;
+    unsigned nvcpus;
+    struct vcpu *vcpus[VM_MAX_VCPUS];
+};
+
+struct vcpu {
+    uint64_t gpr[GPR_COUNT]; /* offset 0: the world switch saves here */
+    struct vcpu *self;       /* the host's GS base points here: this_vcpu() */
+    const struct backend_ops *ops;
+    struct vm *vm;
+    unsigned id;      /* 0 is the boot CPU; gdb's thread id is id + 1 */
+    uint32_t apic_id; /* its local APIC's ID */
+    enum vcpu_state state;
+    void *ctrl; /* the control stub's per-vCPU state */
+
+    /* events: one waits to be injected, one to be re-delivered */
+    struct x86_event pending;  /* injected at the next entry */
+    struct x86_event deferred; /* an interrupt that waits for a window */
+    bool intercepts_dirty;
+    bool in_irq_handler; /* took a physical interrupt, its IRET not seen yet */
+    bool hlt_parked;     /* HLT runs on the hardware until the next exit */
+    enum poll_reason poll;
+
+    /* the VM's debug registers, while the stub uses the hardware's */
+    bool dr_shadowed;
+    uint64_t dr_guest[8];
+
+    /* time (core/run.c) */
+    uint64_t exit_tsc;    /* host TSC at the last exit */
+    uint64_t switch_cost; /* backend_ops.switch_cost */
+    uint64_t tsc_debt;    /* VMM time hidden from the VM since it was last repaid */
+    uint64_t stop_ticks;  /* of this exit's handling, the time the VM was stopped for a client */
+
+    /* the VMM's own side of the core (vmm/host.c) */
+    uint64_t stack_top;
+    void *host;
+
+    /* counters */
+    uint64_t exits;
+    uint64_t exit_other;   /* codes at or past backend_ops.exit_codes */
+    uint64_t *exit_counts; /* backend_ops.exit_codes entries */
+    uint64_t vmm_faults;   /* exits the VMM could not handle */
+};
+
+_Static_assert(__builtin_offsetof(struct vcpu, gpr) == 0, "the world switch saves GPRs at 0");
+
+/* The vCPU of the core this code runs on (the host's GS base points at its
+ * `self` field: vmm/host.c). */
+static inline struct vcpu *this_vcpu(void)
+{
+    struct vcpu *v;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(v));
+    return v;
+}
+
+#endif
