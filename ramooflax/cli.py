@@ -30,7 +30,7 @@ GUEST_ARCHES = ("amd64", "i386")
 def cmd_build_guest(args: argparse.Namespace) -> int:
     from ramooflax.lab import guest
 
-    print(guest.build(args.arch, force=args.force))
+    print(guest.build(args.arch, force=args.force, kernel_package=args.kernel_package))
     return 0
 
 
@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log=args.log,
         usb=args.usb,
         hv_options=" ".join(args.hv_option),
+        kernel_package=args.kernel_package,
     )
     if args.hv_option and args.no_hv:
         raise ClientError("--hv-option needs the hypervisor: drop --no-hv")
@@ -156,6 +157,10 @@ def _port(text: str) -> int:
     return port
 
 
+KERNEL_HELP = ("a Debian kernel package instead of linux-image-amd64/686, e.g. "
+               "linux-image-amd64=6.12.95-1~bpo12+1 (from bookworm-backports)")
+
+
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     lab = sub.add_parser("lab", help="QEMU lab: guest images, runs, USB image, demo")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
@@ -163,11 +168,14 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p = lab_sub.add_parser("build-guest", help="build a guest disk image from Debian packages")
     p.add_argument("--arch", choices=GUEST_ARCHES, default="amd64")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--kernel-package", metavar="NAME[=VERSION]", help=KERNEL_HELP)
     p.set_defaults(func=cmd_build_guest)
 
     p = lab_sub.add_parser("run", help="boot a guest (under the hypervisor by default)")
     p.add_argument("--guest", choices=GUEST_ARCHES, default="amd64")
     p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
+    p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
+                   help="the guest built with this kernel (see build-guest)")  # fmt: skip
     p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
     p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
     p.add_argument("--ctrl-port", type=_port, help="TCP port of the hv control channel (COM2)")
