@@ -41,20 +41,35 @@ def _plausible(entries: list[tuple[int, int]], lo: int, hi: int) -> bool:
             and all(lo <= n < hi for n in names) and max(names) - min(names) < WINDOW)  # fmt: skip
 
 
+def _sorted_names(read: Read, ents: list[tuple[int, int]]) -> bool:
+    """The names are C identifiers in ascending order (the linker script sorts
+    the ___ksymtab+NAME sections by name)."""
+    names = []
+    for _, n in ents:
+        try:
+            raw = read(n, 64).split(b"\0", 1)[0]
+        except (AddressNotMapped, LinuxError):
+            return False
+        if not raw or not raw.replace(b"_", b"").isalnum() or raw[:1].isdigit():
+            return False
+        names.append(raw)
+    return names == sorted(names)
+
+
 def exports(read: Read, start: int, stop: int, text: int, end: int, ps: int) -> dict[str, int]:
     """name -> address of every exported symbol, the table searched in [start, stop);
     text..end bounds the kernel image (values and names lie inside)."""
     mask = (1 << (8 * ps)) - 1
-    prel = ps == 8
     for addr in range(start - start % STEP, stop, STEP):
         try:
             sample = read(addr, 5 * ENTRY + 8)
         except (AddressNotMapped, LinuxError):
             continue
         for phase in range(0, ENTRY, 4):
-            ents = _entries(sample[phase : phase + 5 * ENTRY], addr + phase, prel, mask)
-            if _plausible(ents, text, end):
-                return _table(read, addr + phase, text, end, prel, mask)
+            for prel in (True, False):
+                ents = _entries(sample[phase : phase + 5 * ENTRY], addr + phase, prel, mask)
+                if _plausible(ents, text, end) and _sorted_names(read, ents):
+                    return _table(read, addr + phase, text, end, prel, mask)
     raise LinuxError(f"no __ksymtab between 0x{start:x} and 0x{stop:x}")
 
 

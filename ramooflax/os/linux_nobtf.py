@@ -144,16 +144,18 @@ def offsets_from_memory(read: Callable[[int, int], bytes], init_task: int, ps: i
     comm = raw.find(b"swapper/0\0")
     if comm < 0 or comm % ps:
         raise NoBtfError('no aligned "swapper/0" comm in the running init_task')
-    # init_mm: the pgd is swapper_pg_dir, the first page-aligned pointer into the image.
-    init_mm = w[tasks + 11]
+    # active_mm's pgd: the first page-aligned kernel pointer in the mm_struct.
+    # Before it come the maple tree (its root is a tagged pointer, never page
+    # aligned), get_unmapped_area (text), mmap_base, mmap_legacy_base (user
+    # addresses) and task_size (= PAGE_OFFSET on 32 bits: hence "above").
+    page_offset = 0xC0000000 if ps == 4 else 0xFFFF800000000000
+    mm_raw = read(w[tasks + 11], 0x80)
     pgd = None
-    for mm_addr in {init_mm}:
-        mm_raw = read(mm_addr, 0x80)
-        for off in range(0, len(mm_raw), ps):
-            v = int(struct.unpack_from(fmt, mm_raw, off)[0])
-            if v and v % 0x1000 == 0 and v >= text - (16 << 20) and (text <= v < end or ps == 4):
-                pgd = off
-                break
+    for off in range(0, len(mm_raw), ps):
+        v = int(struct.unpack_from(fmt, mm_raw, off)[0])
+        if v % 0x1000 == 0 and v > page_offset:
+            pgd = off
+            break
     if pgd is None:
         raise NoBtfError("no page-directory pointer in init_task's active_mm")
     return {
