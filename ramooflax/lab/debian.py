@@ -71,7 +71,16 @@ def kernel_spec(spec: str, arch: str) -> Package:
     apt's candidate) to the image package it depends on.
     """
     name, _, version = spec.partition("=")
+    name, _, release = name.partition("/")
     name = name.removesuffix(f":{arch}")
+    if release:  # NAME/RELEASE: the version that suite has (`apt-cache madison`)
+        for line in proc.run(["apt-cache", "madison", f"{name}:{arch}"]).splitlines():
+            cols = [c.strip() for c in line.split("|")]
+            if len(cols) == 3 and any(w.startswith(f"{release}/") for w in cols[2].split()):
+                version = cols[1]
+                break
+        else:
+            raise LabError(f"no {name}:{arch} in {release}: see `apt-cache madison {name}:{arch}`")
     if not re.fullmatch(r"linux-image-[a-z0-9][a-z0-9.+~-]*", name):
         raise LabError(
             f"{spec!r} is not a kernel package: give NAME[=VERSION], e.g. "

@@ -96,6 +96,8 @@ def find_image(arch_name: str, kernel_package: str | None = None) -> Path:
         version = kernel_package.partition("=")[2]
         if version:
             prefix += "-" + debian.safe(version)
+        elif "/" not in kernel_package:
+            prefix += "-*"
     found = sorted(
         paths.guests_dir().glob(f"{prefix}-*{recipe_hash()}.img"),
         key=lambda p: p.stat().st_mtime,

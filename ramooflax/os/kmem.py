@@ -24,10 +24,14 @@ class ReadStats:
     bytes: int = 0
     requests: int = 0
     started: float = field(default_factory=time.monotonic)
+    elapsed: float | None = None
 
     @property
     def seconds(self) -> float:
-        return time.monotonic() - self.started
+        return self.elapsed if self.elapsed is not None else time.monotonic() - self.started
+
+    def stop(self) -> None:
+        self.elapsed = time.monotonic() - self.started
 
     def __str__(self) -> str:
         return (f"{self.bytes / 1e6:.2f} MB in {self.requests} reads, "

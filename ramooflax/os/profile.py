@@ -127,11 +127,13 @@ class Profile:
         if not refresh:
             for prof in cached(cache, arch, source="memory"):
                 if prof.matches(vm, stats):
+                    stats.stop()
                     prof.stats = stats
                     return prof
         prof, kmem = _build_from_memory(vm, arch)
         stats.bytes += kmem.stats.bytes
         stats.requests += kmem.stats.requests
+        stats.stop()
         prof.stats = stats
         prof.save(cache)
         return prof
