@@ -157,8 +157,10 @@ def _port(text: str) -> int:
     return port
 
 
-KERNEL_HELP = ("a Debian kernel package instead of linux-image-amd64/686, e.g. "
-               "linux-image-amd64=6.12.95-1~bpo12+1 (from bookworm-backports)")
+KERNEL_HELP = (
+    "a Debian kernel package instead of linux-image-amd64/686, e.g. "
+    "linux-image-amd64=6.12.95-1~bpo12+1 (from bookworm-backports)"
+)
 
 
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

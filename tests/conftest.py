@@ -27,8 +27,9 @@ MACHINES = {
     "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
     "hv_i386": MachineSpec(guest="i386", with_hv=True, build=True),
     # A kernel the code was not written against: bookworm-backports' (6.12 today).
-    "hv_amd64_bpo": MachineSpec(guest="amd64", with_hv=True, build=True,
-                                kernel_package=BACKPORTS_KERNEL),
+    "hv_amd64_bpo": MachineSpec(
+        guest="amd64", with_hv=True, build=True, kernel_package=BACKPORTS_KERNEL
+    ),
     # Waits at its first instruction (real mode, 0000:0600) for a control
     # client; a stopped VM with a silent client runs again after 3 s.
     "hv_amd64_wait": MachineSpec(

@@ -24,6 +24,7 @@ sorted run of small 32-bit values) a sparse sample of the image finds with
 few small reads.
 """
 
+import itertools
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def _looks_like_offsets(data: bytes) -> bool:
     words = struct.unpack(f"<{len(data) // 4}I", data[: len(data) // 4 * 4])
     if len(set(words)) < len(words) // 2:
         return False
-    return all(_step_ok(a, b) for a, b in zip(words, words[1:], strict=False))
+    return all(_step_ok(a, b) for a, b in itertools.pairwise(words))
 
 
 def find(read: Read, start: int, stop: int, ptr_size: int,
@@ -168,7 +169,7 @@ def _align(v: int, a: int) -> int:
 
 def _token_index(data: bytes, at: int) -> list[int] | None:
     idx = list(struct.unpack_from("<256H", data, at))
-    if idx[0] != 0 or not all(1 < b - a < 64 for a, b in zip(idx, idx[1:], strict=False)):
+    if idx[0] != 0 or not all(1 < b - a < 64 for a, b in itertools.pairwise(idx)):
         return None
     return idx
 

@@ -191,12 +191,16 @@ class Linux:
             cred = self._ptr(self._read(task + o["task_struct.cred"], ps), 0)
             uid = int(struct.unpack("<I", self._read(cred + o["cred.uid"], 4))[0])
         state = "?"
-        field = "task_struct.__state" if o.get("task_struct.__state", -1) >= 0 else "task_struct.state"
+        field = (
+            "task_struct.__state" if o.get("task_struct.__state", -1) >= 0 else "task_struct.state"
+        )
         if o.get(field, -1) >= 0:
             raw = int(struct.unpack("<I", self._read(task + o[field], 4))[0])
             exit_state = 0
             if o.get("task_struct.exit_state", -1) >= 0:
-                exit_state = int(struct.unpack("<I", self._read(task + o["task_struct.exit_state"], 4))[0])
+                exit_state = int(
+                    struct.unpack("<I", self._read(task + o["task_struct.exit_state"], 4))[0]
+                )
             state = task_state(raw, exit_state)
         return ppid, uid, state
 
@@ -296,7 +300,6 @@ class Linux:
                 yield from self._maple_entries(child, depth + 1)
 
     def _vma(self, addr: int) -> VMA:
-        o = self.profile.offsets
         ps = self.profile.ptr_size
         keys = ["vm_area_struct.vm_start", "vm_area_struct.vm_end", "vm_area_struct.vm_flags",
                 "vm_area_struct.vm_file", "vm_area_struct.vm_pgoff"]  # fmt: skip
@@ -335,7 +338,7 @@ class Linux:
         else:
             base_off = self._off("module.core_layout")
             size_off = base_off + self._off("module_layout.size")
-        out = []
+        out: list[Module] = []
         node = self._ptr(self._read(head, ps), 0)
         for _ in range(4096):
             if node == head or not node:

@@ -190,7 +190,7 @@ class Profile:
             offsets = offsets_without_btf(img, stackprotector=config.get("CONFIG_STACKPROTECTOR")
                                           == "y")  # fmt: skip
             has_btf = False
-        base = syms["_text"] if "_text" in syms else text.addr
+        base = syms.get("_text") or text.addr
         banner, banner_at = _banner(img.read, sym)
         reg, entry = ENTRY[arch]
         return cls(
@@ -415,7 +415,10 @@ def load_symbols(prof: Profile, cache: Path | None = None) -> list[tuple[str, st
     if not path.exists():
         raise LinuxError(f"no symbol table cached for this kernel ({path}): attach with "
                          "Linux.from_memory(vm, refresh=True)")  # fmt: skip
-    return [tuple(r) for r in json.loads(gzip.decompress(path.read_bytes()))]  # type: ignore[misc]
+    return [
+        (str(r[0]), str(r[1]), int(r[2]), bool(r[3]))
+        for r in json.loads(gzip.decompress(path.read_bytes()))
+    ]
 
 
 def ptr(data: bytes, off: int, ps: int) -> int:
