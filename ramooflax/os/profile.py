@@ -423,3 +423,41 @@ def load_symbols(prof: Profile, cache: Path | None = None) -> list[tuple[str, st
 
 def ptr(data: bytes, off: int, ps: int) -> int:
     return int(struct.unpack_from("<Q" if ps == 8 else "<I", data, off)[0])
+
+
+def full_btf(vm: "VM", prof: Profile, cache: Path | None = None, progress: bool = True) -> Btf:
+    """The kernel's whole BTF (for an ISF): from <key>.btf, else read from memory
+    (__start_BTF..__stop_BTF, with a progress bar) and kept there."""
+    path = cache_dir(cache) / f"{prof.key}.btf"
+    if path.exists():
+        return Btf(path.read_bytes())
+    if not prof.has_btf or "__start_BTF" not in prof.symbols:
+        raise LinuxError("this kernel has no BTF (CONFIG_DEBUG_INFO_BTF): no types for an ISF")
+    from ramooflax.progressbar import Bar
+
+    text = prof.text(vm)
+    start, stop = text + prof.symbols["__start_BTF"], text + prof.symbols["__stop_BTF"]
+    kmem = KernelMemory(vm, int(getattr(vm.cpu.sr, prof.entry_reg)))
+    out = bytearray()
+    step = 0x3FF8 * 4
+    if progress:
+        with Bar(stop - start, "BTF") as advance:
+            while len(out) < stop - start:
+                n = min(step, stop - start - len(out))
+                out += kmem.read(start + len(out), n)
+                advance(n)
+    else:
+        out += kmem.read(start, stop - start)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return Btf(bytes(out))
+
+
+def symbols_for(vm: "VM", prof: Profile, cache: Path | None = None
+                ) -> list[tuple[str, str, int, bool]]:  # fmt: skip
+    """The full symbol table; read again from memory if it is not cached."""
+    try:
+        return load_symbols(prof, cache)
+    except LinuxError:
+        _build_from_memory(vm, prof.arch)
+        return load_symbols(prof, cache)
