@@ -61,7 +61,7 @@ def dump_all(vm: "VM", out: Path, fmt: str = "lime", progress: bool = True,
 
 def read_lime(path: Path) -> list[tuple[int, int, int]]:
     """(start, end, file offset) of each range of a LiME file."""
-    out = []
+    out: list[tuple[int, int, int]] = []
     with path.open("rb") as f:
         while True:
             head = f.read(32)

@@ -93,16 +93,20 @@ class _Builder:
             kind = "union" if t.kind == B.KIND_UNION else "struct"
             self.user_types[name] = {"kind": kind, "size": t.size, "fields": fields}
         elif t.kind in (B.KIND_ENUM, B.KIND_ENUM64):
-            base = ("int" if t.signed else "unsigned int") if t.size <= 4 else "long long unsigned int"
-            self.base_types.setdefault(base, {"kind": "int", "size": 8 if "long" in base else 4,
+            bname = (
+                ("int" if t.signed else "unsigned int") if t.size <= 4 else "long long unsigned int"
+            )
+            self.base_types.setdefault(bname, {"kind": "int", "size": 8 if "long" in bname else 4,
                                               "signed": t.signed, "endian": "little"})  # fmt: skip
-            self.enums.setdefault(self.name_of(t), {"size": t.size, "base": base,
+            self.enums.setdefault(self.name_of(t), {"size": t.size, "base": bname,
                                                     "constants": dict(t.values)})  # fmt: skip
         elif t.kind == B.KIND_FWD:
             self.user_types.setdefault(self.name_of(t), {"kind": "struct", "size": 0, "fields": {}})
 
 
-def build(profile: Profile, btf: B.Btf, symbols: list[tuple[str, str, int, bool]]) -> dict[str, Any]:
+def build(
+    profile: Profile, btf: B.Btf, symbols: list[tuple[str, str, int, bool]]
+) -> dict[str, Any]:
     """The ISF document: types from btf, symbols (name, type letter, offset from
     _text or absolute value, absolute?) at link addresses."""
     b = _Builder(btf, profile.ptr_size)

@@ -64,7 +64,7 @@ def decompress(data: bytes, name: str = "the kernel") -> bytes:
 def _lz4_legacy(data: bytes) -> bytes:
     """lz4's legacy frame: the magic, then blocks of (le32 size, block), each block
     decompressing to 8 MiB except the last; the kernel appends the total size."""
-    import lz4.block  # type: ignore[import-untyped]
+    import lz4.block
 
     total = struct.unpack_from("<I", data, len(data) - 4)[0]
     out = bytearray()

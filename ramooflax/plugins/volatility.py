@@ -42,7 +42,9 @@ def layer_class() -> Any:
     interfaces = _vol()
     from volatility3.framework.configuration import requirements
 
-    class RfxPhysicalLayer(interfaces.layers.DataLayerInterface):  # type: ignore[misc]
+    data_layer: Any = interfaces.layers.DataLayerInterface
+
+    class RfxPhysicalLayer(data_layer):
         """Guest-physical memory through the ramooflax stub (holes read as zeros)."""
 
         def __init__(self, context: Any, config_path: str, name: str,
