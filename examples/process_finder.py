@@ -6,24 +6,23 @@
 Attaches, filters CR3 writes, and at each one walks the Linux task list
 from init_task looking for a task whose comm contains NAME. Works on the
 64-bit (amd64) and the 32-bit (686, non-PAE) guests: the architecture comes
-from the VM's mode, symbols and offsets from the guest's kernel package
-(ramooflax.os.linux). Prints `found NAME pid=N cr3=0x... in S s`.
+from the VM's mode, symbols and offsets from the guest kernel's own memory
+(kallsyms and BTF: Linux.from_memory, cached by the kernel's banner), or
+from its package with --vmlinuz. Prints `found NAME pid=N cr3=0x... in S s`.
 """
 
 import argparse
 import sys
 import time
 
-from ramooflax import VM, CPUFamily, CPUMode
+from ramooflax import VM, CPUFamily
+from ramooflax.errors import RamooflaxError
 from ramooflax.os.linux import Linux, Profile, Task
 
 
 def find_process(vm: VM, name: str, profile: Profile | None = None) -> tuple[Task, Linux]:
     """Resume the attached VM until a task named like `name` exists; return it."""
-    if profile is None:
-        arch = "amd64" if vm.status().mode is CPUMode.LONG else "i386"
-        profile = Profile.find(arch)
-    linux = Linux(vm, profile)
+    linux = Linux.from_memory(vm) if profile is None else Linux(vm, profile)
     found: list[Task] = []
 
     def cr3_hook(vm: VM) -> bool:
@@ -44,16 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", help="a substring of the task's comm")
     ap.add_argument("target", nargs="?", default="127.0.0.1:1234", help="HOST:PORT or serial:DEV")
-    ap.add_argument("--vmlinuz", help="the guest's vmlinuz (default: the lab's cached package)")
+    ap.add_argument("--vmlinuz", help="the guest's vmlinuz (default: none, the kernel's memory)")
     args = ap.parse_args(argv)
 
     from pathlib import Path
 
-    profile = Profile.for_vmlinuz(Path(args.vmlinuz)) if args.vmlinuz else None
     vm = VM(CPUFamily.AMD, args.target)
     start = time.monotonic()
     vm.attach()
     try:
+        profile = None
+        if args.vmlinuz:
+            profile = Linux.from_package(vm, Path(args.vmlinuz)).profile
         task, linux = find_process(vm, args.name, profile)
         elapsed = time.monotonic() - start
         print(f"found {task.comm} pid={task.pid} task=0x{task.addr:x} "
@@ -64,4 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RamooflaxError as exc:
+        sys.exit(f"process_finder: error: {exc}")

@@ -22,6 +22,7 @@ from ramooflax.errors import ClientError, RamooflaxError
 
 if TYPE_CHECKING:
     from ramooflax.model import VM
+    from ramooflax.os.linux import Linux
 
 Handler = Callable[[argparse.Namespace], int]
 GUEST_ARCHES = ("amd64", "i386")
@@ -30,7 +31,7 @@ GUEST_ARCHES = ("amd64", "i386")
 def cmd_build_guest(args: argparse.Namespace) -> int:
     from ramooflax.lab import guest
 
-    print(guest.build(args.arch, force=args.force))
+    print(guest.build(args.arch, force=args.force, kernel_package=args.kernel_package))
     return 0
 
 
@@ -48,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         log=args.log,
         usb=args.usb,
         hv_options=" ".join(args.hv_option),
+        kernel_package=args.kernel_package,
     )
     if args.hv_option and args.no_hv:
         raise ClientError("--hv-option needs the hypervisor: drop --no-hv")
@@ -95,6 +97,10 @@ def cmd_regs(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
+    if args.all:
+        return _dump_all(args)
+    if args.phys is None:
+        raise ClientError("give --phys ADDR LEN, or --all for the whole RAM")
     # The file first: a bad path fails before the transfer, not after it.
     try:
         out = args.output.open("wb")
@@ -108,6 +114,77 @@ def cmd_dump(args: argparse.Namespace) -> int:
         args.output.unlink(missing_ok=True)  # no half-written dump left behind
         raise
     print(f"wrote {len(data)} bytes of physical memory at 0x{args.addr:x} to {args.output}")
+    return 0
+
+
+def _dump_all(args: argparse.Namespace) -> int:
+    from ramooflax.dump import dump_all
+
+    try:
+        args.output.open("wb").close()
+    except OSError as exc:
+        raise ClientError(f"cannot write {args.output}: {exc.strerror}") from None
+    try:
+        with _vm(args.target) as vm:
+            n = dump_all(vm, args.output, args.format, progress=not args.quiet)
+    except BaseException:
+        args.output.unlink(missing_ok=True)
+        raise
+    print(f"wrote {n} bytes of RAM to {args.output} ({args.format})")
+    return 0
+
+
+def _linux(vm: "VM", vmlinuz: Path | None = None) -> "Linux":
+    from ramooflax.os.linux import Linux
+
+    linux = Linux.from_package(vm, vmlinuz) if vmlinuz else Linux.from_memory(vm)
+    if linux.stats is not None:
+        print(f"kernel profile: {linux.stats} ({linux.profile.banner.split(chr(0))[0][:60]})",
+              file=sys.stderr)  # fmt: skip
+    return linux
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from ramooflax.os import tables
+
+    with _vm(args.target) as vm:
+        linux = _linux(vm, args.vmlinuz)
+        if args.vmas is not None:
+            tables.show(tables.vmas(linux.task(args.vmas), linux.vmas(linux.task(args.vmas))))
+        elif args.modules:
+            tables.show(tables.modules(linux.modules()))
+        else:
+            tables.show(tables.ps(linux.ps()))
+    return 0
+
+
+def cmd_isf(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.volatility import write_isf
+
+    with _vm(args.target) as vm:
+        doc = write_isf(_linux(vm), args.output, progress=not args.quiet)
+    print(f"wrote {args.output}: {len(doc['user_types'])} types, {len(doc['symbols'])} symbols")
+    return 0
+
+
+def cmd_vol(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.volatility import run
+
+    target, plugin, rest = args.target, args.plugin, list(args.args)
+    if ":" not in target and plugin is not None and not target.startswith("serial"):
+        target, plugin, rest = DEFAULT_TARGET, target, [plugin, *rest]
+    if plugin is None:
+        target, plugin = DEFAULT_TARGET, target
+    with _vm(target) as vm:
+        print(run(_linux(vm), plugin, rest, args.isf), end="")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from ramooflax.plugins import registry
+
+    for p in registry():
+        print(f"{p.name:14} {p.module:36} {p.summary}")
     return 0
 
 
@@ -129,11 +206,36 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.set_defaults(func=cmd_regs)
 
     p = sub.add_parser("dump", help="dump guest physical memory to a file")
-    p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int, required=True)
+    p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int)
+    p.add_argument("--all", action="store_true", help="all of the VM's RAM (LiME or raw)")
+    p.add_argument("--format", choices=("lime", "raw"), default="lime", help="with --all")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
     p.set_defaults(func=cmd_dump)
+
+    p = sub.add_parser("ps", help="the guest's processes (Linux), from its memory")
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument("--modules", action="store_true", help="the loaded modules instead")
+    p.add_argument("--vmas", type=int, metavar="PID", help="a process's memory areas instead")
+    p.add_argument("--vmlinuz", type=Path, help="use the kernel package instead of memory")
+    p.set_defaults(func=cmd_ps)
+
+    p = sub.add_parser("isf", help="write a Volatility 3 ISF from the kernel's BTF and kallsyms")
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the ISF (JSON) to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_isf)
+
+    p = sub.add_parser("vol", help="run a Volatility 3 plugin on the live, stopped VM")
+    p.add_argument("target", help="[HOST:PORT] (default 127.0.0.1:1234), then PLUGIN")
+    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the plugin's --options")
+    p.add_argument("--isf", type=Path, help="an ISF to use (default: made from the kernel)")
+    p.set_defaults(func=cmd_vol)
+
+    p = sub.add_parser("plugins", help="list the installed analysis plugins")
+    p.set_defaults(func=cmd_plugins)
 
 
 HV_OPTIONS = ("ctrl_wait", "ctrl_timeout", "ctrl_poll")
@@ -156,6 +258,12 @@ def _port(text: str) -> int:
     return port
 
 
+KERNEL_HELP = (
+    "a Debian kernel package instead of linux-image-amd64/686, e.g. "
+    "linux-image-amd64=6.12.95-1~bpo12+1 (from bookworm-backports)"
+)
+
+
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     lab = sub.add_parser("lab", help="QEMU lab: guest images, runs, USB image, demo")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
@@ -163,11 +271,14 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p = lab_sub.add_parser("build-guest", help="build a guest disk image from Debian packages")
     p.add_argument("--arch", choices=GUEST_ARCHES, default="amd64")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--kernel-package", metavar="NAME[=VERSION]", help=KERNEL_HELP)
     p.set_defaults(func=cmd_build_guest)
 
     p = lab_sub.add_parser("run", help="boot a guest (under the hypervisor by default)")
     p.add_argument("--guest", choices=GUEST_ARCHES, default="amd64")
     p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
+    p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
+                   help="the guest built with this kernel (see build-guest)")  # fmt: skip
     p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
     p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
     p.add_argument("--ctrl-port", type=_port, help="TCP port of the hv control channel (COM2)")

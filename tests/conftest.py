@@ -19,12 +19,17 @@ from ramooflax.errors import RamooflaxError
 from ramooflax.lab import qemu
 from ramooflax.lab.machine import Machine, MachineSpec
 
+BACKPORTS_KERNEL = "linux-image-amd64/bookworm-backports"
 BOOT_TIMEOUT = 400  # seconds; several guests share 2 cores under TCG
 
 MACHINES = {
     "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
     "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
     "hv_i386": MachineSpec(guest="i386", with_hv=True, build=True),
+    # A kernel the code was not written against: bookworm-backports' (6.12 today).
+    "hv_amd64_bpo": MachineSpec(
+        guest="amd64", with_hv=True, build=True, kernel_package=BACKPORTS_KERNEL
+    ),
     # Waits at its first instruction (real mode, 0000:0600) for a control
     # client; a stopped VM with a silent client runs again after 3 s.
     "hv_amd64_wait": MachineSpec(
@@ -140,6 +145,12 @@ def nohv_amd64(lab_pool: Pool) -> Machine:
 def hv_i386(lab_pool: Pool) -> Machine:
     """The i386 (686 kernel) guest under the hypervisor."""
     return lab_pool.get("hv_i386")
+
+
+@pytest.fixture(scope="session")
+def hv_amd64_bpo(lab_pool: Pool) -> Machine:
+    """amd64 with bookworm-backports' kernel (zstd vmlinuz, 6.3+ kallsyms order)."""
+    return lab_pool.get("hv_amd64_bpo")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static
+PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static graphviz chromium
 cpio fdisk e2fsprogs gdb python3-venv python3-pip dpkg-dev clang-format"
 
 need_update=0

@@ -63,6 +63,42 @@ def kernel_package(flavour: str, arch: str) -> Package:
     return Package(name, arch, candidate_version(name, arch))
 
 
+def kernel_spec(spec: str, arch: str) -> Package:
+    """`NAME[=VERSION]` to a versioned kernel image package for arch.
+
+    NAME is an image package (linux-image-6.12.95+deb12-amd64) or a
+    metapackage (linux-image-amd64), which is resolved at VERSION (or at
+    apt's candidate) to the image package it depends on.
+    """
+    name, _, version = spec.partition("=")
+    name, _, release = name.partition("/")
+    name = name.removesuffix(f":{arch}")
+    if release:  # NAME/RELEASE: the version that suite has (`apt-cache madison`)
+        for line in proc.run(["apt-cache", "madison", f"{name}:{arch}"]).splitlines():
+            cols = [c.strip() for c in line.split("|")]
+            if len(cols) == 3 and any(w.startswith(f"{release}/") for w in cols[2].split()):
+                version = cols[1]
+                break
+        else:
+            raise LabError(f"no {name}:{arch} in {release}: see `apt-cache madison {name}:{arch}`")
+    if not re.fullmatch(r"linux-image-[a-z0-9][a-z0-9.+~-]*", name):
+        raise LabError(
+            f"{spec!r} is not a kernel package: give NAME[=VERSION], e.g. "
+            "linux-image-amd64=6.12.95-1~bpo12+1 (`apt-cache policy linux-image-amd64`)"
+        )
+    if not re.match(r"linux-image-[0-9]", name):  # a metapackage
+        at = f"{name}:{arch}={version}" if version else f"{name}:{arch}"
+        out = proc.run(["apt-cache", "depends", at])
+        match = re.search(r"Depends:\s*(linux-image-[0-9][^\s:]*)", out)
+        if not match:
+            raise LabError(
+                f"cannot resolve {at} to a kernel image package: see `apt-cache policy "
+                f"{name}:{arch}` for its versions (and run `apt-get update`)"
+            )
+        name, version = match.group(1), ""
+    return Package(name, arch, version or candidate_version(name, arch))
+
+
 def package(name: str, arch: str) -> Package:
     return Package(name, arch, candidate_version(name, arch))
 

@@ -18,7 +18,7 @@ def _client_part(machine: Machine) -> bool:
     import time
 
     from ramooflax import VM, CPUFamily
-    from ramooflax.os.linux import Linux, Profile
+    from ramooflax.os.linux import Linux
 
     script = f"/tmp/{DEMO_PROC}"
     machine.run(f"printf '#!/bin/sh\\nwhile :; do sleep 1; done\\n' > {script}; chmod +x {script}")
@@ -34,7 +34,9 @@ def _client_part(machine: Machine) -> bool:
         print(f"VM stopped in {status.mode.value} mode at rip 0x{status.rip:x}")
         print(vm.cpu.sr)
         _heading(f"The client: finding the process {DEMO_PROC!r} by name")
-        linux = Linux(vm, Profile.find("amd64"))
+        linux = Linux.from_memory(vm)  # the kernel's kallsyms and BTF, cached by its banner
+        if linux.stats is not None:
+            print(f"kernel profile from the guest's memory: {linux.stats}")
         found = None
 
         def cr3_hook(vm: VM) -> bool:

@@ -3,6 +3,7 @@
 The image name carries the package versions and a hash of the recipe, so a new
 kernel, busybox or recipe makes a new image and an old one is reused as is:
 <cache>/guests/<arch>-<kernel version>-<busybox version>-<recipe hash>.img
+(<arch>+<kernel package>-... for a kernel chosen with --kernel-package).
 """
 
 import hashlib
@@ -77,20 +78,33 @@ def recipe_hash() -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
-def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package) -> Path:
-    name = f"{a.name}-{kernel.version}-{busybox.version}-{recipe_hash()}.img"
+def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package,
+               tag: str = "") -> Path:  # fmt: skip
+    """tag: "" for the arch's default kernel, else the chosen kernel package's name."""
+    prefix = f"{a.name}+{tag}" if tag else a.name
+    name = f"{prefix}-{kernel.version}-{busybox.version}-{recipe_hash()}.img"
     return paths.guests_dir() / debian.safe(name)
 
 
-def find_image(arch_name: str) -> Path:
-    """The newest built image for arch with the current recipe (no apt queries)."""
+def find_image(arch_name: str, kernel_package: str | None = None) -> Path:
+    """The newest built image for arch (and kernel package) with the current
+    recipe (no apt queries)."""
     a = arch(arch_name)
+    prefix = a.name
+    if kernel_package:
+        prefix += "+" + debian.safe(kernel_package.partition("=")[0])
+        version = kernel_package.partition("=")[2]
+        if version:
+            prefix += "-" + debian.safe(version)
+        elif "/" not in kernel_package:
+            prefix += "-*"
     found = sorted(
-        paths.guests_dir().glob(f"{a.name}-*-{recipe_hash()}.img"),
+        paths.guests_dir().glob(f"{prefix}-*{recipe_hash()}.img"),
         key=lambda p: p.stat().st_mtime,
     )
     if not found:
-        raise LabError(f"no guest image: run `ramooflax lab build-guest --arch {a.name}`")
+        option = f" --kernel-package {kernel_package}" if kernel_package else ""
+        raise LabError(f"no guest image: run `ramooflax lab build-guest --arch {a.name}{option}`")
     return found[-1]
 
 
@@ -107,13 +121,21 @@ def initramfs(busybox: Path) -> bytes:
     return cpio.gzipped(entries)
 
 
-def build(arch_name: str, force: bool = False) -> Path:
-    """Build (or reuse) the guest image for arch; return its path."""
+def build(arch_name: str, force: bool = False, kernel_package: str | None = None) -> Path:
+    """Build (or reuse) the guest image for arch; return its path.
+
+    kernel_package: `NAME[=VERSION]` (debian.kernel_spec), instead of the
+    arch's default linux-image-<flavour>."""
     a = arch(arch_name)
-    say("guest", f"resolving linux-image-{a.flavour}:{a.deb_arch} and busybox-static:{a.deb_arch}")
-    kernel = debian.kernel_package(a.flavour, a.deb_arch)
+    wanted = kernel_package or f"linux-image-{a.flavour}"
+    say("guest", f"resolving {wanted}:{a.deb_arch} and busybox-static:{a.deb_arch}")
+    if kernel_package:
+        kernel = debian.kernel_spec(kernel_package, a.deb_arch)
+    else:
+        kernel = debian.kernel_package(a.flavour, a.deb_arch)
     busybox = debian.package("busybox-static", a.deb_arch)
-    out = image_path(a, kernel, busybox)
+    tag = kernel_package.partition("=")[0] if kernel_package else ""
+    out = image_path(a, kernel, busybox, tag)
     if out.exists() and not force:
         say("guest", f"up to date: {out}")
         return out
@@ -141,9 +163,9 @@ def build(arch_name: str, force: bool = False) -> Path:
     return out
 
 
-def ensure(arch_name: str) -> Path:
-    """An image for arch: the cached one if any, else build one."""
+def ensure(arch_name: str, kernel_package: str | None = None) -> Path:
+    """An image for arch (and kernel package): the cached one if any, else build one."""
     try:
-        return find_image(arch_name)
+        return find_image(arch_name, kernel_package)
     except LabError:
-        return build(arch_name)
+        return build(arch_name, kernel_package=kernel_package)

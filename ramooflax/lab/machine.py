@@ -41,6 +41,7 @@ class MachineSpec:
     build: bool = False  # build the guest image and the hv when missing
     hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
     gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
+    kernel_package: str | None = None  # NAME[=VERSION] instead of the arch's default kernel
 
 
 class Machine:
@@ -60,7 +61,8 @@ class Machine:
         if s.image is not None:
             image = s.image
         else:
-            image = guest.ensure(s.guest) if s.build else guest.find_image(s.guest)
+            image = (guest.ensure(s.guest, s.kernel_package) if s.build
+                     else guest.find_image(s.guest, s.kernel_package))  # fmt: skip
         if not image.exists():
             raise LabError(f"guest image {image} does not exist")
         hv_elfs = None

@@ -1,274 +1,40 @@
-"""Linux awareness: the task list, from the kernel's own artifacts.
+"""Linux awareness: processes, modules and memory maps of a running guest.
 
-Everything comes from the Debian kernel package's vmlinuz and from the
-running guest, never from numbers typed by hand:
+Symbols and structure offsets come from the guest kernel itself
+(`Linux.from_memory(vm)`: kallsyms and BTF in its memory, os/profile.py),
+or from its Debian package (`Linux.from_package(vm, vmlinuz)`), never from
+numbers typed by hand. Where `_text` is at run time follows from the
+syscall entry register (`lstar`, or `sysenter_eip` on i386) and the entry's
+place in kallsyms, which relocation cannot change.
 
-* the kernel image: vmlinuz holds an XZ-compressed ELF vmlinux (section
-  headers kept, symbols stripped);
-* `init_task`'s link-time address: the kernel's export table (__ksymtab,
-  whose names are in __ksymtab_strings);
-* structure offsets (task_struct.tasks/.comm/.mm/.pid, mm_struct.pgd/...):
-  the .BTF section (CONFIG_DEBUG_INFO_BTF);
-* the KASLR slide, at run time: the syscall entry register (`lstar`, or
-  `sysenter_eip` on i386) points at the entry code. The entry's link-time
-  address is the place in .text, at the same offset modulo the KASLR
-  alignment (CONFIG_PHYSICAL_ALIGN), whose bytes are the ones the guest has
-  at that register: slide = register - link address.
-
-A Profile is computed once per kernel and cached as JSON under
-<cache>/linux/; a walk then reads a few bytes per task.
-
-    prof = Profile.for_vmlinuz(path)           # or Profile.find("amd64")
-    linux = Linux(vm, prof)
-    for task in linux.tasks(): print(task.pid, task.comm, hex(task.cr3))
+    linux = Linux.from_memory(vm)           # cached by banner: the second attach is free
+    for p in linux.ps(): print(p.pid, p.ppid, p.comm, p.uid, p.state, hex(p.cr3))
+    linux.modules(); linux.vmas(task)
 """
 
-import json
-import lzma
 import struct
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ramooflax.errors import AddressNotMapped, RamooflaxError
-from ramooflax.os.btf import Btf
+from ramooflax.os.kmem import KernelMemory, ReadStats
+from ramooflax.os.profile import Profile
+from ramooflax.os.vmlinuz import LinuxError, Vmlinux
 
 if TYPE_CHECKING:
     from ramooflax.model.vm import VM
 
-XZ_MAGIC = b"\xfd7zXZ\x00"
-PROFILE_VERSION = 2
+__all__ = ["VMA", "Linux", "LinuxError", "Module", "Profile", "Task", "Vmlinux"]
 
-
-class LinuxError(RamooflaxError):
-    """The kernel's artifacts or memory do not look as expected."""
-
-
-# -- the kernel image -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Section:
-    name: str
-    addr: int
-    offset: int
-    size: int
-
-
-class Vmlinux:
-    """The ELF inside a vmlinuz: sections, reads at link-time addresses."""
-
-    def __init__(self, elf: bytes) -> None:
-        if elf[:4] != b"\x7fELF":
-            raise LinuxError("the decompressed kernel is not an ELF file")
-        self.data = elf
-        self.bits = 64 if elf[4] == 2 else 32
-        if self.bits == 64:
-            (shoff,) = struct.unpack_from("<Q", elf, 0x28)
-            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
-        else:
-            (shoff,) = struct.unpack_from("<I", elf, 0x20)
-            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x2E)
-        raw = []
-        for i in range(shnum):
-            off = shoff + i * shentsize
-            if self.bits == 64:
-                name, _t, _f, addr, offset, size = struct.unpack_from("<IIQQQQ", elf, off)
-            else:
-                name, _t, _f, addr, offset, size = struct.unpack_from("<IIIIII", elf, off)
-            raw.append((name, addr, offset, size))
-        strtab = raw[shstrndx]
-        names = elf[strtab[2] : strtab[2] + strtab[3]]
-        self.sections: dict[str, Section] = {}
-        for name, addr, offset, size in raw:
-            n = names[name : names.find(b"\0", name)].decode()
-            self.sections.setdefault(n, Section(n, addr, offset, size))
-
-    @classmethod
-    def from_vmlinuz(cls, path: Path) -> "Vmlinux":
-        blob = path.read_bytes()
-        start = blob.find(XZ_MAGIC)
-        if start < 0:
-            raise LinuxError(f"{path}: no XZ stream (only XZ-compressed kernels are supported)")
-        try:
-            elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(blob[start:])
-        except lzma.LZMAError as exc:
-            raise LinuxError(f"{path}: cannot decompress the kernel: {exc}") from None
-        return cls(elf)
-
-    def section(self, name: str) -> Section:
-        try:
-            return self.sections[name]
-        except KeyError:
-            raise LinuxError(f"the kernel image has no {name} section") from None
-
-    def read(self, addr: int, size: int) -> bytes:
-        for s in self.sections.values():
-            if s.addr and s.addr <= addr and addr + size <= s.addr + s.size:
-                off = s.offset + addr - s.addr
-                return self.data[off : off + size]
-        raise LinuxError(f"link address 0x{addr:x} is in no section of the kernel image")
-
-    def btf(self) -> bytes:
-        s = self.section(".BTF")
-        return self.data[s.offset : s.offset + s.size]
-
-    def exported(self, name: str) -> int:
-        """The link-time address of an exported symbol (EXPORT_SYMBOL) from __ksymtab."""
-        strs = self.section("__ksymtab_strings")
-        blob = self.data[strs.offset : strs.offset + strs.size]
-        key = b"\0" + name.encode() + b"\0"
-        at = blob.find(key)
-        if at < 0:
-            raise LinuxError(f"{name} is not an exported kernel symbol")
-        name_addr = strs.addr + at + 1
-        for tab in ("__ksymtab", "__ksymtab_gpl"):
-            s = self.sections.get(tab)
-            if s is None:
-                continue
-            table = self.data[s.offset : s.offset + s.size]
-            mask = (1 << self.bits) - 1
-            for i in range(0, len(table) - 11, 12):
-                # CONFIG_HAVE_ARCH_PREL32_RELOCATIONS: {value, name, namespace} as
-                # int32 offsets from each field; else absolute pointers.
-                v, n, _ = struct.unpack_from("<iii", table, i)
-                if (s.addr + i + 4 + n) & mask == name_addr:
-                    return int((s.addr + i + v) & mask)
-                if self.bits == 32 and n & mask == name_addr:
-                    return int(v & mask)
-        raise LinuxError(f"{name} is in __ksymtab_strings but in no __ksymtab entry")
-
-    def find_code(self, code: bytes, runtime: int, align: int) -> int:
-        """The link address in .text holding `code` at runtime's offset modulo align."""
-        text = self.section(".text")
-        first = text.addr + ((runtime - text.addr) % align)
-        hits = [a for a in range(first, text.addr + text.size, align)
-                if self.read(a, len(code)) == code]  # fmt: skip
-        if len(hits) != 1:
-            raise LinuxError(
-                f"the guest's entry code at 0x{runtime:x} matches {len(hits)} places in the "
-                "kernel image: is this the guest's kernel package?"
-            )
-        return hits[0]
-
-
-# -- the profile ------------------------------------------------------------------
-
-
-@dataclass
-class Profile:
-    """What a task-list walk needs, at link-time addresses."""
-
-    arch: str  # "amd64" or "i386"
-    release: str  # the vmlinuz file name
-    init_task: int
-    entry_reg: str  # the register holding the syscall entry: lstar / sysenter_eip
-    entry_code: str  # hex of .text bytes used to locate the entry (filled at first use)
-    entry_link: int  # link address of that entry (0 until located)
-    align: int  # KASLR alignment: CONFIG_PHYSICAL_ALIGN
-    text_start: int
-    offsets: dict[str, int]  # "task_struct.tasks" -> byte offset, ...
-    version: int = PROFILE_VERSION
-
-    @property
-    def ptr_size(self) -> int:
-        return 8 if self.arch == "amd64" else 4
-
-    @classmethod
-    def for_vmlinuz(cls, vmlinuz: Path, cache: Path | None = None) -> "Profile":
-        """The profile of a kernel package's vmlinuz (cached as JSON next to the cache)."""
-        cache_file = _cache_dir(cache) / (vmlinuz.name + ".json")
-        if cache_file.exists():
-            data = json.loads(cache_file.read_text())
-            if data.get("version") == PROFILE_VERSION:
-                return cls(**data)
-        prof = cls.build(vmlinuz)
-        prof.save(cache)
-        return prof
-
-    def save(self, cache: Path | None = None) -> None:
-        path = _cache_dir(cache) / (self.release + ".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-
-    @classmethod
-    def build(cls, vmlinuz: Path) -> "Profile":
-        img = Vmlinux.from_vmlinuz(vmlinuz)
-        arch = "amd64" if img.bits == 64 else "i386"
-        config = _config_of(vmlinuz)
-        align = int(config.get("CONFIG_PHYSICAL_ALIGN", "0x200000"), 16)
-        offsets = _offsets(img, config)
-        return cls(
-            arch=arch,
-            release=vmlinuz.name,
-            init_task=img.exported("init_task"),
-            entry_reg="lstar" if arch == "amd64" else "sysenter_eip",
-            entry_code="",
-            entry_link=0,
-            align=align,
-            text_start=img.section(".text").addr,
-            offsets=offsets,
-        )
-
-    @classmethod
-    def find(cls, arch: str, root: Path | None = None) -> "Profile":
-        """The profile for the lab's cached kernel package of arch (amd64 / i386)."""
-        from ramooflax.lab import paths
-
-        base = root or paths.cache_dir() / "debs"
-        deb_arch = "amd64" if arch == "amd64" else "i386"
-        found = sorted(base.glob(f"linux-image-*_{deb_arch}/boot/vmlinuz-*"),
-                       key=lambda p: p.stat().st_mtime)  # fmt: skip
-        if not found:
-            raise LinuxError(
-                f"no linux-image package for {arch} in {base}: run "
-                f"`ramooflax lab build-guest --arch {arch}` or pass the guest's vmlinuz"
-            )
-        return cls.for_vmlinuz(found[-1])
-
-
-def _cache_dir(cache: Path | None) -> Path:
-    if cache is not None:
-        return cache
-    from ramooflax.lab import paths
-
-    return paths.cache_dir() / "linux"
-
-
-def _config_of(vmlinuz: Path) -> dict[str, str]:
-    cfg = vmlinuz.with_name(vmlinuz.name.replace("vmlinuz-", "config-"))
-    out: dict[str, str] = {}
-    if cfg.exists():
-        for line in cfg.read_text(errors="replace").splitlines():
-            if line.startswith("CONFIG_") and "=" in line:
-                k, _, v = line.partition("=")
-                out[k] = v
-    return out
-
-
-WANTED = [
-    ("task_struct", "tasks"),
-    ("task_struct", "comm"),
-    ("task_struct", "mm"),
-    ("task_struct", "pid"),
-    ("mm_struct", "pgd"),
-    ("mm_struct", "start_code"),
-    ("mm_struct", "arg_start"),
-    ("mm_struct", "arg_end"),
-]
-
-
-def _offsets(img: Vmlinux, config: dict[str, str]) -> dict[str, int]:
-    if ".BTF" not in img.sections:
-        from ramooflax.os.linux_nobtf import offsets_without_btf
-
-        return offsets_without_btf(img, stackprotector=config.get("CONFIG_STACKPROTECTOR") == "y")
-    btf = Btf(img.btf())
-    return {f"{s}.{m}": btf.offsetof(s, m) for s, m in WANTED}
-
-
-# -- the running kernel -------------------------------------------------------------
+# fs/proc/array.c task_state_array, indexed by the highest TASK_REPORT bit.
+STATE_LETTERS = "RSDTtXZPI"
+TASK_REPORT, TASK_IDLE, TASK_REPORT_IDLE = 0x7F, 0x402, 0x80
+VM_READ, VM_WRITE, VM_EXEC, VM_SHARED = 1, 2, 4, 8
+# include/linux/maple_tree.h: 256-byte nodes; slots per node type and word size.
+MAPLE_NODE_MASK = 0xFF
+MAPLE_SLOTS = {8: {1: 16, 2: 16, 3: 10}, 4: {1: 32, 2: 32, 3: 21}}  # leaf_64, range_64, arange_64
+MAPLE_ARANGE = 3
 
 
 @dataclass(frozen=True)
@@ -279,6 +45,32 @@ class Task:
     mm: int
     pgd: int  # mm->pgd (virtual), 0 for kernel threads
     cr3: int  # __pa(pgd): the cr3 the task runs with (0 for kernel threads)
+    ppid: int = 0
+    uid: int | None = None  # None where the layout is unknown (no BTF)
+    state: str = "?"
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    base: int  # the core text's address
+    size: int
+    addr: int  # the struct module's address
+
+
+@dataclass(frozen=True)
+class VMA:
+    start: int
+    end: int
+    flags: int
+    file: str  # the mapped file's path ("" for anonymous memory)
+    pgoff: int = 0
+
+    @property
+    def perms(self) -> str:
+        f = self.flags
+        return ("r" if f & VM_READ else "-") + ("w" if f & VM_WRITE else "-") + \
+            ("x" if f & VM_EXEC else "-") + ("s" if f & VM_SHARED else "p")  # fmt: skip
 
 
 class Linux:
@@ -287,69 +79,134 @@ class Linux:
     def __init__(self, vm: "VM", profile: Profile) -> None:
         self.vm = vm
         self.profile = profile
-        self._slide: int | None = None
-        self._kcr3: int | None = None
+        self.kmem = KernelMemory(vm, int(getattr(vm.cpu.sr, profile.entry_reg)))
+        self._text = profile.text(vm)
+
+    @classmethod
+    def from_memory(cls, vm: "VM", cache: Path | None = None, refresh: bool = False) -> "Linux":
+        """From the guest's memory alone (kallsyms + BTF), cached by the kernel banner."""
+        return cls(vm, Profile.from_memory(vm, cache, refresh))
+
+    @classmethod
+    def from_package(cls, vm: "VM", vmlinuz: Path | None = None, check: bool = False
+                     ) -> "Linux":  # fmt: skip
+        """From the kernel package's vmlinuz (default: the lab's cached one with the
+        guest's banner). check=True also builds the profile from memory and
+        raises if the two disagree."""
+        prof = Profile.for_vmlinuz(vmlinuz) if vmlinuz is not None else Profile.find(vm)
+        if not prof.matches(vm):
+            raise LinuxError(
+                f"{vmlinuz} is not the guest's kernel: its banner ({prof.banner[:60]!r}...) is "
+                "not in the guest's memory where it would be; pass the guest's vmlinuz, or use "
+                "Linux.from_memory(vm)"
+            )
+        if check:
+            mem = Profile.from_memory(vm)
+            diffs = prof.check_against(mem)
+            if diffs:
+                raise LinuxError("the package and the guest's memory disagree: " + "; ".join(diffs))
+        return cls(vm, prof)
+
+    @property
+    def stats(self) -> ReadStats | None:
+        """Bytes and time spent building the profile (None for a package profile)."""
+        return self.profile.stats
+
+    @property
+    def text(self) -> int:
+        """_text at run time."""
+        return self._text
 
     @property
     def slide(self) -> int:
-        """The KASLR slide: entry register - the entry's link address."""
-        if self._slide is None:
-            p = self.profile
-            runtime = getattr(self.vm.cpu.sr, p.entry_reg)
-            if not p.entry_link:
-                code = self.vm.mem.vread(runtime, 16)
-                img = Vmlinux.from_vmlinuz(_vmlinuz_of(p))
-                p.entry_link = img.find_code(code, runtime, p.align)
-                p.entry_code = code.hex()
-                p.save()
-            self._slide = runtime - p.entry_link
-        return self._slide
+        """The KASLR slide: _text at run time - its link address."""
+        return self._text - self.profile.link_text
+
+    def symbol(self, name: str) -> int:
+        try:
+            return self._text + self.profile.symbols[name]
+        except KeyError:
+            raise LinuxError(f"the profile has no symbol {name}") from None
 
     def addr(self, link: int) -> int:
+        """A link-time address at run time (package profiles)."""
         return link + self.slide
 
-    def _read(self, addr: int, size: int) -> bytes:
-        """Kernel memory: through the current cr3, else the kernel half of it (PTI)."""
-        cr3 = self._kcr3
-        try:
-            return self.vm.mem.vread(addr, size, cr3)
-        except AddressNotMapped:
-            if cr3 is not None:
-                raise
-            cur = self.vm.cpu.sr.cr3
-            self._kcr3 = cur & ~0x1FFF  # PTI: the user copy is the kernel pgd + 4 KiB
-            return self.vm.mem.vread(addr, size, self._kcr3)
+    def _off(self, key: str) -> int:
+        off = self.profile.offsets.get(key, -1)
+        if off < 0:
+            raise LinuxError(f"this kernel's layout has no {key} (or it is unknown without BTF)")
+        return off
 
     def _ptr(self, data: bytes, off: int) -> int:
         fmt = "<Q" if self.profile.ptr_size == 8 else "<I"
         return int(struct.unpack_from(fmt, data, off)[0])
 
-    def _pa(self, vaddr: int) -> int:
-        return self.vm.mem.translate(vaddr, self._kcr3)
+    def _read(self, addr: int, size: int) -> bytes:
+        return self.kmem.read(addr, size)
 
-    def tasks(self, with_cr3: bool = True) -> Iterator[Task]:
-        """Walk init_task.tasks: every thread-group leader, init_task first."""
+    def _pa(self, vaddr: int) -> int:
+        return self.kmem.translate(vaddr)
+
+    # -- tasks --------------------------------------------------------------------
+    def tasks(self, with_cr3: bool = True, details: bool = False) -> Iterator[Task]:
+        """Walk init_task.tasks: every thread-group leader, init_task first.
+        details adds ppid, uid and state (three more small reads a task)."""
         o = self.profile.offsets
         t_tasks, t_comm, t_mm, t_pid = (o["task_struct.tasks"], o["task_struct.comm"],
                                         o["task_struct.mm"], o["task_struct.pid"])  # fmt: skip
-        lo = min(t_tasks, t_comm, t_mm, t_pid)
-        span = max(t_tasks, t_comm + 16, t_mm + 8, t_pid + 4) - lo
-        head = self.addr(self.profile.init_task)
+        lo = min(t_tasks, t_mm, t_pid)
+        span = max(t_tasks + 8, t_mm + 8, t_pid + 4) - lo
+        head = self.symbol("init_task")
         task = head
+        ps = self.profile.ptr_size
         for _ in range(1 << 15):
             raw = self._read(task + lo, span)
-            comm = raw[t_comm - lo : t_comm - lo + 16].split(b"\0")[0].decode("latin-1")
+            comm = self._read(task + t_comm, 16).split(b"\0")[0].decode("latin-1")
             pid = int(struct.unpack_from("<i", raw, t_pid - lo)[0])
             mm = self._ptr(raw, t_mm - lo)
             pgd = cr3 = 0
             if mm:
-                pgd = self._ptr(self._read(mm + o["mm_struct.pgd"], 8), 0)
+                pgd = self._ptr(self._read(mm + o["mm_struct.pgd"], ps), 0)
                 cr3 = self._pa(pgd) if with_cr3 else 0
-            yield Task(task, pid, comm, mm, pgd, cr3)
+            if details:
+                ppid, uid, state = self._details(task)
+                yield Task(task, pid, comm, mm, pgd, cr3, ppid, uid, state)
+            else:
+                yield Task(task, pid, comm, mm, pgd, cr3)
             task = self._ptr(raw, t_tasks - lo) - t_tasks
             if task == head:
                 return
         raise LinuxError("the task list does not loop back to init_task: wrong offsets?")
+
+    def _details(self, task: int) -> tuple[int, int | None, str]:
+        o = self.profile.offsets
+        ps = self.profile.ptr_size
+        ppid = 0
+        if o.get("task_struct.real_parent", -1) >= 0:
+            parent = self._ptr(self._read(task + o["task_struct.real_parent"], ps), 0)
+            ppid = int(struct.unpack("<i", self._read(parent + o["task_struct.tgid"], 4))[0])
+        uid = None
+        if o.get("task_struct.cred", -1) >= 0 and o.get("cred.uid", -1) >= 0:
+            cred = self._ptr(self._read(task + o["task_struct.cred"], ps), 0)
+            uid = int(struct.unpack("<I", self._read(cred + o["cred.uid"], 4))[0])
+        state = "?"
+        field = (
+            "task_struct.__state" if o.get("task_struct.__state", -1) >= 0 else "task_struct.state"
+        )
+        if o.get(field, -1) >= 0:
+            raw = int(struct.unpack("<I", self._read(task + o[field], 4))[0])
+            exit_state = 0
+            if o.get("task_struct.exit_state", -1) >= 0:
+                exit_state = int(
+                    struct.unpack("<I", self._read(task + o["task_struct.exit_state"], 4))[0]
+                )
+            state = task_state(raw, exit_state)
+        return ppid, uid, state
+
+    def ps(self) -> list[Task]:
+        """Every process (thread-group leader) with pid, ppid, comm, cr3, uid and state."""
+        return list(self.tasks(details=True))
 
     def find(self, name: str) -> Task | None:
         """The first task whose comm contains name (the paper's match)."""
@@ -359,12 +216,19 @@ class Linux:
                             self._pa(task.pgd))  # fmt: skip
         return None
 
+    def task(self, pid: int) -> Task:
+        for t in self.tasks(details=True):
+            if t.pid == pid:
+                return t
+        raise LinuxError(f"no process with pid {pid} in the guest")
+
+    # -- a process's memory ---------------------------------------------------------
     def mm_field(self, task: Task, field: str) -> int:
         """A word of the task's mm_struct (start_code, arg_start, arg_end, ...)."""
-        off = self.profile.offsets[f"mm_struct.{field}"]
+        off = self.profile.offsets.get(f"mm_struct.{field}", -1)
         if off < 0:
             self._locate_mm_layout(task)
-            off = self.profile.offsets[f"mm_struct.{field}"]
+            off = self._off(f"mm_struct.{field}")
         return self._ptr(self._read(task.mm + off, self.profile.ptr_size), 0)
 
     def _locate_mm_layout(self, task: Task) -> None:
@@ -381,7 +245,6 @@ class Linux:
         o = self.profile.offsets
         o["mm_struct.start_code"], o["mm_struct.arg_start"] = i * ps, (i + 7) * ps
         o["mm_struct.arg_end"] = (i + 8) * ps
-        self.profile.save()
 
     def argv(self, task: Task) -> list[str]:
         """The task's command line, read through its own cr3."""
@@ -389,10 +252,109 @@ class Linux:
         raw = self.vm.mem.vread(start, end - start, task.cr3)
         return [a.decode("latin-1") for a in raw.rstrip(b"\0").split(b"\0")]
 
+    def vmas(self, task: Task) -> list[VMA]:
+        """The task's memory areas, by address: start, end, flags and file."""
+        if not task.mm:
+            return []
+        o = self.profile.offsets
+        if o.get("mm_struct.mm_mt", -1) >= 0:
+            root = self._ptr(self._read(task.mm + o["mm_struct.mm_mt"] + o["maple_tree.ma_root"],
+                                        self.profile.ptr_size), 0)  # fmt: skip
+            addrs = sorted(set(self._maple_entries(root, 0)))
+        elif o.get("mm_struct.mmap", -1) >= 0:
+            addrs = []
+            vma = self._ptr(self._read(task.mm + o["mm_struct.mmap"], self.profile.ptr_size), 0)
+            while vma and len(addrs) < 1 << 16:
+                addrs.append(vma)
+                vma = self._ptr(self._read(vma + self._off("vm_area_struct.vm_next"),
+                                           self.profile.ptr_size), 0)  # fmt: skip
+        else:
+            raise LinuxError("this kernel's mm_struct layout is unknown (no BTF): no VMAs")
+        out = [self._vma(a) for a in addrs]
+        return sorted(out, key=lambda v: v.start)
 
-def _vmlinuz_of(profile: Profile) -> Path:
-    from ramooflax.lab import paths
+    def _maple_entries(self, entry: int, depth: int) -> Iterator[int]:
+        """The entries (VMA pointers) under a maple tree entry (include/linux/maple_tree.h:
+        a node pointer has bits 1:0 = 10b, its type in bits 6:3)."""
+        ps = self.profile.ptr_size
+        kernel = 1 << (8 * ps - 1)
+        if not entry or depth > 8:
+            return
+        if entry & 3 != 2 or entry < 4096:
+            if entry >= kernel and entry % ps == 0:
+                yield entry
+            return
+        node = entry & ~MAPLE_NODE_MASK
+        kind = (entry >> 3) & 0xF
+        slots = MAPLE_SLOTS[ps].get(kind)
+        if slots is None:
+            return
+        raw = self._read(node, 256)
+        first = ps + (slots - 1) * ps  # parent, pivots, then the slots
+        for i in range(slots):
+            child = self._ptr(raw, first + i * ps)
+            if kind in (1,):  # a leaf: slots are the entries
+                if child >= kernel and child % ps == 0:
+                    yield child
+            else:
+                yield from self._maple_entries(child, depth + 1)
 
-    for p in (paths.cache_dir() / "debs").glob(f"linux-image-*/boot/{profile.release}"):
-        return p
-    raise LinuxError(f"cannot find {profile.release} in the cache: pass the kernel package")
+    def _vma(self, addr: int) -> VMA:
+        ps = self.profile.ptr_size
+        keys = ["vm_area_struct.vm_start", "vm_area_struct.vm_end", "vm_area_struct.vm_flags",
+                "vm_area_struct.vm_file", "vm_area_struct.vm_pgoff"]  # fmt: skip
+        offs = [self._off(k) for k in keys]
+        raw = self._read(addr, max(offs) + ps)
+        start, end, flags, file, pgoff = (self._ptr(raw, x) for x in offs)
+        return VMA(start, end, flags, self.file_path(file) if file else "", pgoff)
+
+    def file_path(self, file: int) -> str:
+        """A struct file's path, from its dentry up to the root (mounts not crossed)."""
+        ps = self.profile.ptr_size
+        dentry = self._ptr(self._read(file + self._off("file.f_path") + self._off("path.dentry"),
+                                      ps), 0)  # fmt: skip
+        parts: list[str] = []
+        for _ in range(64):
+            name_ptr = self._ptr(self._read(dentry + self._off("dentry.d_name")
+                                            + self._off("qstr.name"), ps), 0)  # fmt: skip
+            name = self.kmem.cstring(name_ptr, 256).decode("latin-1", "replace")
+            parent = self._ptr(self._read(dentry + self._off("dentry.d_parent"), ps), 0)
+            if parent == dentry or not parent:
+                break
+            parts.append(name)
+            dentry = parent
+        return "/" + "/".join(reversed(parts))
+
+    # -- modules --------------------------------------------------------------------
+    def modules(self) -> list[Module]:
+        """The loaded modules (the `modules` list): name, core text base and size."""
+        o = self.profile.offsets
+        ps = self.profile.ptr_size
+        head = self.symbol("modules")
+        m_list = self._off("module.list")
+        name_off = self._off("module.name")
+        if o.get("module.mem", -1) >= 0:  # 6.4+: mem[MOD_TEXT]
+            base_off, size_off = o["module.mem"], o["module.mem"] + o["module_memory.size"]
+        else:
+            base_off = self._off("module.core_layout")
+            size_off = base_off + self._off("module_layout.size")
+        out: list[Module] = []
+        node = self._ptr(self._read(head, ps), 0)
+        for _ in range(4096):
+            if node == head or not node:
+                return out
+            mod = node - m_list
+            name = self._read(mod + name_off, 56).split(b"\0")[0].decode("latin-1")
+            base = self._ptr(self._read(mod + base_off, ps), 0)
+            size = int(struct.unpack("<I", self._read(mod + size_off, 4))[0])
+            out.append(Module(name, base, size, mod))
+            node = self._ptr(self._read(node, ps), 0)
+        raise LinuxError("the module list does not loop back to `modules`")
+
+
+def task_state(state: int, exit_state: int) -> str:
+    """ps's state letter (fs/proc/array.c get_task_state)."""
+    if state == TASK_IDLE:
+        return "I"
+    bits = (state | exit_state) & TASK_REPORT
+    return STATE_LETTERS[bits.bit_length()] if bits.bit_length() < len(STATE_LETTERS) else "?"

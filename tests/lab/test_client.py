@@ -17,7 +17,7 @@ from ramooflax import VM, AddressNotMapped, CPUException, CPUFamily, CPUMode, St
 from ramooflax.errors import NotAttached, StubError, VMRunning
 from ramooflax.lab import facts, paths
 from ramooflax.lab.machine import Machine
-from ramooflax.os.linux import Linux, Profile, Vmlinux
+from ramooflax.os.linux import Linux, Vmlinux
 
 pytestmark = pytest.mark.lab
 
@@ -175,7 +175,7 @@ def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> Non
     vm64.cpu.release_singlestep()
 
     img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
-    linux = Linux(vm64, Profile.find("amd64"))
+    linux = Linux.from_package(vm64)
     jiffies = img.exported("jiffies_64") + linux.slide
     bps = vm64.cpu.breakpoints
     for add in (bps.add_data_w, bps.add_data_r, bps.add_data_rw):
@@ -199,7 +199,8 @@ def test_io_filter_sees_the_rtc(hv_amd64: Machine, vm64: VM) -> None:
 
 
 def _vmlinuz(arch: str) -> Path:
-    return max((paths.cache_dir() / "debs").glob(f"linux-image-*_{arch}/boot/vmlinuz-*"))
+    """The default guest's kernel (not the backports one the lab may also cache)."""
+    return min((paths.cache_dir() / "debs").glob(f"linux-image-*_{arch}/boot/vmlinuz-*"))
 
 
 FINDER_SCRIPT = (
@@ -219,13 +220,17 @@ def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) ->
     spec.loader.exec_module(finder)
 
     machine: Machine = request.getfixturevalue(name)
-    profile = Profile.find(arch)  # built and cached before the clock starts
+    warm = attach(machine)  # the profile from memory, cached before the clock starts
+    try:
+        Linux.from_memory(warm)
+    finally:
+        warm.detach()
     job = machine.run_background(FINDER_SCRIPT)
     time.sleep(3)  # the process runs: the clock measures finding it, not its start
     start = time.monotonic()
     vm = attach(machine)
     try:
-        task, linux = finder.find_process(vm, "rfxuniq", profile)
+        task, linux = finder.find_process(vm, "rfxuniq")
         elapsed = time.monotonic() - start
         print(f"{arch}: found {task.comm} pid {task.pid} cr3 0x{task.cr3:x} in {elapsed:.2f} s")
         assert task.comm == "rfxuniq42" and task.cr3
@@ -262,7 +267,7 @@ def test_small_accesses_strings_and_translations(hv_amd64: Machine) -> None:
 def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
     mem = vm64.mem
     img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
-    uts = img.exported("init_uts_ns") + Linux(vm64, Profile.find("amd64")).slide
+    uts = img.exported("init_uts_ns") + Linux.from_package(vm64).slide
     # struct new_utsname: sysname, nodename, release... char[65] each, first in uts_namespace.
     assert mem.read_cstring(uts, 65) == uname[0].encode()
     assert mem.read_cstring(uts + 2 * 65, 65) == uname[1].encode()
