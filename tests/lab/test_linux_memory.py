@@ -86,7 +86,9 @@ def test_from_memory_cold_then_warm(guest: Machine, cache: Path) -> None:
     assert warm.stats is not None
     print(f"warm: profile {warm.stats}, attach to a full ps {took:.2f} s ({len(ps2)} processes)")
     assert warm.stats.bytes < 1024 and warm.profile == cold.profile
-    assert {p.pid for p in ps2} >= set(stable) and took < 4
+    # The warm path is cheap by what it reads (above); its time is a
+    # benchmark's business (bench/attach_to_ps.py), not a test's.
+    assert {p.pid for p in ps2} >= set(stable)
 
 
 def test_package_and_memory_agree(guest: Machine, cache: Path) -> None:
