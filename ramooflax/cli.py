@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ramooflax.os.linux import Linux
 
 Handler = Callable[[argparse.Namespace], int]
+DEFAULT_SMP = 2  # real machines have several cores: so does the lab's default
 GUEST_ARCHES = ("amd64", "i386")
 
 
@@ -43,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         guest=args.guest,
         with_hv=not args.no_hv,
         mem=args.mem,
+        smp=args.smp,
         cpu=args.cpu,
         console_port=args.console_port,
         ctrl_port=args.ctrl_port,
@@ -251,6 +253,17 @@ def _hv_option(text: str) -> str:
     return text
 
 
+def _cores(text: str) -> int:
+    """--smp N: 1-64 cores."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--smp takes a number of cores, not {text!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"--smp {n}: the lab runs 1 to 64 cores")
+    return n
+
+
 def _port(text: str) -> int:
     port = int(text)
     if not 0 < port < 65536:
@@ -280,6 +293,8 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
                    help="the guest built with this kernel (see build-guest)")  # fmt: skip
     p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
+    p.add_argument("--smp", type=_cores, default=DEFAULT_SMP,
+                   help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP}")  # fmt: skip
     p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
     p.add_argument("--ctrl-port", type=_port, help="TCP port of the hv control channel (COM2)")
     p.add_argument("--console-port", type=_port, help="TCP port of the guest console (COM1)")

@@ -3,11 +3,13 @@
 #include "common/cmdline.h"
 #include "common/cpu.h"
 #include "common/log.h"
+#include "common/spinlock.h"
 #include "common/uart.h"
 #include "lib/fmt.h"
 #include "lib/mem.h"
 
 static struct log_target log_target;
+static struct spinlock log_lock; /* one core's line at a time */
 
 int log_parse(const char *spec, struct log_target *out)
 {
@@ -34,6 +36,10 @@ void log_init(const struct log_target *t)
 
 void log_write(const char *s, unsigned long n)
 {
+    /* Bounded: a fault while this core held the lock still gets logged. */
+    bool locked = false;
+    for (unsigned long i = 0; i < 50000000ul && !(locked = spin_trylock(&log_lock)); i++)
+        __asm__ volatile("pause");
     for (unsigned long i = 0; i < n; i++) {
         if (log_target.kind == LOG_UART) {
             if (s[i] == '\n')
@@ -43,6 +49,8 @@ void log_write(const char *s, unsigned long n)
             outb((uint16_t)log_target.port, (uint8_t)s[i]);
         }
     }
+    if (locked)
+        spin_unlock(&log_lock);
 }
 
 void log_printf(const char *fmt, ...)

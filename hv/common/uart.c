@@ -27,6 +27,8 @@ void uart_putc(uint16_t base, char c)
     outb(base, (uint8_t)c);
 }
 
+bool uart_rx_ready(uint16_t base) { return inb(base + 5) & UART_LSR_DR; }
+
 bool uart_getc(uint16_t base, uint8_t *c)
 {
     if (!(inb(base + 5) & UART_LSR_DR))

@@ -73,6 +73,7 @@ void setup_main(const struct multiboot_info *mbi, const struct multiboot_module 
     tmp.magic = BOOT_INFO_MAGIC;
     tmp.cpu_features = setup_check_cpu();
 
+    setup_find_cpus(&tmp);
     int count = setup_read_mmap(mbi, map, BOOT_E820_MAX);
     uint64_t entry = setup_load_vmm(vmm_mod, map, count, &tmp);
 

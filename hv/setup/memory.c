@@ -49,6 +49,7 @@ uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_en
 
     uint64_t top = e820_ram_top_below(map, count, FOUR_GIB);
     uint64_t need = VMM_MIN_SIZE > hi + (1ull << 20) ? VMM_MIN_SIZE : hi + (1ull << 20);
+    need += (info->ncpus > 1 ? info->ncpus : 1) * VMM_PER_CPU;
     if (top < need + (16ull << 20))
         setup_fail("not enough RAM below 4 GiB for the VMM");
     uint64_t base = (top - need) & ~(TWO_MIB - 1);

@@ -7,8 +7,10 @@
 #include "common/boot_info.h"
 #include "hw/multiboot.h"
 
-/* Minimum VMM reservation; the range is then aligned down to 2 MiB. */
+/* Minimum VMM reservation, and what each core adds to it (its VMCBs,
+ * stacks, tables); the range is then aligned down to 2 MiB. */
 #define VMM_MIN_SIZE    (4ull << 20)
+#define VMM_PER_CPU     (256ull << 10)
 #define VMM_STACK_PAGES 16
 #define STUB_BASE       0x600
 
@@ -16,6 +18,8 @@ void setup_fail(const char *why) __attribute__((noreturn));
 
 /* cpu.c: checks vendor, SVM, NPT; returns BOOT_CPU_* bits. */
 uint32_t setup_check_cpu(void);
+/* cpus.c: the cores the firmware reports (info->ncpus, info->apic_ids). */
+void setup_find_cpus(struct boot_info *info);
 /* memory.c: fills e820 from multiboot; returns the count. */
 int setup_read_mmap(const struct multiboot_info *mbi, struct e820_entry *map, int max);
 /* memory.c: places and loads the vmm; fills vmm_base/size, image_end, palloc.

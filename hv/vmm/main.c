@@ -11,7 +11,9 @@
 #include "hw/x86.h"
 #include "lib/mem.h"
 #include "vmm/control/control.h"
+#include "vmm/core/apic.h"
 #include "vmm/core/intercepts.h"
+#include "vmm/core/smp.h"
 #include "vmm/core/vcpu.h"
 #include "vmm/devices/devices.h"
 #include "vmm/host.h"
@@ -70,12 +72,21 @@ static void boot_state(struct vcpu *v)
     v->ops->set_seg(v, SEG_IDTR, &idt);
 }
 
-static struct vcpu *create_vcpu(struct vm *vm, unsigned id, uint64_t stack_top)
+#define STACK_PAGES 16
+
+/* A vCPU with the VMM's side of its core (its host page, and a stack for
+ * any core but the boot CPU, which is on setup's). */
+static struct vcpu *create_vcpu(struct vm *vm, unsigned id, uint32_t apic_id)
 {
+    struct palloc *pool = &vm->info->palloc;
     struct vcpu *v = svm_vcpu_create(vm, id);
-    if (!v || !(v->host = (void *)palloc_pages(&vm->info->palloc, 1)))
-        fail("the VMM range is too small for a vCPU");
-    v->stack_top = stack_top;
+    uint64_t stack = id ? palloc_pages(pool, STACK_PAGES) : 0;
+    if (!v || !(v->host = (void *)palloc_pages(pool, 1)) || (id && !stack)) {
+        log_printf("vmm: the VMM range is too small for vCPU %u\n", id);
+        return 0;
+    }
+    v->stack_top = id ? stack + STACK_PAGES * 4096 : vm->info->stack_top;
+    v->apic_id = apic_id;
     vm->vcpus[vm->nvcpus++] = v;
     return v;
 }
@@ -110,10 +121,14 @@ void vmm_main(struct boot_info *info)
     vm_init_intercepts(vm);
     a20_init(vm);
 
-    struct vcpu *bsp = create_vcpu(vm, 0, info->stack_top);
+    struct vcpu *bsp = create_vcpu(vm, 0, 0);
+    if (!bsp)
+        fail("the VMM range is too small for the boot CPU's vCPU");
     host_cpu_init(bsp);
-    svm_cpu_enable(bsp);
+    bsp->ops->cpu_enable(bsp);
     boot_state(bsp);
+    smp_start_aps(vm, create_vcpu);
+    vm_init_apic(vm);
     control_init(vm);
     vcpu_run(bsp);
 }

@@ -32,6 +32,7 @@ class MachineSpec:
     guest: str = "amd64"  # guest arch
     with_hv: bool = True
     mem: str = "512M"
+    smp: int = 1  # cores
     cpu: str | None = None  # CPU model; +svm,+npt are added
     console_port: int | None = None
     ctrl_port: int | None = None
@@ -90,6 +91,7 @@ class Machine:
             log=log,
             cpu=qemu.cpu_arg(s.cpu),
             mem=s.mem,
+            smp=s.smp,
             hv=hv_elfs,
             usb=s.usb,
             hv_append=hv_append,

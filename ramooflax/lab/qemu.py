@@ -104,6 +104,7 @@ class Config:
     log: Path
     cpu: str
     mem: str = "512M"
+    smp: int = 1  # cores
     hv: tuple[Path, Path, Path] | None = None  # loader, setup, vmm
     hv_append: str = "ctrl=uart:0x2f8 log=uart:0x3e8 disk=0x80"
     usb: Path | None = None
@@ -117,7 +118,7 @@ def command(cfg: Config) -> list[str]:
     is lost), COM2 (0x2f8) = hypervisor control (TCP), COM3 (0x3e8) = the
     hypervisor log (file).
     """
-    argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-machine", "pc",
+    argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp), "-machine", "pc",
             "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]  # fmt: skip
     disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
     for index, disk in enumerate(disks):

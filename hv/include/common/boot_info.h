@@ -17,6 +17,7 @@
 
 #define BOOT_INFO_MAGIC  0x6f666e6978666172ull /* "rafxinfo" */
 #define BOOT_E820_MAX    64
+#define BOOT_CPUS_MAX    64
 #define BOOT_CMDLINE_MAX 256
 
 /* CPU features setup found (CPUID 8000_000A EDX and 8000_0001 EDX) */
@@ -46,7 +47,8 @@ struct boot_info {
     struct log_target log;
     struct log_target ctrl;
     uint32_t e820_count;
-    uint32_t reserved;
+    uint32_t ncpus;                   /* the cores the firmware reports (0: its tables gave none) */
+    uint32_t apic_ids[BOOT_CPUS_MAX]; /* their APIC IDs, in table order */
     struct e820_entry e820[BOOT_E820_MAX]; /* patched: VMM range absent */
     char cmdline[BOOT_CMDLINE_MAX];
 };

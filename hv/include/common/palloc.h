@@ -8,9 +8,12 @@
 
 #include <stdint.h>
 
+#include "common/spinlock.h"
+
 struct palloc {
-    uint64_t next; /* first free byte, 4 KiB aligned */
-    uint64_t end;  /* end of the pool */
+    uint64_t next;        /* first free byte, 4 KiB aligned */
+    uint64_t end;         /* end of the pool */
+    struct spinlock lock; /* the cores allocate too (nested pages on demand) */
 };
 
 void palloc_init(struct palloc *pa, uint64_t start, uint64_t end);

@@ -49,6 +49,12 @@ bool ctrl_hides_tf(struct vcpu *v)
     return cv->stepping && !cv->guest_tf;
 }
 
+static void all_intercepts_changed(struct ctrl *c)
+{
+    for (unsigned i = 0; i < c->vm->nvcpus; i++)
+        vcpu_intercepts_changed(c->vm->vcpus[i]);
+}
+
 /* --- debug registers --- */
 
 /* The stub takes (or gives back) the hardware debug registers of v's own
@@ -109,15 +115,14 @@ static void stub_intercepts(struct vcpu *v, struct intercepts *want)
 {
     struct ctrl *c = ctrl(v);
     struct ctrl_vcpu *cv = cv_of(v);
-    bool db = cv->stepping || cv->step_over_sw >= 0 || v->dr_shadowed || cv->step_int_dr >= 0 ||
-              cv->step_waiting_cr3;
+    bool db = cv->stepping || cv->step_over_sw >= 0 || v->dr_shadowed || cv->step_int_dr >= 0;
     if (db)
         want->exceptions |= 1u << X86_EXC_DB;
     if (c->nsw)
         want->exceptions |= 1u << X86_EXC_BP;
     if (c->nsw || cv->stepping)
         want->intn = true;
-    if (c->s.step_cr3_mode && (cv->stepping || cv->step_waiting_cr3))
+    if (c->s.step_cr3_mode && (cv->stepping || c->cr3_wait))
         want->cr_write |= 1u << 3;
 }
 
@@ -128,12 +133,6 @@ void ctrl_hook_intercepts(struct vcpu *v, struct intercepts *want)
     want->cr_read |= f->cr_read;
     want->cr_write |= f->cr_write;
     stub_intercepts(v, want);
-}
-
-static void all_intercepts_changed(struct ctrl *c)
-{
-    for (unsigned i = 0; i < c->vm->nvcpus; i++)
-        vcpu_intercepts_changed(c->vm->vcpus[i]);
 }
 
 /* --- Z/z packets --- */
@@ -221,12 +220,12 @@ void ctrl_bp_clear_all(struct ctrl *c)
     for (unsigned i = 0; i < 4; i++)
         c->hw[i].used = false;
     c->s.step_cr3_mode = false;
+    c->cr3_wait = false;
     for (unsigned k = 0; k < c->vm->nvcpus; k++) {
         struct vcpu *v = c->vm->vcpus[k];
         struct ctrl_vcpu *cv = cv_of(v);
         cv->step_over_sw = -1;
         cv->step_int_dr = -1;
-        cv->step_waiting_cr3 = false;
         if (cv->stepping) {
             uint64_t fl = v->ops->get_rflags(v);
             v->ops->set_rflags(v, cv->guest_tf ? fl | RFLAGS_TF : fl & ~RFLAGS_TF);
@@ -258,6 +257,12 @@ static bool is_system_call(struct vcpu *v, const struct insn *in)
     return in->map == 2 && in->opcode == 0x05;
 }
 
+static void set_cr3_wait(struct ctrl *c, bool on)
+{
+    c->cr3_wait = on;
+    all_intercepts_changed(c);
+}
+
 static bool in_stepped_process(struct vcpu *v)
 {
     struct ctrl *c = ctrl(v);
@@ -276,11 +281,12 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
     cv->guest_tf = fl & RFLAGS_TF;
     cv->step_opcode = 0;
     cv->stepping = step;
-    cv->step_waiting_cr3 = false;
     if (step && c->s.step_cr3_mode && !in_stepped_process(v)) {
-        /* Not in the process yet: run until its cr3 comes back. */
+        /* Not in the process yet: this vCPU steps on if it runs the
+         * process's kernel side; else every vCPU runs until one switches
+         * to the process (ctrl_step_cr3_written). */
         cv->stepping = v->ops->get_cr(v, 3) == c->s.step_cr3;
-        cv->step_waiting_cr3 = !cv->stepping;
+        set_cr3_wait(c, !cv->stepping);
     }
 
     /* An exec hardware breakpoint at rip would fire again: RF skips it once. */
@@ -357,8 +363,11 @@ static bool step_done(struct vcpu *v)
             gmem_write(v, b->pa, &cc, 1);
         cv->step_over_sw = -1;
         if (cv->step_over_resume) {
+            /* The int3 is back: every vCPU may run past it now. */
             cv->stepping = false;
             vcpu_intercepts_changed(v);
+            if (c->owner == v)
+                ctrl_release(c);
             return false;
         }
     }
@@ -375,17 +384,17 @@ void ctrl_step_cr3_written(struct vcpu *v, uint64_t cr3)
 {
     struct ctrl *c = ctrl(v);
     struct ctrl_vcpu *cv = cv_of(v);
-    if (cv->step_waiting_cr3 && cr3 == c->s.step_cr3) {
-        cv->step_waiting_cr3 = false;
+    if (c->cr3_wait && cr3 == c->s.step_cr3 &&
+        __atomic_exchange_n(&c->cr3_wait, false, __ATOMIC_SEQ_CST)) {
+        /* The first vCPU to switch to the process steps it. */
+        all_intercepts_changed(c);
         cv->stepping = true;
         cv->guest_tf = v->ops->get_rflags(v) & RFLAGS_TF;
         arm_tf(v);
-        vcpu_intercepts_changed(v);
     } else if (c->s.step_cr3_mode && cv->stepping && cr3 != c->s.step_cr3) {
         untrace(v);
         cv->stepping = false;
-        cv->step_waiting_cr3 = true;
-        vcpu_intercepts_changed(v);
+        set_cr3_wait(c, true);
     }
 }
 

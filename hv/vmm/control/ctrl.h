@@ -37,19 +37,28 @@ struct ctrl_vcpu {
     bool guest_tf;       /* TF as the VM set it */
     uint8_t step_opcode; /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
     uint8_t step_opsize;
-    bool step_waiting_cr3;
     int step_over_sw;      /* the sw breakpoint being stepped over, or -1 */
     bool step_over_resume; /* ...then continue rather than stop */
     int step_int_dr;       /* the DR stepping over INT n / SYSCALL, or -1 */
-    /* the VM's x87/SSE state, saved while the VMM serves the client */
+    /* all-stop: this vCPU waits in the VMM while another serves */
+    volatile bool parked;
+    /* its x87/SSE state and DR0-DR3 (which live in its core), saved while
+     * the VM is stopped: the register view reads and writes these */
     uint8_t fxarea[512] __attribute__((aligned(16)));
     bool fx_dirty;
+    uint64_t dr[4];
+    bool dr_dirty;
 };
 
-/* The session over the machine. */
+/* The session over the machine. All-stop, as gdb expects: one vCPU at a
+ * time owns the session -- it stopped the others and serves the client --
+ * and while it steps, it alone runs. */
 struct ctrl {
     struct stub s; /* what the commands see: first, so ctx casts */
     struct vm *vm;
+    struct spinlock lock;        /* ownership changes */
+    struct spinlock line;        /* one vCPU reads the UART at a time */
+    struct vcpu *volatile owner; /* the vCPU serving (or stepping), 0 when all run */
     /* transport */
     uint16_t port;
     struct rsp_rx rx;
@@ -63,7 +72,8 @@ struct ctrl {
     struct swbp sw[CTRL_SWBP_MAX];
     unsigned nsw;
     struct hwbp hw[4];
-    bool own_dr; /* the stub uses DR0-3: the VM's are shadowed */
+    /* QRfx.Step:cr3: the step waits for a vCPU to switch to the process */
+    volatile bool cr3_wait;
     /* buffers */
     struct reply reply;
 };
@@ -96,9 +106,12 @@ void ctrl_step_cr3_written(struct vcpu *v, uint64_t cr3);
 /* The VM's own TF, as the register view shows it. */
 bool ctrl_hides_tf(struct vcpu *v);
 
-/* target.c: the VM's x87/SSE state of v, saved / written back around a stop. */
-void ctrl_fpu_save(struct vcpu *v);
-void ctrl_fpu_restore(struct vcpu *v);
+/* target.c: v's x87/SSE state and DR0-DR3, saved / written back around a
+ * stop, on v's own core. */
+void ctrl_hw_save(struct vcpu *v);
+void ctrl_hw_restore(struct vcpu *v);
+/* session.c: the step over a breakpoint ended: every vCPU may run. */
+void ctrl_release(struct ctrl *c);
 
 /* session.c: the hooks poll and first_entry. */
 void ctrl_hook_poll(struct vcpu *v, enum poll_reason why);

@@ -18,6 +18,7 @@
 #include "lib/mem.h"
 #include "vmm/control/control.h"
 #include "vmm/control/ctrl.h"
+#include "vmm/core/apic.h"
 #include "vmm/core/hooks.h"
 #include "vmm/core/vcpu.h"
 
@@ -25,6 +26,7 @@
 #define SESSION_TIMEOUT_S    10 /* default of ctrl_timeout= */
 #define O_CHUNK              512
 #define NEW_CLIENT_SILENCE_S 1
+#define STOP_WAIT_S          2
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 
@@ -97,14 +99,20 @@ static void send_reply(struct ctrl *c, struct reply *r)
     send_packet(c, r->buf, r->len);
 }
 
-static void report_stop(struct ctrl *c, struct vcpu *v, const char *reply)
+/* The stop v reports: every T stop names the vCPU that stopped (gdb's
+ * thread id). */
+static void set_stop(struct ctrl *c, struct vcpu *v, const char *reply)
 {
-    /* Every T stop names the vCPU that stopped (gdb's thread id). */
     if (reply[0] == 'T')
         fmt_snprintf(c->s.last_stop, sizeof(c->s.last_stop), "%sthread:%x;", reply, v->id + 1);
     else
         fmt_snprintf(c->s.last_stop, sizeof(c->s.last_stop), "%s", reply);
     c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+}
+
+static void report_stop(struct ctrl *c, struct vcpu *v, const char *reply)
+{
+    set_stop(c, v, reply);
     send_str(c, c->s.last_stop);
 }
 
@@ -120,14 +128,95 @@ static void detach(struct ctrl *c, const char *why)
     log_printf("vmm: control: client detached (%s)\n", why);
 }
 
+/* --- all-stop --- */
+
+/* A vCPU that does not run the VM now: parked, or never started. */
+static bool at_rest(struct vcpu *u) { return cv_of(u)->parked || u->state != VCPU_RUNNING; }
+
+/* Kicks every other vCPU out of the VM and waits until each is parked
+ * (bounded: a core that cannot exit -- in an NMI handler that never
+ * returns, say -- is reported as running). */
+static void stop_others(struct ctrl *c, struct vcpu *v)
+{
+    struct vm *vm = c->vm;
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i] != v && !at_rest(vm->vcpus[i]))
+            apic_kick(vm->vcpus[i]);
+    uint64_t deadline = rdtsc() + vm->tsc_hz * STOP_WAIT_S;
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *u = vm->vcpus[i];
+        while (u != v && !at_rest(u) && rdtsc() < deadline)
+            __asm__ volatile("pause");
+        if (u != v && !at_rest(u))
+            log_printf("vmm: control: cpu%u did not stop (its NMIs are blocked?)\n", u->id);
+    }
+}
+
+/* Makes v the owner: the others stop. If another vCPU owns the session, v
+ * waits parked until it may have it. */
+static void park(struct ctrl *c, struct vcpu *v);
+static void take_session(struct ctrl *c, struct vcpu *v)
+{
+    for (;;) {
+        spin_lock(&c->lock);
+        if (!c->owner || c->owner == v) {
+            bool fresh = c->owner != v;
+            c->owner = v;
+            spin_unlock(&c->lock);
+            if (fresh)
+                stop_others(c, v);
+            return;
+        }
+        spin_unlock(&c->lock);
+        park(c, v);
+    }
+}
+
+void ctrl_release(struct ctrl *c)
+{
+    struct vm *vm = c->vm;
+    spin_lock(&c->lock);
+    struct vcpu *was = c->owner;
+    c->owner = 0;
+    spin_unlock(&c->lock);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i] != was && cv_of(vm->vcpus[i])->parked)
+            apic_kick(vm->vcpus[i]);
+}
+
+/* v waits in the VMM while another vCPU owns the session; it leaves when
+ * nobody does (the VM runs again), or when the session is handed to it
+ * (to step). Its state is saved for the register view meanwhile, and it
+ * programs its own debug registers before it runs. */
+static void park(struct ctrl *c, struct vcpu *v)
+{
+    struct ctrl_vcpu *cv = cv_of(v);
+    uint64_t t0 = rdtsc();
+    ctrl_hw_save(v);
+    cv->parked = true;
+    while (c->owner && c->owner != v) {
+        v->ops->idle(v);
+        apic_take_kick(v);
+    }
+    cv->parked = false;
+    ctrl_hw_restore(v);
+    v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
+    if (c->owner == v)
+        ctrl_prepare_resume(v, true); /* handed over: one step */
+    else if (!cv->event_pending)
+        ctrl_prepare_resume(v, false);
+}
+
 /*
  * The stopped VM: serve packets until one resumes it. v is the vCPU that
- * stopped, on whose core this runs. Returns when the VM must run again.
+ * stopped, on whose core this runs, and owns the session. Returns when v
+ * must run again: alone (a step) or with the others.
  */
 static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
 {
     uint64_t t0 = rdtsc();
-    ctrl_fpu_save(v);
+    enum stub_action a = STUB_RESUME;
+    ctrl_hw_save(v);
     for (;;) {
         if (c->packet_waiting) {
             c->packet_waiting = false;
@@ -137,6 +226,7 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
             int b = recv_byte(c, c->timeout_tsc);
             if (b < 0) {
                 detach(c, "timeout: no packet while the VM was stopped");
+                a = STUB_DETACH;
                 break;
             }
             enum rsp_event ev = rsp_rx_byte(&c->rx, (uint8_t)b);
@@ -158,23 +248,46 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
             uart_putc(c->port, '+');
         c->session = true;
         c->rx.buf[c->rx.len] = 0; /* handlers may look one byte past the end */
-        enum stub_action a = stub_dispatch(&c->s, &c->reply, (char *)c->rx.buf, c->rx.len);
+        a = stub_dispatch(&c->s, &c->reply, (char *)c->rx.buf, c->rx.len);
         if (a == STUB_STAY || a == STUB_DETACH)
             send_reply(c, &c->reply);
-        if (a == STUB_STAY)
-            continue;
-        if (a == STUB_DETACH) {
+        if (a == STUB_DETACH)
             detach(c, "detach packet");
-            for (unsigned i = 0; i < c->vm->nvcpus; i++)
-                ctrl_prepare_resume(c->vm->vcpus[i], false);
+        if (a != STUB_STAY)
             break;
-        }
-        ctrl_prepare_resume(v, a == STUB_STEP);
-        break;
     }
-    ctrl_fpu_restore(v);
+    ctrl_hw_restore(v);
     v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
     c->quiet_tsc = vcpu_guest_tsc(v);
+
+    struct vcpu *t = c->vm->vcpus[c->s.step_thread < c->vm->nvcpus ? c->s.step_thread : 0];
+    if (a == STUB_STEP && t != v) {
+        /* Another vCPU steps: it gets the session, v waits with the rest. */
+        spin_lock(&c->lock);
+        c->owner = t;
+        spin_unlock(&c->lock);
+        apic_kick(t);
+        park(c, v);
+        return;
+    }
+    ctrl_prepare_resume(v, a == STUB_STEP);
+    /* A step, and the one over a breakpoint before a continue, run v
+     * alone: nobody may run past the int3 it takes out meanwhile. A step
+     * over a system call (which may wait for another core's work), and one
+     * that waits for a process to be scheduled (QRfx.Step:cr3), run
+     * everyone. */
+    struct ctrl_vcpu *cv = cv_of(v);
+    if ((!cv->stepping || cv->step_int_dr >= 0) && cv->step_over_sw < 0)
+        ctrl_release(c);
+}
+
+/* v reports a stop and serves. */
+static void stop_and_serve(struct ctrl *c, struct vcpu *v, const char *reply, bool have_packet)
+{
+    take_session(c, v);
+    if (reply)
+        report_stop(c, v, reply);
+    serve(c, v, have_packet);
 }
 
 void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
@@ -183,30 +296,39 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
     struct ctrl_vcpu *cv = cv_of(v);
     uint8_t b;
 
+    /* Another vCPU owns the session: wait for it. */
+    if (c->owner && c->owner != v)
+        park(c, v);
     if (cv->event_pending) {
         cv->event_pending = false;
-        report_stop(c, v, cv->event);
-        serve(c, v, false);
+        stop_and_serve(c, v, cv->event, false);
         return;
     }
+    if (c->owner == v)
+        return; /* a step under way: the line is read when it ends */
     if (why == POLL_EXIT && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
         return;
     uint64_t now = vcpu_guest_tsc(v);
+    if (!uart_rx_ready(c->port) || !spin_trylock(&c->line)) {
+        c->quiet_tsc = now;
+        return;
+    }
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
     for (int i = 0; i < 2 * RSP_MAX_PACKET && uart_getc(c->port, &b); i++) {
         switch (rsp_rx_byte(&c->rx, b)) {
         case RSP_EV_INTERRUPT:
             c->s.ctrlc_window = now - c->quiet_tsc;
             rsp_rx_init(&c->rx);
-            report_stop(c, v, "T02");
-            serve(c, v, false);
+            spin_unlock(&c->line);
+            stop_and_serve(c, v, "T02", false);
             return;
         case RSP_EV_PACKET:
             /* A packet while running (gdb's first qSupported, say): stop and serve. */
             if (!c->session)
                 c->last_packet_tsc = 0; /* a first packet is a new client's */
-            lib_memcpy(c->s.last_stop, "T05", 4);
-            c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+            spin_unlock(&c->line);
+            take_session(c, v);
+            set_stop(c, v, "T05");
             serve(c, v, true);
             return;
         case RSP_EV_BAD:
@@ -217,11 +339,12 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             break;
         }
     }
+    spin_unlock(&c->line);
     /* Half a packet is here: the client is talking. Stop the VM and take
      * the rest at line speed rather than one poll at a time. */
     if (rsp_rx_busy(&c->rx)) {
-        lib_memcpy(c->s.last_stop, "T05", 4);
-        c->s.stopped_thread = c->s.gthread = c->s.cthread = v->id;
+        take_session(c, v);
+        set_stop(c, v, "T05");
         serve(c, v, false);
         return;
     }
@@ -236,7 +359,8 @@ void ctrl_hook_first_entry(struct vcpu *v)
     log_printf("vmm: ctrl_wait: the VM waits at its first instruction for a client\n");
     uint64_t saved = c->timeout_tsc;
     c->timeout_tsc = ~0ull;
-    lib_memcpy(c->s.last_stop, "T05", 4);
+    take_session(c, v);
+    set_stop(c, v, "T05");
     serve(c, v, false);
     c->timeout_tsc = saved;
 }

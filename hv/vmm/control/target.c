@@ -32,19 +32,26 @@ static struct vcpu *thread(void *ctx, unsigned t)
     return vm->vcpus[t < vm->nvcpus ? t : 0];
 }
 
-void ctrl_fpu_save(struct vcpu *v)
+void ctrl_hw_save(struct vcpu *v)
 {
     struct ctrl_vcpu *cv = cv_of(v);
     __asm__ volatile("fxsave %0" : "=m"(cv->fxarea));
     cv->fx_dirty = false;
+    for (unsigned i = 0; i < 4; i++)
+        cv->dr[i] = v->ops->get_dr(v, i);
+    cv->dr_dirty = false;
 }
 
-void ctrl_fpu_restore(struct vcpu *v)
+void ctrl_hw_restore(struct vcpu *v)
 {
     struct ctrl_vcpu *cv = cv_of(v);
     if (cv->fx_dirty)
         __asm__ volatile("fxrstor %0" ::"m"(cv->fxarea));
     cv->fx_dirty = false;
+    if (cv->dr_dirty && !v->dr_shadowed)
+        for (unsigned i = 0; i < 4; i++)
+            v->ops->set_dr(v, i, cv->dr[i]);
+    cv->dr_dirty = false;
 }
 
 static unsigned nthreads(void *ctx) { return ((struct ctrl *)ctx)->vm->nvcpus; }
@@ -79,9 +86,13 @@ static uint64_t fpu_read(const uint8_t *fx, unsigned which)
     return v;
 }
 
+/* The VM's DRn: shadowed while the stub uses the hardware's, else DR0-3
+ * as saved on the vCPU's core and DR6/DR7 in its backend state. */
 static uint64_t dr_read(struct vcpu *v, unsigned n)
 {
-    return v->dr_shadowed ? v->dr_guest[n] : v->ops->get_dr(v, n);
+    if (v->dr_shadowed)
+        return v->dr_guest[n];
+    return n < 4 ? cv_of(v)->dr[n] : v->ops->get_dr(v, n);
 }
 
 static unsigned reg_read(void *ctx, unsigned t, unsigned n, uint8_t *out)
@@ -239,10 +250,14 @@ static int reg_write(void *ctx, unsigned t, unsigned n, const uint8_t *in)
     case R_DR:
         if ((r->arg == 6 || r->arg == 7) && (val >> 32))
             return -1;
-        if (v->dr_shadowed)
+        if (v->dr_shadowed) {
             v->dr_guest[r->arg] = val;
-        else
+        } else if (r->arg < 4) {
+            cv->dr[r->arg] = val;
+            cv->dr_dirty = true;
+        } else {
             v->ops->set_dr(v, r->arg, val);
+        }
         break;
     case R_DBGCTL:
         v->ops->set_msr(v, MSR_DEBUGCTL, val);

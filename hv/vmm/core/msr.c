@@ -8,6 +8,7 @@
  */
 #include "hw/x86.h"
 #include "lib/insn.h"
+#include "vmm/core/apic.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/exits.h"
 #include "vmm/core/hooks.h"
@@ -61,6 +62,8 @@ static int msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
         efer_set(v, val);
         return 0;
     }
+    if (msr == MSR_X2APIC_ICR && apic_icr_write(v, val, true))
+        return 0;
     if (!v->ops->set_msr(v, msr, val))
         return 0;
     return safe_wrmsr(msr, val);

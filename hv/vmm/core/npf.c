@@ -8,6 +8,7 @@
  * maps it on demand and the instruction runs again.
  */
 #include "common/log.h"
+#include "vmm/core/apic.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/exits.h"
 #include "vmm/core/hooks.h"
@@ -63,6 +64,8 @@ int exit_npf(struct vcpu *v, uint64_t gpa, bool write, bool present)
 
     if (gpa >= bi->vmm_base && gpa - bi->vmm_base < bi->vmm_size)
         return hidden_access(v, gpa, write);
+    if (present && write && apic_page(v->vm, gpa))
+        return apic_mmio_write(v, gpa);
     if (!present && !v->ops->npt_map(v->vm, gpa))
         return 0; /* mapped now: the instruction runs again */
     log_printf("vmm: cpu%u: nested page fault at 0x%llx (%s, %s) that the map cannot serve\n",

@@ -21,9 +21,11 @@
 #include "common/cpu.h"
 #include "common/log.h"
 #include "hw/x86.h"
+#include "vmm/core/apic.h"
 #include "vmm/core/exits.h"
 #include "vmm/core/hooks.h"
 #include "vmm/core/intercepts.h"
+#include "vmm/core/smp.h"
 #include "vmm/core/vcpu.h"
 #include "vmm/devices/devices.h"
 
@@ -122,8 +124,17 @@ void vcpu_run(struct vcpu *v)
     vcpu_intercepts_changed(v);
     if (v->id == 0 && v->vm->hooks && v->vm->hooks->first_entry)
         v->vm->hooks->first_entry(v);
-    log_printf("vmm: cpu%u: entering the VM\n", v->id);
+    if (v->state == VCPU_RUNNING)
+        log_printf("vmm: cpu%u: entering the VM\n", v->id);
     for (;;) {
+        if (v->init_pending)
+            smp_take_init(v);
+        if (v->state == VCPU_WAIT_SIPI) {
+            smp_wait_for_sipi(v);
+            /* The machine may be stopped for a client meanwhile. */
+            if (v->vm->hooks && v->vm->hooks->poll)
+                v->vm->hooks->poll(v, POLL_EXIT);
+        }
         if (v->state == VCPU_SHUTDOWN) {
             /* A PC's chipset resets the machine when a core shuts down; a
              * client attached has seen the stop first (control/). */
@@ -183,9 +194,13 @@ int exit_vintr(struct vcpu *v)
     return 0;
 }
 
-/* An NMI that reached the VMM is the VM's: it gets it. */
+/* An NMI: the VMM's own kick (an INIT for this vCPU, a stop for a
+ * client: the poll after this exit sees to them), or the VM's, which it
+ * gets. */
 int exit_nmi(struct vcpu *v)
 {
+    if (apic_take_kick(v))
+        return 0;
     struct x86_event nmi = {EVENT_NMI, X86_EXC_NMI, false, 0};
     if (v->pending.type == EVENT_NONE)
         vcpu_queue_event(v, &nmi);

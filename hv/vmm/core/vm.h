@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "common/boot_info.h"
+#include "common/spinlock.h"
 #include "vmm/core/caps.h"
 
 #define VM_MAX_VCPUS 64
@@ -132,6 +133,12 @@ struct backend_ops {
     /* Flushes the VM's TLB on the next entry. */
     void (*flush_tlb)(struct vcpu *v);
     /* --- running it --- */
+    /* On the vCPU's own core: enables the backend there. */
+    void (*cpu_enable)(struct vcpu *v);
+    /* The architectural state after INIT (APM Vol.2 §14.1.3). */
+    void (*init_state)(struct vcpu *v);
+    /* Waits on this core, in the VMM, until an NMI arrives. */
+    void (*idle)(struct vcpu *v);
     /* Enters the VM and returns at its next exit. */
     void (*enter)(struct vcpu *v);
     /* Dispatches the exit through the backend's table to core/exits.h.
@@ -181,6 +188,9 @@ struct backend_ops {
     /* Maps the region around gpa (outside the VMM range) on demand.
      * Returns 0, or -1 if out of memory. */
     int (*npt_map)(struct vm *vm, uint64_t gpa);
+    /* Makes the page at gpa read-only (writable: back to read-write) in
+     * the nested tables. Returns 0 / -1. */
+    int (*npt_protect)(struct vm *vm, uint64_t gpa, bool writable);
     /* --- debugging --- */
     bool (*lbr_supported)(struct vcpu *v);
     void (*lbr_enable)(struct vcpu *v, bool on);
@@ -218,6 +228,8 @@ struct vm {
     uint64_t npf_hidden; /* VM accesses to the VMM range */
     struct owned_port owned[OWNED_PORTS_MAX];
     unsigned nowned;
+    struct spinlock npt_lock; /* nested pages mapped on demand */
+    uint64_t apic_base;       /* the local APICs' page (IA32_APIC_BASE) */
     unsigned nvcpus;
     struct vcpu *vcpus[VM_MAX_VCPUS];
 };
@@ -240,6 +252,16 @@ struct vcpu {
     bool hlt_parked;     /* HLT runs on the hardware until the next exit */
     enum poll_reason poll;
 
+    /* the start-up protocol (core/smp.c), and the VMM's own NMIs */
+    struct spinlock ipi_lock;
+    volatile bool init_pending; /* an INIT the VM sent it, not taken yet */
+    volatile bool sipi_pending; /* a start-up IPI after that INIT */
+    volatile uint8_t sipi_vector;
+    volatile uint32_t kicks; /* NMIs the VMM sent it (not the VM's own) */
+    /* its xAPIC's registers the VMM follows (core/apic.c) */
+    uint32_t icr_hi;
+    uint32_t ldr, dfr;
+
     /* the VM's debug registers, while the stub uses the hardware's */
     bool dr_shadowed;
     uint64_t dr_guest[8];
@@ -252,6 +274,7 @@ struct vcpu {
 
     /* the VMM's own side of the core (vmm/host.c) */
     uint64_t stack_top;
+    volatile bool started; /* it runs the VMM (core/smp.c) */
     void *host;
 
     /* counters */

@@ -109,6 +109,10 @@ void svm_init_state(struct vcpu *v)
     vmcb_of(v)->control.tlb_control = SVM_TLB_CONTROL_FLUSH_ALL;
 }
 
+/* GIF is clear in the VMM after an exit: set for a moment, an NMI can
+ * wake the HLT (IF stays clear: no interrupt is taken here). */
+void svm_idle(struct vcpu *v) { __asm__ volatile("stgi; hlt; clgi" ::: "memory"); }
+
 /* On the vCPU's own core: EFER.SVME, the host save area, and the VMM's
  * own VMLOAD state (saved once here, loaded after every exit). */
 void svm_cpu_enable(struct vcpu *v)

@@ -46,6 +46,19 @@ int svm_g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigne
     return r;
 }
 
+int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable)
+{
+    struct boot_info *bi = vm->info;
+    struct pt pt = {svm_vm_of(vm)->npt_root, palloc_page_cb, &bi->palloc};
+    spin_lock(&vm->npt_lock);
+    int r = pt_map(&pt, gpa & ~0xfffull, gpa & ~0xfffull, 4096,
+                   PTE_P | PTE_U | (writable ? PTE_W : 0), 12);
+    spin_unlock(&vm->npt_lock);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vm->vcpus[i]->ops->flush_tlb(vm->vcpus[i]);
+    return r;
+}
+
 int svm_npt_map(struct vm *vm, uint64_t gpa)
 {
     struct boot_info *bi = vm->info;
@@ -55,11 +68,18 @@ int svm_npt_map(struct vm *vm, uint64_t gpa)
 
     if (vm->caps.maxphyaddr < 64 && (gpa >> vm->caps.maxphyaddr))
         return -1;
-    if (pt_map(&pt, base, base, size, PTE_P | PTE_W | PTE_U, shift))
-        return -1;
+    spin_lock(&vm->npt_lock);
+    uint64_t hpa, leaf;
+    unsigned sh;
+    /* Another vCPU may have mapped it meanwhile. */
+    int r = !svm_g2h(vm->vcpus[0], gpa, &hpa, &leaf, &sh)
+                ? 0
+                : pt_map(&pt, base, base, size, PTE_P | PTE_W | PTE_U, shift);
     /* The VMM's range stays out, whatever region is mapped around it. */
-    if (base < bi->vmm_base + bi->vmm_size && bi->vmm_base < base + size &&
-        pt_unmap(&pt, bi->vmm_base, bi->vmm_size))
+    if (!r && base < bi->vmm_base + bi->vmm_size && bi->vmm_base < base + size)
+        r = pt_unmap(&pt, bi->vmm_base, bi->vmm_size);
+    spin_unlock(&vm->npt_lock);
+    if (r)
         return -1;
     for (unsigned i = 0; i < vm->nvcpus; i++)
         vm->vcpus[i]->ops->flush_tlb(vm->vcpus[i]);

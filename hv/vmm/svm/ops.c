@@ -275,8 +275,9 @@ static void inject(struct vcpu *v, const struct x86_event *ev)
 static void apply_intercepts(struct vcpu *v, const struct intercepts *w)
 {
     struct vmcb_control *c = &vmcb_of(v)->control;
+    /* NMI: the VMM's own kicks (core/apic.c) make the core exit. */
     uint32_t misc1 = SVM_INTERCEPT1_CPUID | SVM_INTERCEPT1_IOIO_PROT | SVM_INTERCEPT1_MSR_PROT |
-                     SVM_INTERCEPT1_SHUTDOWN | SVM_INTERCEPT1_INVLPGA;
+                     SVM_INTERCEPT1_SHUTDOWN | SVM_INTERCEPT1_INVLPGA | SVM_INTERCEPT1_NMI;
     if (w->intn)
         misc1 |= SVM_INTERCEPT1_INTN;
     if (w->hlt)
@@ -394,6 +395,9 @@ const struct backend_ops svm_ops = {
     .interrupt_shadow = interrupt_shadow,
     .set_interrupt_shadow = set_interrupt_shadow,
     .flush_tlb = flush_tlb,
+    .cpu_enable = svm_cpu_enable,
+    .init_state = svm_init_state,
+    .idle = svm_idle,
     .enter = enter,
     .handle_exit = svm_handle_exit,
     .exit_code = exit_code,
@@ -415,6 +419,7 @@ const struct backend_ops svm_ops = {
     .g2h = svm_g2h,
     .nested_root = svm_nested_root,
     .npt_map = svm_npt_map,
+    .npt_protect = svm_npt_protect,
     .lbr_supported = lbr_supported,
     .lbr_enable = lbr_enable,
     .lbr_read = lbr_read,

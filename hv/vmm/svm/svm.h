@@ -36,6 +36,7 @@ extern const struct backend_ops svm_ops;
 int svm_vm_init(struct vm *vm);
 struct vcpu *svm_vcpu_create(struct vm *vm, unsigned id);
 void svm_cpu_enable(struct vcpu *v);
+void svm_idle(struct vcpu *v);
 void svm_init_state(struct vcpu *v);
 uint64_t svm_switch_cost(struct vcpu *v);
 
@@ -52,6 +53,7 @@ const char *svm_exit_name(uint32_t code);
 int svm_g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigned *shift);
 uint64_t svm_nested_root(struct vcpu *v);
 int svm_npt_map(struct vm *vm, uint64_t gpa);
+int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable);
 
 /* dump.c */
 unsigned long svm_vmcb_dump(const struct vmcb *vmcb, const uint64_t *gprs, char *buf,
