@@ -7,6 +7,8 @@
     ramooflax attach HOST:PORT                 # shell with `vm` attached
     ramooflax regs [HOST:PORT]                 # print gpr and sr, detach
     ramooflax dump --phys ADDR LEN -o FILE [HOST:PORT]
+    ramooflax plot memmap [HOST:PORT] PID -o map.svg
+    ramooflax plot boot [HOST:PORT] -o boot.html
 
 Each subcommand is one function taking the parsed arguments.
 """
@@ -180,6 +182,70 @@ def cmd_vol(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_and(words: list[str], what: str) -> tuple[str, str]:
+    """([HOST:PORT], X) from one or two positional words."""
+    if len(words) == 1:
+        return DEFAULT_TARGET, words[0]
+    if len(words) == 2:
+        return words[0], words[1]
+    raise ClientError(f"give [HOST:PORT] {what}, e.g. 127.0.0.1:1234 {what}")
+
+
+def _writable(path: Path) -> None:
+    try:
+        path.open("ab").close()
+    except OSError as exc:
+        raise ClientError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_plot_memmap(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.memmap import collect, draw
+
+    target, pid_text = _target_and(args.where, "PID")
+    if not pid_text.isdigit():
+        raise ClientError(f"{pid_text!r} is not a process id (`ramooflax ps` lists them)")
+    fresh = not args.output.exists()
+    _writable(args.output)
+    try:
+        with _vm(target) as vm:
+            mm = collect(_linux(vm), int(pid_text), others=args.others,
+                         progress=None if args.quiet else _progress)  # fmt: skip
+        draw(mm, args.output)
+    except BaseException:
+        if fresh:
+            args.output.unlink(missing_ok=True)
+        raise
+    print(
+        f"wrote {args.output}: {mm.task.comm} (pid {mm.task.pid}), {len(mm.areas)} areas, "
+        f"{len(mm.tables)} table pages, {mm.bytes_read / 1e3:.0f} kB read in {mm.seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_plot_boot(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.boot_timeline import record, write_html
+
+    fresh = not args.output.exists()
+    _writable(args.output)
+    try:
+        with _vm(args.target) as vm:
+            trace = record(vm, timeout=args.timeout, progress=not args.quiet)
+        write_html(trace, args.output)
+    except BaseException:
+        if fresh:
+            args.output.unlink(missing_ok=True)
+        raise
+    print(
+        f"wrote {args.output}: {len(trace.steps)} events, {trace.vm_seconds:.1f} s of VM time "
+        f"({trace.wall_seconds:.0f} s traced)"
+    )
+    return 0
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from ramooflax.plugins import registry
 
@@ -233,6 +299,24 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.add_argument("args", nargs=argparse.REMAINDER, help="the plugin's --options")
     p.add_argument("--isf", type=Path, help="an ISF to use (default: made from the kernel)")
     p.set_defaults(func=cmd_vol)
+
+    plot = sub.add_parser("plot", help="pictures: a process's memory map, the boot timeline")
+    plot_sub = plot.add_subparsers(dest="plot_command", metavar="PICTURE", required=True)
+    p = plot_sub.add_parser("memmap", help="a process's areas, page tables and shared pages "
+                            "(Graphviz: .svg, .png, .pdf or .dot)")  # fmt: skip
+    p.add_argument("where", nargs="+", metavar="[HOST:PORT] PID")
+    p.add_argument("-o", "--output", type=Path, required=True, help="e.g. map.svg")
+    p.add_argument("--others", type=int, default=16, metavar="N",
+                   help="walk up to N other processes to say who shares pages (default 16)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_plot_memmap)
+    p = plot_sub.add_parser("boot", help="the boot timeline as an HTML page (a VM booted "
+                            "with ctrl_wait=1, still waiting at its first instruction)")  # fmt: skip
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument("-o", "--output", type=Path, required=True, help="e.g. boot.html")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed (default 600)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_plot_boot)
 
     p = sub.add_parser("plugins", help="list the installed analysis plugins")
     p.set_defaults(func=cmd_plugins)
