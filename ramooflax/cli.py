@@ -15,6 +15,7 @@ Each subcommand is one function taking the parsed arguments.
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,7 +121,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _dump_all(args: argparse.Namespace) -> int:
-    from ramooflax.dump import dump_all
+    from ramooflax.dump import dump_all, ram_ranges
 
     try:
         args.output.open("wb").close()
@@ -128,7 +129,11 @@ def _dump_all(args: argparse.Namespace) -> int:
         raise ClientError(f"cannot write {args.output}: {exc.strerror}") from None
     try:
         with _vm(args.target) as vm:
-            n = dump_all(vm, args.output, args.format, progress=not args.quiet)
+            ranges, source = ram_ranges(vm, args.ranges)
+            if not args.quiet:
+                listed = ", ".join(f"0x{s:x}-0x{e - 1:x}" for s, e in ranges)
+                print(f"RAM ranges from {source}: {listed}", file=sys.stderr)
+            n = dump_all(vm, args.output, args.format, progress=not args.quiet, ranges=ranges)
     except BaseException:
         args.output.unlink(missing_ok=True)
         raise
@@ -177,8 +182,31 @@ def cmd_vol(args: argparse.Namespace) -> int:
         target, plugin, rest = DEFAULT_TARGET, target, [plugin, *rest]
     if plugin is None:
         target, plugin = DEFAULT_TARGET, target
-    with _vm(target) as vm:
-        print(run(_linux(vm), plugin, rest, args.isf), end="")
+    for opt in ("--save-lime", "--isf"):  # ours, also when given after the plugin
+        if opt in rest:
+            i = rest.index(opt)
+            if i + 1 >= len(rest):
+                raise ClientError(f"{opt} needs a file name")
+            setattr(args, opt[2:].replace("-", "_"), Path(rest[i + 1]))
+            del rest[i : i + 2]
+    if args.save_lime is not None:
+        _writable(args.save_lime)
+    from ramooflax.plugins.volatility import PageRecord, save_lime, write_isf
+
+    record = PageRecord()
+    with _vm(target) as vm, tempfile.TemporaryDirectory(prefix="ramooflax-isf-") as tmp:
+        linux = _linux(vm)
+        isf = args.isf
+        if isf is None and "," in plugin:  # one ISF for them all
+            isf = Path(tmp) / "vmlinux.json"
+            write_isf(linux, isf, progress=False)
+        for name in plugin.split(","):
+            print(run(linux, name, rest, isf, record), end="")
+        if args.save_lime is not None:
+            ranges = save_lime(linux, record, args.save_lime)
+            pages = len(record.read)
+            print(f"wrote {args.save_lime}: the {pages} pages Volatility used ({pages * 4} KiB) "
+                  f"in {len(ranges)} ranges, as LiME", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -199,11 +227,12 @@ def _writable(path: Path) -> None:
 
 
 def cmd_plot_memmap(args: argparse.Namespace) -> int:
-    from ramooflax.plugins.memmap import collect, draw
+    from ramooflax.plugins.memmap import collect, draw, output_format
 
     target, pid_text = _target_and(args.where, "PID")
     if not pid_text.isdigit():
         raise ClientError(f"{pid_text!r} is not a process id (`ramooflax ps` lists them)")
+    output_format(args.output)
     fresh = not args.output.exists()
     _writable(args.output)
     try:
@@ -275,6 +304,9 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int)
     p.add_argument("--all", action="store_true", help="all of the VM's RAM (LiME or raw)")
     p.add_argument("--format", choices=("lime", "raw"), default="lime", help="with --all")
+    p.add_argument("--ranges", choices=("auto", "kernel", "vmm"), default="auto",
+                   help="with --all: the RAM ranges from the guest kernel's map (System RAM in "
+                        "iomem), the VMM's view, or auto: the kernel's when readable")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
@@ -295,9 +327,13 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
 
     p = sub.add_parser("vol", help="run a Volatility 3 plugin on the live, stopped VM")
     p.add_argument("target", help="[HOST:PORT] (default 127.0.0.1:1234), then PLUGIN")
-    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod")
+    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod "
+                   "(several: linux.pslist,linux.lsmod)")  # fmt: skip
     p.add_argument("args", nargs=argparse.REMAINDER, help="the plugin's --options")
     p.add_argument("--isf", type=Path, help="an ISF to use (default: made from the kernel)")
+    p.add_argument("--save-lime", type=Path, metavar="FILE",
+                   help="also write the pages the plugins read as a sparse LiME dump, for "
+                        "Volatility offline (vol -f FILE -s ISF_DIR ...)")  # fmt: skip
     p.set_defaults(func=cmd_vol)
 
     plot = sub.add_parser("plot", help="pictures: a process's memory map, the boot timeline")

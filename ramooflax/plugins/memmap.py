@@ -20,6 +20,7 @@ runs: the picture never has one box per page-table entry.
 import html
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ class Area:
     shared_vas: set[int] = field(default_factory=set)  # pages mapped two or more times
     zero_vas: set[int] = field(default_factory=set)  # pages mapping the shared zero page
     sharers: dict[int, int] = field(default_factory=dict)  # pid -> pages it maps too
+    # va -> {pid: how many of that process's entries map the page}
+    page_sharers: dict[int, dict[int, int]] = field(default_factory=dict)
+    mapcounts: dict[int, int] = field(default_factory=dict)  # va -> the kernel's map count
 
     @property
     def pages(self) -> int:
@@ -207,7 +211,8 @@ def _area(tables: pt.PageTables, vma: VMA, name: str, zero_pfn: int) -> Area:
 
 
 def _count_shared(a: Area, counts: dict[int, int]) -> None:
-    a.shared_vas = {va for va, pfn in a.pfns.items() if counts.get(pfn, 0) >= 2}
+    a.mapcounts = {va: counts[pfn] for va, pfn in a.pfns.items() if pfn in counts}
+    a.shared_vas = {va for va, n in a.mapcounts.items() if n >= 2}
     a.runs = [Run(r.start, r.end, r.present, r.page_size, r.writable, r.executable,
                   sum(1 for va in a.shared_vas if r.start <= va < r.end),
                   sum(1 for va in a.zero_vas if r.start <= va < r.end)) for r in a.runs]  # fmt: skip
@@ -217,17 +222,13 @@ def _sharers(linux: Linux, task: Task, tasks: list[Task], areas: list[Area], mod
              cache: dict[int, bytes], read_page: Callable[[int], bytes], limit: int,
              say: Progress) -> dict[int, Task]:  # fmt: skip
     """Walk the other processes' areas; record who maps the same page frames."""
-    mine: dict[int, list[Area]] = {}
-    for a in areas:
-        for pfn in set(a.pfns.values()):
-            mine.setdefault(pfn, []).append(a)
     candidates = [t for t in tasks if t.mm and t.mm != task.mm and t.pid != task.pid]
     walked: dict[int, Task] = {}
     for n, other in enumerate(candidates[:limit], 1):
         say(f"memmap: sharing: {other.comm} ({other.pid}), {n}/{min(len(candidates), limit)}")
         try:
             theirs = pt.PageTables(read_page, other.cr3, mode, cache)
-            seen: set[int] = set()
+            seen: Counter[int] = Counter()
             for v in linux.vmas(other):
                 for c in theirs.walk(v.start, v.end):
                     if c.present:
@@ -237,9 +238,11 @@ def _sharers(linux: Linux, task: Task, tasks: list[Task], areas: list[Area], mod
             continue
         walked[other.pid] = other
         for a in areas:
-            both = sum(1 for va, p in a.pfns.items() if p in seen and va not in a.zero_vas)
+            both = [va for va, p in a.pfns.items() if p in seen and va not in a.zero_vas]
+            for va in both:
+                a.page_sharers.setdefault(va, {})[other.pid] = seen[a.pfns[va]]
             if both:
-                a.sharers[other.pid] = both
+                a.sharers[other.pid] = len(both)
     if len(candidates) > limit:
         say(f"memmap: {len(candidates) - limit} more processes not walked (others={limit})")
     return walked
@@ -468,16 +471,23 @@ def graph(mm: MemMap) -> "graphviz.Digraph":
 FORMATS = ("svg", "png", "pdf")
 
 
+def output_format(out: Path) -> str:
+    """The picture's format from the file's suffix (svg, png, pdf, or dot for the source)."""
+    fmt = out.suffix.lstrip(".").lower()
+    fmt = "dot" if fmt == "gv" else fmt
+    if fmt not in (*FORMATS, "dot"):
+        raise ClientError(f"{out}: give a .svg, .png, .pdf or .dot file")
+    return fmt
+
+
 def draw(mm: MemMap, out: Path) -> Path:
     """Write the picture; the format follows the suffix (.svg .png .pdf, or .dot/.gv
     for the Graphviz source)."""
+    fmt = output_format(out)
     g = graph(mm)
-    fmt = out.suffix.lstrip(".").lower()
-    if fmt in ("dot", "gv"):
+    if fmt == "dot":
         out.write_text(g.source)
         return out
-    if fmt not in FORMATS:
-        raise ClientError(f"{out}: give a .svg, .png, .pdf or .dot file")
     import graphviz
 
     try:
