@@ -1,5 +1,7 @@
-"""Boot-loader trace: the BIOS services a boot chain calls and the mode
-switches it makes, from the VM's first instruction until paging is on.
+"""Boot-loader trace: the BIOS calls and mode switches from the first instruction to paging.
+
+The BIOS services a boot chain calls and the mode switches it makes, from
+the VM's first instruction until paging is on.
 
 Attach to a VM that waits at its first instruction (boot option
 `ctrl_wait=1`), then:
