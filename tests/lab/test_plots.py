@@ -139,9 +139,10 @@ def check_svg(svg: Path, mm: MemMap, pid: int) -> None:
     assert sharers and sharers <= set(texts), (sharers, [t for t in texts if "(pid" in t])
 
 
-def test_memmap_errors(hv_amd64: Machine, hv_i386: Machine, tmp_path: Path) -> None:
-    """A kernel thread, a format we cannot write, a kernel without BTF: one line
-    each, status 2, no traceback, no file left behind."""
+def test_plot_errors(hv_amd64: Machine, hv_i386: Machine, tmp_path: Path) -> None:
+    """A kernel thread, a format we cannot write, a kernel without BTF, a boot
+    timeline of a VM long booted: one line each, status 2, no traceback, no file
+    left behind."""
     out = tmp_path / "map.svg"
     cases = [(hv_amd64, "2", out, "kernel thread"), (hv_amd64, "1", tmp_path / "map.txt", ".svg"),
              (hv_i386, "1", out, "no BTF")]  # fmt: skip
@@ -151,3 +152,7 @@ def test_memmap_errors(hv_amd64: Machine, hv_i386: Machine, tmp_path: Path) -> N
         assert done.returncode == 2, done.stderr[-2000:]
         assert needle in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert not path.exists()
+    page = tmp_path / "boot.html"
+    done = ramooflax("plot", "boot", f"127.0.0.1:{hv_amd64.free_ctrl_port()}", "-o", str(page))
+    assert done.returncode == 2 and "past its boot" in done.stderr and "ctrl_wait=1" in done.stderr
+    assert "Traceback" not in done.stderr and not page.exists()
