@@ -7,12 +7,15 @@
     ramooflax attach HOST:PORT                 # shell with `vm` attached
     ramooflax regs [HOST:PORT]                 # print gpr and sr, detach
     ramooflax dump --phys ADDR LEN -o FILE [HOST:PORT]
+    ramooflax plot memmap [HOST:PORT] PID -o map.svg
+    ramooflax plot boot [HOST:PORT] -o boot.html
 
 Each subcommand is one function taking the parsed arguments.
 """
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,7 +123,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def _dump_all(args: argparse.Namespace) -> int:
-    from ramooflax.dump import dump_all
+    from ramooflax.dump import dump_all, ram_ranges
 
     try:
         args.output.open("wb").close()
@@ -128,7 +131,11 @@ def _dump_all(args: argparse.Namespace) -> int:
         raise ClientError(f"cannot write {args.output}: {exc.strerror}") from None
     try:
         with _vm(args.target) as vm:
-            n = dump_all(vm, args.output, args.format, progress=not args.quiet)
+            ranges, source = ram_ranges(vm, args.ranges)
+            if not args.quiet:
+                listed = ", ".join(f"0x{s:x}-0x{e - 1:x}" for s, e in ranges)
+                print(f"RAM ranges from {source}: {listed}", file=sys.stderr)
+            n = dump_all(vm, args.output, args.format, progress=not args.quiet, ranges=ranges)
     except BaseException:
         args.output.unlink(missing_ok=True)
         raise
@@ -177,9 +184,97 @@ def cmd_vol(args: argparse.Namespace) -> int:
         target, plugin, rest = DEFAULT_TARGET, target, [plugin, *rest]
     if plugin is None:
         target, plugin = DEFAULT_TARGET, target
-    with _vm(target) as vm:
-        print(run(_linux(vm), plugin, rest, args.isf), end="")
+    for opt in ("--save-lime", "--isf"):  # ours, also when given after the plugin
+        if opt in rest:
+            i = rest.index(opt)
+            if i + 1 >= len(rest):
+                raise ClientError(f"{opt} needs a file name")
+            setattr(args, opt[2:].replace("-", "_"), Path(rest[i + 1]))
+            del rest[i : i + 2]
+    if args.save_lime is not None:
+        _writable(args.save_lime)
+    from ramooflax.plugins.volatility import PageRecord, save_lime, write_isf
+
+    record = PageRecord()
+    with _vm(target) as vm, tempfile.TemporaryDirectory(prefix="ramooflax-isf-") as tmp:
+        linux = _linux(vm)
+        isf = args.isf
+        if isf is None and "," in plugin:  # one ISF for them all
+            isf = Path(tmp) / "vmlinux.json"
+            write_isf(linux, isf, progress=False)
+        for name in plugin.split(","):
+            print(run(linux, name, rest, isf, record), end="")
+        if args.save_lime is not None:
+            ranges = save_lime(linux, record, args.save_lime)
+            pages = len(record.read)
+            print(f"wrote {args.save_lime}: the {pages} pages Volatility used ({pages * 4} KiB) "
+                  f"in {len(ranges)} ranges, as LiME", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _target_and(words: list[str], what: str) -> tuple[str, str]:
+    """([HOST:PORT], X) from one or two positional words."""
+    if len(words) == 1:
+        return DEFAULT_TARGET, words[0]
+    if len(words) == 2:
+        return words[0], words[1]
+    raise ClientError(f"give [HOST:PORT] {what}, e.g. 127.0.0.1:1234 {what}")
+
+
+def _writable(path: Path) -> None:
+    try:
+        path.open("ab").close()
+    except OSError as exc:
+        raise ClientError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def cmd_plot_memmap(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.memmap import collect, draw, output_format
+
+    target, pid_text = _target_and(args.where, "PID")
+    if not pid_text.isdigit():
+        raise ClientError(f"{pid_text!r} is not a process id (`ramooflax ps` lists them)")
+    output_format(args.output)
+    fresh = not args.output.exists()
+    _writable(args.output)
+    try:
+        with _vm(target) as vm:
+            mm = collect(_linux(vm), int(pid_text), others=args.others,
+                         progress=None if args.quiet else _progress)  # fmt: skip
+        draw(mm, args.output)
+    except BaseException:
+        if fresh:
+            args.output.unlink(missing_ok=True)
+        raise
+    print(
+        f"wrote {args.output}: {mm.task.comm} (pid {mm.task.pid}), {len(mm.areas)} areas, "
+        f"{len(mm.tables)} table pages, {mm.bytes_read / 1e3:.0f} kB read in {mm.seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_plot_boot(args: argparse.Namespace) -> int:
+    from ramooflax.plugins.boot_timeline import record, write_html
+
+    fresh = not args.output.exists()
+    _writable(args.output)
+    try:
+        with _vm(args.target) as vm:
+            trace = record(vm, timeout=args.timeout, progress=not args.quiet)
+        write_html(trace, args.output)
+    except BaseException:
+        if fresh:
+            args.output.unlink(missing_ok=True)
+        raise
+    print(
+        f"wrote {args.output}: {len(trace.steps)} events, {trace.vm_seconds:.1f} s of VM time "
+        f"({trace.wall_seconds:.0f} s traced)"
+    )
+    return 0
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -211,6 +306,9 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int)
     p.add_argument("--all", action="store_true", help="all of the VM's RAM (LiME or raw)")
     p.add_argument("--format", choices=("lime", "raw"), default="lime", help="with --all")
+    p.add_argument("--ranges", choices=("auto", "kernel", "vmm"), default="auto",
+                   help="with --all: the RAM ranges from the guest kernel's map (System RAM in "
+                        "iomem), the VMM's view, or auto: the kernel's when readable")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
@@ -231,10 +329,32 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
 
     p = sub.add_parser("vol", help="run a Volatility 3 plugin on the live, stopped VM")
     p.add_argument("target", help="[HOST:PORT] (default 127.0.0.1:1234), then PLUGIN")
-    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod")
+    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod "
+                   "(several: linux.pslist,linux.lsmod)")  # fmt: skip
     p.add_argument("args", nargs=argparse.REMAINDER, help="the plugin's --options")
     p.add_argument("--isf", type=Path, help="an ISF to use (default: made from the kernel)")
+    p.add_argument("--save-lime", type=Path, metavar="FILE",
+                   help="also write the pages the plugins read as a sparse LiME dump, for "
+                        "Volatility offline (vol -f FILE -s ISF_DIR ...)")  # fmt: skip
     p.set_defaults(func=cmd_vol)
+
+    plot = sub.add_parser("plot", help="pictures: a process's memory map, the boot timeline")
+    plot_sub = plot.add_subparsers(dest="plot_command", metavar="PICTURE", required=True)
+    p = plot_sub.add_parser("memmap", help="a process's areas, page tables and shared pages "
+                            "(Graphviz: .svg, .png, .pdf or .dot)")  # fmt: skip
+    p.add_argument("where", nargs="+", metavar="[HOST:PORT] PID")
+    p.add_argument("-o", "--output", type=Path, required=True, help="e.g. map.svg")
+    p.add_argument("--others", type=int, default=16, metavar="N",
+                   help="walk up to N other processes to say who shares pages (default 16)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_plot_memmap)
+    p = plot_sub.add_parser("boot", help="the boot timeline as an HTML page (a VM booted "
+                            "with ctrl_wait=1, still waiting at its first instruction)")  # fmt: skip
+    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument("-o", "--output", type=Path, required=True, help="e.g. boot.html")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed (default 600)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_plot_boot)
 
     p = sub.add_parser("plugins", help="list the installed analysis plugins")
     p.set_defaults(func=cmd_plugins)

@@ -6,15 +6,21 @@ first and the last physical address (inclusive), 8 reserved bytes; then
 the range's bytes. Raw: the ranges at their own offsets, holes as zeros
 (sparse in the file).
 
-The RAM ranges are the VM's: conventional memory below 640 KiB and
-everything from 1 MiB up to the VMM's hidden range, which the VMM reports.
+Which ranges are RAM: the guest kernel's own memory map when the client
+understands the kernel (Linux: iomem_resource's "System RAM" entries, what
+/proc/iomem lists), which is right on a real machine too: it skips the
+firmware's reserved ranges and the MMIO holes, and takes RAM above 4 GiB.
+Otherwise the VMM's view: conventional memory below 640 KiB and everything
+from 1 MiB up to the VMM's hidden range, which the VMM reports; on a real
+machine that misses RAM above 4 GiB and reads reserved ranges.
 """
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ramooflax.errors import AddressNotMapped
+from ramooflax.errors import AddressNotMapped, ClientError, RamooflaxError
 from ramooflax.lab import facts
 
 if TYPE_CHECKING:
@@ -22,23 +28,43 @@ if TYPE_CHECKING:
 
 LIME_MAGIC = 0x4C694D45
 CHUNK = 0x3FF8 * 16
+SOURCES = ("auto", "kernel", "vmm")
+Ranges = list[tuple[int, int]]
 
 
-def ram_ranges(vm: "VM") -> list[tuple[int, int]]:
-    """[start, end) of the VM's RAM."""
+def vmm_ranges(vm: "VM") -> Ranges:
+    """[start, end) of the VM's RAM as the VMM sees it (below 640 KiB, 1 MiB to its range)."""
     top = facts.vmm_range(vm.exits()).start
     return [(0, 0xA0000), (0x100000, top)]
 
 
-def dump_all(vm: "VM", out: Path, fmt: str = "lime", progress: bool = True,
-             ranges: list[tuple[int, int]] | None = None) -> int:  # fmt: skip
-    """Write the RAM ranges to out; the bytes of memory written."""
-    from ramooflax.progressbar import Bar
+def ram_ranges(vm: "VM", source: str = "auto") -> tuple[Ranges, str]:
+    """The RAM ranges and where they come from: "kernel" (the guest kernel's map),
+    "vmm", or "auto" (the kernel's when it can be read, else the VMM's)."""
+    if source not in SOURCES:
+        raise ClientError(f"--ranges {source}: give one of {', '.join(SOURCES)}")
+    why = ""
+    if source in ("auto", "kernel"):
+        try:
+            from ramooflax.os.linux import Linux
 
-    ranges = ranges or ram_ranges(vm)
-    total = sum(e - s for s, e in ranges)
+            return Linux.from_memory(vm).ram_ranges(), "the kernel's map (System RAM in iomem)"
+        except RamooflaxError as exc:
+            if source == "kernel":
+                raise ClientError(f"no RAM map from the guest kernel: {exc}") from None
+            why = f" (the kernel's map is not readable: {exc})"
+    return vmm_ranges(vm), f"the VMM's view{why}"
+
+
+Read = Callable[[int, int], bytes]
+
+
+def write_ranges(out: Path, ranges: Ranges, read: Read, fmt: str = "lime",
+                 advance: Callable[[int], None] | None = None) -> int:  # fmt: skip
+    """Write each [start, end) range, its bytes from read(addr, n), as LiME or raw;
+    the bytes of memory written."""
     done = 0
-    with out.open("wb") as f, Bar(total if progress else 1, "dump") as advance:
+    with out.open("wb") as f:
         for start, end in ranges:
             if fmt == "lime":
                 f.write(struct.pack("<IIQQ8x", LIME_MAGIC, 1, start, end - 1))
@@ -47,16 +73,51 @@ def dump_all(vm: "VM", out: Path, fmt: str = "lime", progress: bool = True,
             pos = start
             while pos < end:
                 n = min(CHUNK, end - pos)
-                try:
-                    data = vm.mem.pread(pos, n, progress=False)
-                except AddressNotMapped:
-                    data = bytes(n)
-                f.write(data)
+                f.write(read(pos, n))
                 pos += n
                 done += n
-                if progress:
+                if advance is not None:
                     advance(n)
     return done
+
+
+def dump_all(vm: "VM", out: Path, fmt: str = "lime", progress: bool = True,
+             ranges: Ranges | None = None) -> int:  # fmt: skip
+    """Write the RAM ranges (default: ram_ranges(vm)) to out; the bytes of memory written."""
+    from ramooflax.progressbar import Bar
+
+    ranges = ranges or ram_ranges(vm)[0]
+
+    def read(pos: int, n: int) -> bytes:
+        try:
+            return vm.mem.pread(pos, n, progress=False)
+        except AddressNotMapped:
+            return bytes(n)
+
+    total = sum(e - s for s, e in ranges)
+    with Bar(total if progress else 1, "dump") as advance:
+        return write_ranges(out, ranges, read, fmt, advance if progress else None)
+
+
+def write_pages(out: Path, pages: dict[int, bytes], fmt: str = "lime") -> Ranges:
+    """A sparse dump of the 4 KiB pages given (physical address -> bytes), adjacent
+    pages merged into one range; the ranges written."""
+    ranges: Ranges = []
+    for pa in sorted(pages):
+        if ranges and ranges[-1][1] == pa:
+            ranges[-1] = (ranges[-1][0], pa + len(pages[pa]))
+        else:
+            ranges.append((pa, pa + len(pages[pa])))
+
+    def read(pos: int, n: int) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            page = pos + len(out)
+            out += pages[page & ~0xFFF][page & 0xFFF :]
+        return bytes(out[:n])
+
+    write_ranges(out, ranges, read, fmt)
+    return ranges
 
 
 def read_lime(path: Path) -> list[tuple[int, int, int]]:

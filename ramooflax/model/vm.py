@@ -97,6 +97,11 @@ class VM:
         self._transport = transport
         self._session: Session | None = None
         self._running = False
+        # The VM's run clock: seconds between each resume and the stop that
+        # follows, as this client sees them (the time the VM ran, plus one
+        # packet each way per stop).
+        self.run_seconds = 0.0
+        self._ran_since: float | None = None
         self._ka_stop = threading.Event()
         self._ka_thread: threading.Thread | None = None
 
@@ -172,6 +177,7 @@ class VM:
             self._session.close()
         self._session = None
         self._running = False
+        self._ran_since = None
         self.cpu.forget()
 
     def reconnect(self) -> None:
@@ -208,6 +214,7 @@ class VM:
             self.cpu.invalidate()
             s.resume("c")
             self._running = True
+            self._ran_since = time.monotonic()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the running VM to stop, run the matching filter, resume on False.
@@ -259,6 +266,7 @@ class VM:
                 self.cpu.invalidate()
                 s.resume("s")
                 self._running = True
+                self._ran_since = time.monotonic()
             self._stopped(s.wait_stop(self.timeout))
             assert self.event is not None
             if self.event.reason is not StopReason.SINGLESTEP:
@@ -269,6 +277,9 @@ class VM:
                 return True
 
     def _stopped(self, stop: rsp.StopReply) -> None:
+        if self._ran_since is not None:
+            self.run_seconds += time.monotonic() - self._ran_since
+            self._ran_since = None
         self._running = False
         self.cpu.invalidate()
         self.event = event_of(stop)

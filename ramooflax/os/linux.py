@@ -128,6 +128,11 @@ class Linux:
         except KeyError:
             raise LinuxError(f"the profile has no symbol {name}") from None
 
+    def lookup(self, name: str) -> int | None:
+        """A symbol's run-time address, or None where the profile lacks it."""
+        off = self.profile.symbols.get(name)
+        return None if off is None else self._text + off
+
     def addr(self, link: int) -> int:
         """A link-time address at run time (package profiles)."""
         return link + self.slide
@@ -299,6 +304,28 @@ class Linux:
             else:
                 yield from self._maple_entries(child, depth + 1)
 
+    def vma_names(self, task: Task, vmas: list[VMA]) -> dict[int, str]:
+        """/proc/PID/maps' names of the anonymous areas it names: [heap], [stack],
+        [vdso] (by start address; from the mm's brk, start_stack, context.vdso)."""
+        o, out = self.profile.offsets, {}
+        words = {k: self.mm_field(task, k) for k in ("start_brk", "brk", "start_stack")
+                 if o.get(f"mm_struct.{k}", -1) >= 0}  # fmt: skip
+        vdso = (
+            self.mm_field(task, "context.vdso") if o.get("mm_struct.context.vdso", -1) >= 0 else 0
+        )
+        for v in vmas:
+            if v.file:
+                continue
+            if "brk" in words and v.start <= words["brk"] and v.end >= words["start_brk"]:
+                out[v.start] = "[heap]"
+            elif "start_stack" in words and v.start <= words["start_stack"] < v.end:
+                out[v.start] = "[stack]"
+            elif vdso and v.start == vdso:
+                out[v.start] = "[vdso]"
+            elif vdso and v.end == vdso and v.perms == "r--p":  # the vdso's data pages
+                out[v.start] = "[vvar]"
+        return out
+
     def _vma(self, addr: int) -> VMA:
         ps = self.profile.ptr_size
         keys = ["vm_area_struct.vm_start", "vm_area_struct.vm_end", "vm_area_struct.vm_flags",
@@ -324,6 +351,58 @@ class Linux:
             parts.append(name)
             dentry = parent
         return "/" + "/".join(reversed(parts))
+
+    # -- physical memory ---------------------------------------------------------------
+    def ram_ranges(self) -> list[tuple[int, int]]:
+        """[start, end) of each "System RAM" range in the kernel's own memory map
+        (iomem_resource's top-level children, as /proc/iomem lists them)."""
+        root = self.lookup("iomem_resource")
+        if root is None:
+            raise LinuxError("the profile has no iomem_resource (a kernel without "
+                             "CONFIG_KALLSYMS_ALL): no RAM map from the kernel")  # fmt: skip
+        ps = self.profile.ptr_size
+        o_start, o_end = self._off("resource.start"), self._off("resource.end")
+        size = o_end - o_start  # resource_size_t
+        o_name, o_sib = self._off("resource.name"), self._off("resource.sibling")
+        node = self._ptr(self._read(root + self._off("resource.child"), ps), 0)
+        out: list[tuple[int, int]] = []
+        for _ in range(4096):
+            if not node:
+                return out
+            raw = self._read(node, max(o_name, o_sib) + ps)
+            start = int.from_bytes(raw[o_start : o_start + size], "little")
+            end = int.from_bytes(raw[o_end : o_end + size], "little")
+            name_ptr = self._ptr(raw, o_name)
+            if name_ptr and self.kmem.cstring(name_ptr, 32) == b"System RAM":
+                out.append((start, end + 1))
+            node = self._ptr(raw, o_sib)
+        raise LinuxError("iomem_resource's list does not end")
+
+    def mapcounts(self, pfns: list[int]) -> dict[int, int]:
+        """How many page-table entries map each page frame: struct page's _mapcount
+        + 1 (what /proc/PID/smaps calls shared: 2 or more), read from the vmemmap."""
+        base_var = self.lookup("vmemmap_base")
+        size = self.profile.offsets.get("sizeof.page", -1)
+        if base_var is None or size <= 0:
+            raise LinuxError("this kernel's struct page array is unknown (no vmemmap_base "
+                             "or no BTF): no map counts")  # fmt: skip
+        vmemmap = self._ptr(self._read(base_var, 8), 0)
+        off = self._off("page._mapcount")
+        out: dict[int, int] = {}
+        todo = sorted(set(pfns))
+        i = 0
+        while i < len(todo):  # the pfns whose struct pages share a 4 KiB page: one read
+            first = vmemmap + todo[i] * size
+            j = i
+            while j + 1 < len(todo) and (vmemmap + todo[j + 1] * size) // 4096 == first // 4096:
+                j += 1
+            last = vmemmap + todo[j] * size + size
+            raw = self._read(first, last - first)
+            for pfn in todo[i : j + 1]:
+                at = (vmemmap + pfn * size) - first + off
+                out[pfn] = int(struct.unpack_from("<i", raw, at)[0]) + 1
+            i = j + 1
+        return out
 
     # -- modules --------------------------------------------------------------------
     def modules(self) -> list[Module]:

@@ -37,7 +37,7 @@ from ramooflax.os.vmlinuz import LinuxError, Vmlinux
 if TYPE_CHECKING:
     from ramooflax.model.vm import VM
 
-PROFILE_VERSION = 3
+PROFILE_VERSION = 4
 ENTRY = {"amd64": ("lstar", "entry_SYSCALL_64"), "i386": ("sysenter_eip", "entry_SYSENTER_32")}
 # Link address of _text with Debian's CONFIG_PHYSICAL_START (16 MiB): only to
 # report a slide from memory, which has no link addresses.
@@ -46,7 +46,10 @@ SEARCH_SPAN = {"amd64": 64 << 20, "i386": 48 << 20}  # past the entry: text end,
 
 SYMBOLS = ["_text", "_etext", "_end", "init_task", "init_mm", "linux_banner", "init_uts_ns",
            "modules", "init_top_pgt", "swapper_pg_dir", "init_files", "__start_BTF",
-           "__stop_BTF", "__start_rodata", "__end_rodata"]  # fmt: skip
+           "__stop_BTF", "__start_rodata", "__end_rodata",
+           # the memory map (plot memmap) and the RAM ranges (dump --all)
+           "vmemmap_base", "page_offset_base", "vmalloc_base", "empty_zero_page",
+           "iomem_resource"]  # fmt: skip
 
 # "struct.member" the walks use; a missing one (another kernel's layout) is -1.
 MEMBERS = [
@@ -57,7 +60,8 @@ MEMBERS = [
     ("cred", "uid"),
     ("mm_struct", "pgd"), ("mm_struct", "start_code"), ("mm_struct", "arg_start"),
     ("mm_struct", "arg_end"), ("mm_struct", "mm_mt"), ("mm_struct", "mmap"),
-    ("mm_struct", "start_brk"), ("mm_struct", "start_stack"),
+    ("mm_struct", "start_brk"), ("mm_struct", "start_stack"), ("mm_struct", "brk"),
+    ("mm_struct", "context.vdso"),
     ("vm_area_struct", "vm_start"), ("vm_area_struct", "vm_end"),
     ("vm_area_struct", "vm_flags"), ("vm_area_struct", "vm_file"),
     ("vm_area_struct", "vm_pgoff"), ("vm_area_struct", "vm_next"),
@@ -66,6 +70,9 @@ MEMBERS = [
     ("module", "list"), ("module", "name"), ("module", "state"), ("module", "mem"),
     ("module", "core_layout"), ("module_memory", "size"), ("module_layout", "size"),
     ("maple_tree", "ma_root"),
+    ("page", "_mapcount"),
+    ("resource", "start"), ("resource", "end"), ("resource", "name"), ("resource", "flags"),
+    ("resource", "sibling"), ("resource", "child"),
 ]  # fmt: skip
 
 
@@ -278,7 +285,14 @@ def member_offsets(btf: Btf) -> dict[str, int]:
             out[f"{s}.{m}"] = btf.offsetof(s, m) if _has(btf, s, m) else -1
         except BtfError:
             out[f"{s}.{m}"] = -1
-    for s in ("task_struct", "mm_struct", "vm_area_struct", "module_memory", "module_layout"):
+    for s in (
+        "task_struct",
+        "mm_struct",
+        "vm_area_struct",
+        "module_memory",
+        "module_layout",
+        "page",
+    ):
         out[f"sizeof.{s}"] = btf.sizeof(s) if _has(btf, s, None) else -1
     out["module.mem.count"] = -1
     if out["module.mem"] >= 0:

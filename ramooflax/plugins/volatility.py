@@ -13,6 +13,7 @@ over the line) is not needed. Needs the `forensics` extra (volatility3).
 
 import json
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,18 @@ def _vol() -> Any:
 
 
 _VMS: dict[str, Any] = {}
+_PAGES: dict[str, "PageRecord"] = {}
+
+
+@dataclass
+class PageRecord:
+    """What Volatility's plugins used of the live VM's memory: the pages read
+    (physical address -> bytes), and those it only checked as valid (a whole
+    task_struct before following a list through it, ...): a dump for
+    Volatility offline needs both."""
+
+    read: dict[int, bytes] = field(default_factory=dict)
+    checked: set[int] = field(default_factory=set)
 
 
 def layer_class() -> Any:
@@ -52,7 +65,8 @@ def layer_class() -> Any:
             super().__init__(context, config_path, name, metadata)
             self._vm = _VMS[self.config["vm_key"]]
             self._top = int(self.config["top"])
-            self._pages: dict[int, bytes] = {}
+            self._record = _PAGES.get(self.config["vm_key"]) or PageRecord()
+            self._pages = self._record.read  # pa -> the page read
             self.bytes_read = 0
 
         @classmethod
@@ -73,7 +87,10 @@ def layer_class() -> Any:
             return []
 
         def is_valid(self, offset: int, length: int = 1) -> bool:
-            return 0 <= offset and offset + length <= self._top
+            ok = 0 <= offset and offset + length <= self._top
+            if ok and length <= 0x10000:
+                self._record.checked.update(range(offset & ~(PAGE - 1), offset + length, PAGE))
+            return ok
 
         def _page(self, pa: int) -> bytes:
             page = self._pages.get(pa)
@@ -114,8 +131,13 @@ def write_isf(linux: "Linux", path: Path, progress: bool = True) -> dict[str, An
     return doc
 
 
-def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = None) -> str:
-    """Run a Volatility 3 plugin (e.g. linux.pslist) on the live VM; its text output."""
+def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = None,
+        record: PageRecord | None = None) -> str:  # fmt: skip
+    """Run a Volatility 3 plugin (e.g. linux.pslist) on the live VM; its text output.
+
+    record, when given, is the page cache: runs that share it read each page
+    once, and it holds every page they read or checked (save_lime writes them
+    as a dump)."""
     interfaces = _vol()
     import volatility3.plugins
     from volatility3 import framework
@@ -147,6 +169,8 @@ def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = No
     ctx = contexts.Context()
     key = f"vm{id(vm)}"
     _VMS[key] = vm
+    if record is not None:
+        _PAGES[key] = record
     top = _ram_top(vm)
     ctx.config["rfx.phys.vm_key"] = key
     ctx.config["rfx.phys.top"] = top
@@ -189,9 +213,38 @@ def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = No
             sys.stdout = saved
     finally:
         _VMS.pop(key, None)
+        _PAGES.pop(key, None)
         if own:
             isf_path.unlink(missing_ok=True)
     return buf.getvalue()
+
+
+def save_lime(linux: "Linux", record: PageRecord, path: Path) -> list[tuple[int, int]]:
+    """Write the pages the plugins read or checked as a sparse LiME dump, with the
+    pages Volatility's own automagic looks at to find the kernel in a dump: the
+    banner and init_task (LinuxIntelStacker: a banner scan, then init_task's
+    comm "swapper/0" for the KASLR shift). Volatility reads the file offline:
+    `vol -f FILE -s ISF_DIR linux.pslist`."""
+    from ramooflax.dump import write_pages
+
+    prof = linux.profile
+    vm = linux.vm
+    size = prof.offsets.get("sizeof.task_struct", -1)
+    wanted = [(linux.symbol("init_task"), size if size > 0 else 3 * PAGE)]
+    banner = linux.lookup("linux_banner")
+    if banner is not None:
+        wanted.append((banner, len(prof.banner) + 1))
+    pages = record.read
+    want = set(record.checked)
+    for addr, n in wanted:
+        want.update(linux.kmem.translate(va) & ~(PAGE - 1)
+                    for va in range(addr & ~(PAGE - 1), addr + n, PAGE))  # fmt: skip
+    for pa in sorted(want - set(pages)):
+        try:
+            pages[pa] = vm.mem.pread(pa, PAGE, progress=False)
+        except AddressNotMapped:
+            continue  # not guest memory (the VMM's range): left out
+    return write_pages(path, pages)
 
 
 def _plugin_args(ctx: Any, path: str, cls: Any, args: list[str]) -> None:

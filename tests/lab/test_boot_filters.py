@@ -3,7 +3,8 @@ client attaches to a fresh machine that waits at 0000:0600 (ctrl_wait=1) and
 follows the boot chain (boot stub, GRUB, Linux's early code) through
 filter_intn, filter_read_cr, filter_msr and filter_cpuid. Each stop is checked
 against the VM's own state (its IVT, the instruction just executed, the
-registers the emulation wrote).
+registers the emulation wrote). The boot-trace plugin, which uses them all, is
+checked through its picture (test_boot_timeline.py).
 """
 
 import time
@@ -99,29 +100,3 @@ def test_boot_chain_filters(waiting_vm: VM) -> None:
     expect(vm, EventKind.CPUID)
     assert vm.event.leaf == leaf
     vm.cpu.release_cpuid(leaf)
-
-
-def test_boot_trace_plugin(waiting_vm: VM) -> None:
-    """ramooflax.plugins.boot_trace from 0000:0600 to paging: the boot stub's
-    disk reads, GRUB's switches to protected mode and back for its BIOS calls,
-    Linux's PAE and LME, and long mode at the end."""
-    from ramooflax.plugins.boot_trace import trace_boot
-
-    vm = waiting_vm
-    steps = trace_boot(vm, timeout=240)
-    text = "\n".join(str(s) for s in steps)
-    whats = [s.what for s in steps]
-    assert whats[-1].endswith("long mode (paging with EFER.LME)"), text[-2000:]
-    # The boot stub reads the MBR (hv/setup/stub.S): C/H/S 0/0/1 to 0000:7c00.
-    mbr = next(w for w in whats if "read (CHS)" in w)
-    assert mbr.endswith("1 sector(s) at C/H/S 0/0/1 -> 0000:7c00"), mbr
-    reads = [w for w in whats if "int 13h" in w and "read" in w]
-    assert len(reads) > 10, "GRUB read the kernel with fewer than 10 BIOS calls?"
-    assert any("PE on: protected mode" in w for w in whats)
-    assert any("PE off: real mode" in w for w in whats)  # GRUB goes back for each BIOS call
-    assert any("int 15h" in w and "memory map" in w for w in whats)  # the kernel's E820
-    pae = next(i for i, w in enumerate(whats) if "PAE on" in w)
-    lme = next(i for i, w in enumerate(whats) if "LME on" in w)
-    assert pae < lme < len(whats) - 1, text[-2000:]
-    assert vm.status().mode in (CPUMode.LONG, CPUMode.COMPAT32)
-    assert [s.index for s in steps] == list(range(1, len(steps) + 1))

@@ -154,3 +154,24 @@ def test_vmas_and_modules(name: str, request: pytest.FixtureRequest) -> None:
     assert got == want, f"ours:\n{got}\n/proc/{pid}/maps:\n{maps}"
     assert any(v.file == "/bin/busybox" and "x" in v.perms for v in vmas)
     assert [m.name for m in mods] == modules[::6]
+
+
+@pytest.mark.parametrize("name", ["hv_amd64", "hv_amd64_bpo"])
+def test_ram_ranges_are_the_kernels(name: str, request: pytest.FixtureRequest) -> None:
+    """dump --all's RAM: the kernel's own map (iomem_resource), as /proc/iomem
+    lists its System RAM; the VMM's range is not in it."""
+    from ramooflax.dump import ram_ranges
+    from ramooflax.lab import facts
+
+    machine: Machine = request.getfixturevalue(name)
+    iomem = machine.run("cat /proc/iomem").output
+    want = [(int(a, 16), int(b, 16) + 1)
+            for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM$", iomem, re.MULTILINE)]  # fmt: skip
+    vm = attach(machine)
+    try:
+        ranges, source = ram_ranges(vm)
+        vmm = facts.vmm_range(vm.exits())
+    finally:
+        vm.detach()
+    assert ranges == want and "kernel" in source, (ranges, iomem)
+    assert not any(s < vmm.end and vmm.start < e for s, e in ranges)
