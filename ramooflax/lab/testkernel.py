@@ -17,7 +17,8 @@ from ramooflax.lab import disk, paths
 from ramooflax.lab.progress import say
 
 LABEL = "rfxtest"
-IMAGE_MIB = 4
+IMAGE_MIB = 2
+KEEP_IMAGES = 48  # one per command line; older ones are removed
 KERNEL_PATH = "/boot/rfxtest.elf"
 # One group per line: G(part, mode, family, flags).
 _GROUP = re.compile(r"^G\((32|64),\s*(\w+),\s*(\w+),\s*([\w|]+)\)", re.MULTILINE)
@@ -73,8 +74,16 @@ def image(cmdline: str) -> Path:
     key.update(inspect.getsource(disk).encode())
     out = build_dir() / "disks" / f"rfxtest-{key.hexdigest()[:16]}.img"
     if out.exists():
+        out.touch()  # recently used: kept by _prune
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     body = f"multiboot {KERNEL_PATH} {cmdline}\nboot\n"
     disk.build(out, {KERNEL_PATH: elf}, LABEL, body, ["multiboot"], IMAGE_MIB)
+    _prune(out.parent)
     return out
+
+
+def _prune(folder: Path) -> None:
+    images = sorted(folder.glob("rfxtest-*.img"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in images[KEEP_IMAGES:]:
+        old.unlink(missing_ok=True)

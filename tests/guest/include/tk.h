@@ -99,6 +99,8 @@ void cmdline_parse(void);
 bool cmdline_flag(const char *key); /* key=1 on the command line */
 unsigned cmdline_uint(const char *key, unsigned dflt);
 bool group_selected(const struct group *g);
+/* The index in table of the from= group (0 without from=). */
+unsigned groups_from(const struct group *table, unsigned n);
 void group_run(const struct group *g);
 /* Returns false (and prints "skip requested") when skip= names the check. */
 bool check_begin(const char *check);

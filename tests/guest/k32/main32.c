@@ -149,14 +149,15 @@ void kmain32(uint32_t magic, const struct mb_info *mbi)
     if (magic != MB_BOOT_MAGIC)
         fatal("not started by a multiboot loader (EAX 0x%x): boot it with GRUB's `multiboot`",
               magic);
+    unsigned first = groups_from(groups, ARRAY_SIZE(groups));
     serial_write("RFXT-PLAN", 9);
-    for (unsigned i = 0; i < ARRAY_SIZE(groups); i++)
+    for (unsigned i = first; i < ARRAY_SIZE(groups); i++)
         if (group_selected(&groups[i]))
             tk_printf(" %s", groups[i].name);
     serial_write("\n", 1);
 
     bool long_done = false;
-    for (unsigned i = 0; i < ARRAY_SIZE(groups); i++) {
+    for (unsigned i = first; i < ARRAY_SIZE(groups); i++) {
         const struct group *g = &groups[i];
         if (!group_selected(g))
             continue;

@@ -145,7 +145,7 @@ void main64(void)
     for (unsigned v = 0; v < 256; v++)
         gate64(v, gate_attr(v));
     idt_load(0);
-    for (unsigned i = 0; i < ARRAY_SIZE(groups); i++)
+    for (unsigned i = groups_from(groups, ARRAY_SIZE(groups)); i < ARRAY_SIZE(groups); i++)
         if (!(groups[i].flags & G_OTHER) && group_selected(&groups[i]))
             group_run(&groups[i]);
     SH->flags |= SHF_LONG_DONE;

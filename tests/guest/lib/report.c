@@ -15,6 +15,8 @@
  *                ("pm32"), a family ("cr4"), or a prefix ending in '*'.
  *                Groups that end the machine or time it (G_EXPLICIT) run
  *                only when named by group or family.
+ *   from=G       start at group G (in the order of groups.def): the harness
+ *                goes on after a group that killed the machine
  *   skip=C,...   checks not to run ("pm32.cr4.bit12", or a prefix and '*')
  *   tcg_quirks=1 the machine is QEMU's TCG itself: skip what it mishandles
  *                so badly that it hangs or dies
@@ -29,7 +31,7 @@ const char *cur_check = "";
 bool tcg_quirks;
 
 static char cmd[SH_CMDLINE_MAX];
-static char only_buf[SH_CMDLINE_MAX], skip_buf[SH_CMDLINE_MAX];
+static char only_buf[SH_CMDLINE_MAX], skip_buf[SH_CMDLINE_MAX], from_buf[64];
 static const char *only_pat[MAX_PAT], *skip_pat[MAX_PAT];
 static unsigned n_only, n_skip;
 static char check_name[96];
@@ -79,6 +81,18 @@ void cmdline_parse(void)
     n_only = cmdline_value("only", only_buf, sizeof(only_buf)) ? split(only_buf, only_pat) : 0;
     n_skip = cmdline_value("skip", skip_buf, sizeof(skip_buf)) ? split(skip_buf, skip_pat) : 0;
     tcg_quirks = cmdline_flag("tcg_quirks");
+    if (!cmdline_value("from", from_buf, sizeof(from_buf)))
+        from_buf[0] = 0;
+}
+
+unsigned groups_from(const struct group *table, unsigned n)
+{
+    if (!from_buf[0])
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        if (!tk_strcmp(table[i].name, from_buf))
+            return i;
+    fatal("from=%s names no group", from_buf);
 }
 
 bool cmdline_flag(const char *key) { return cmdline_uint(key, 0) != 0; }
