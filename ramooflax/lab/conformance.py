@@ -254,12 +254,14 @@ def run(
     group_timeout: float = GROUP_TIMEOUT,
     max_boots: int = MAX_BOOTS,
     say: Say = _quiet,
+    options: Iterable[str] = (),
 ) -> Run:
     """All the selected groups in one configuration (a boot, and one more
-    after each group that killed the machine)."""
+    after each group that killed the machine). options: more kernel options
+    (`bench_runs=N`)."""
     logs.mkdir(parents=True, exist_ok=True)
     result = Run(cpu, with_hv)
-    base = [] if with_hv else ["tcg_quirks=1"]
+    base = ([] if with_hv else ["tcg_quirks=1"]) + list(options)
     only = list(only)
     if only:
         base.append("only=" + ",".join(only))
@@ -762,7 +764,9 @@ def judge_ending(native: Ending, hv: Ending) -> list[str]:
             problems.append(f"hv: the reset attempt is not in the hv log:\n{tail}")
     else:
         if "the VM shut down (triple fault)" not in hv.hv_log:
-            problems.append(f"hv: no triple fault in the hv log (the VMM should log and halt):\n{tail}")
+            problems.append(
+                f"hv: no triple fault in the hv log (the VMM should log and halt):\n{tail}"
+            )
         if survived in hv.lines:
             problems.append(f"hv: the kernel went on after the triple fault: {hv.lines[survived]}")
     return problems

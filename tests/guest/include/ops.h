@@ -37,10 +37,42 @@
 #define TK_OPS_H
 
 #define OPS_LIST(X)                                                                                \
-    X(nop) X(ud2) X(cpuid) X(wrcr0) X(wrcr3) X(wrcr4) X(wrmsr) X(rdmsr) X(lmsw_r) X(lmsw_m)      \
-    X(lmsw_mb) X(lmsw_mr8) X(lmsw_mrip) X(smsw_r16) X(smsw_r32) X(smsw_r64) X(smsw_m) X(smsw_mb)  \
-    X(clts) X(in8) X(in16) X(in32) X(out8) X(out16) X(out32) X(ins8) X(outs8) X(int_own) X(int15) \
-    X(hlt) X(svm) X(movcr) X(gpsel) X(pfread) X(pfstack) X(gpstack)
+    X(nop)                                                                                         \
+    X(ud2)                                                                                         \
+    X(cpuid)                                                                                       \
+    X(wrcr0)                                                                                       \
+    X(wrcr3)                                                                                       \
+    X(wrcr4)                                                                                       \
+    X(wrmsr)                                                                                       \
+    X(rdmsr)                                                                                       \
+    X(lmsw_r)                                                                                      \
+    X(lmsw_m)                                                                                      \
+    X(lmsw_mb)                                                                                     \
+    X(lmsw_mr8)                                                                                    \
+    X(lmsw_mrip)                                                                                   \
+    X(smsw_r16)                                                                                    \
+    X(smsw_r32)                                                                                    \
+    X(smsw_r64)                                                                                    \
+    X(smsw_m)                                                                                      \
+    X(smsw_mb)                                                                                     \
+    X(clts)                                                                                        \
+    X(in8)                                                                                         \
+    X(in16)                                                                                        \
+    X(in32)                                                                                        \
+    X(out8)                                                                                        \
+    X(out16)                                                                                       \
+    X(out32)                                                                                       \
+    X(ins8)                                                                                        \
+    X(outs8)                                                                                       \
+    X(int_own)                                                                                     \
+    X(int15)                                                                                       \
+    X(hlt)                                                                                         \
+    X(svm)                                                                                         \
+    X(movcr)                                                                                       \
+    X(gpsel)                                                                                       \
+    X(pfread)                                                                                      \
+    X(pfstack)                                                                                     \
+    X(gpstack)
 
 #define F_TF   0x01 /* RFLAGS.TF set just before the instruction under test */
 #define F_ABS  0x02 /* the value is in1 (else (old | in1) & ~in2) */

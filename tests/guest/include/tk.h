@@ -77,8 +77,8 @@ struct opres {
     struct probe_event ev[P_MAX_EV];
     uint32_t len; /* bytes from the insn under test to the next one */
 };
-void op_run(const struct mode *m, unsigned code, unsigned flags, uint64_t a, uint64_t b,
-            uint64_t c, struct opres *r);
+void op_run(const struct mode *m, unsigned code, unsigned flags, uint64_t a, uint64_t b, uint64_t c,
+            struct opres *r);
 void op_run4(const struct mode *m, unsigned code, unsigned flags, const uint64_t in[4],
              struct opres *r);
 /* "ok", or the events: "#GP(0x0)@insn", "#DB@next dr6=0xffff4ff0", "int0x66@next" */
@@ -145,7 +145,10 @@ const char *part_name(void);
 void lapic_self_ipi(unsigned vec);
 void lapic_eoi(void);
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t v)
+{
+    __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
 static inline uint8_t inb(uint16_t port)
 {
     uint8_t v;

@@ -20,13 +20,13 @@
 #define CR3_PCD (1u << 4)
 
 /* CR4 (APM Vol.2 §3.1.3; Intel SDM Vol.3A §2.5) */
-#define CR4_TSD        (1u << 2)
-#define CR4_PSE        (1u << 4)
-#define CR4_PAE        (1u << 5)
-#define CR4_LA57       (1u << 12)
-#define CR4_PCIDE      (1u << 17)
-#define CR4_OSXSAVE    (1u << 18)
-#define CR4_PKE        (1u << 22)
+#define CR4_TSD     (1u << 2)
+#define CR4_PSE     (1u << 4)
+#define CR4_PAE     (1u << 5)
+#define CR4_LA57    (1u << 12)
+#define CR4_PCIDE   (1u << 17)
+#define CR4_OSXSAVE (1u << 18)
+#define CR4_PKE     (1u << 22)
 
 /* EFER (APM Vol.2 §3.1.7) */
 #define MSR_EFER        0xc0000080
@@ -42,16 +42,16 @@
 #define RFLAGS_IF (1u << 9)
 
 /* CPUID bits */
-#define CPUID_1_ECX_XSAVE     (1u << 26)
-#define CPUID_1_ECX_OSXSAVE   (1u << 27)
-#define CPUID_1_ECX_PCID      (1u << 17)
-#define CPUID_7_ECX_PKU       (1u << 3)
-#define CPUID_7_ECX_OSPKE     (1u << 4)
-#define CPUID_7_ECX_LA57      (1u << 16)
-#define CPUID_E1_ECX_SVM      (1u << 2)
-#define CPUID_E1_ECX_SKINIT   (1u << 12)
-#define CPUID_E1_EDX_LM       (1u << 29)
-#define CPUID_E1_EDX_PDPE1GB  (1u << 26)
+#define CPUID_1_ECX_XSAVE    (1u << 26)
+#define CPUID_1_ECX_OSXSAVE  (1u << 27)
+#define CPUID_1_ECX_PCID     (1u << 17)
+#define CPUID_7_ECX_PKU      (1u << 3)
+#define CPUID_7_ECX_OSPKE    (1u << 4)
+#define CPUID_7_ECX_LA57     (1u << 16)
+#define CPUID_E1_ECX_SVM     (1u << 2)
+#define CPUID_E1_ECX_SKINIT  (1u << 12)
+#define CPUID_E1_EDX_LM      (1u << 29)
+#define CPUID_E1_EDX_PDPE1GB (1u << 26)
 
 /* Exception vectors */
 #define X86_DE 0

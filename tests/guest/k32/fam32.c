@@ -73,7 +73,8 @@ void fam_int(const struct group *g)
             if ((r.out[4] & 1) || (uint32_t)r.out[0] != SMAP)
                 break;
             const volatile uint8_t *e = (const volatile uint8_t *)SCRATCH;
-            uint64_t base = *(const volatile uint64_t *)e, len = *(const volatile uint64_t *)(e + 8);
+            uint64_t base = *(const volatile uint64_t *)e,
+                     len = *(const volatile uint64_t *)(e + 8);
             uint32_t type = *(const volatile uint32_t *)(e + 16);
             if (n < sizeof(buf))
                 n += (size_t)tk_snprintf(buf + n, sizeof(buf) - n, " %llx+%llx:%u",

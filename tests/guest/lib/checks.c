@@ -349,8 +349,8 @@ void fam_svm(const struct group *g)
     }
     if (check_begin("cpuid_ea")) {
         op_run(m, OP_cpuid, 0, 0x8000000a, 0, 0, &r);
-        report_op("cpuid_ea", &r, "eax=0x%llx ebx=0x%llx ecx=0x%llx edx=0x%llx", r.out[0],
-                  r.out[1], r.out[2], r.out[3]);
+        report_op("cpuid_ea", &r, "eax=0x%llx ebx=0x%llx ecx=0x%llx edx=0x%llx", r.out[0], r.out[1],
+                  r.out[2], r.out[3]);
     }
 }
 

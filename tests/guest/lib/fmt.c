@@ -77,8 +77,8 @@ int tk_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
         case 'u':
         case 'x':
             u = longs >= 2 ? va_arg(ap, unsigned long long)
-                : longs  ? va_arg(ap, unsigned long)
-                         : va_arg(ap, unsigned int);
+                : longs    ? va_arg(ap, unsigned long)
+                           : va_arg(ap, unsigned int);
             number(&o, u, *fmt == 'x' ? 16 : 10, false, width, pad);
             break;
         case 'p':

@@ -11,7 +11,10 @@
 #define LAPIC_SVR  0xf0
 #define LAPIC_ICR  0x300
 
-static volatile uint32_t *lapic(unsigned reg) { return (volatile uint32_t *)(uintptr_t)(LAPIC_BASE + reg); }
+static volatile uint32_t *lapic(unsigned reg)
+{
+    return (volatile uint32_t *)(uintptr_t)(LAPIC_BASE + reg);
+}
 
 void lapic_self_ipi(unsigned vec)
 {

@@ -35,8 +35,8 @@ void op_run4(const struct mode *m, unsigned code, unsigned flags, const uint64_t
     op_collect(r);
 }
 
-void op_run(const struct mode *m, unsigned code, unsigned flags, uint64_t a, uint64_t b,
-            uint64_t c, struct opres *r)
+void op_run(const struct mode *m, unsigned code, unsigned flags, uint64_t a, uint64_t b, uint64_t c,
+            struct opres *r)
 {
     const uint64_t in[4] = {a, b, c, 0};
     op_run4(m, code, flags, in, r);
@@ -44,14 +44,13 @@ void op_run(const struct mode *m, unsigned code, unsigned flags, uint64_t a, uin
 
 static const char *const exc_name[32] = {
     "DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "CSO", "TS",
-    "NP", "SS", "GP", "PF", "15", "MF", "AC", "MC", "XM", "VE", "CP",
-    "22", "23", "24", "25", "26", "27", "HV", "VC", "SX", "31",
+    "NP", "SS", "GP",  "PF", "15", "MF", "AC", "MC", "XM", "VE",  "CP",
+    "22", "23", "24",  "25", "26", "27", "HV", "VC", "SX", "31",
 };
 
 static bool has_error_code(unsigned vec)
 {
-    return vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 ||
-           vec == 30;
+    return vec == 8 || (vec >= 10 && vec <= 14) || vec == 17 || vec == 21 || vec == 29 || vec == 30;
 }
 
 /*
@@ -86,8 +85,7 @@ void fmt_events(char *buf, size_t size, const struct opres *r)
         else if (e->rel == (int32_t)r->len)
             n += (size_t)tk_snprintf(buf + n, size - n, "@next");
         else
-            n += (size_t)tk_snprintf(buf + n, size - n, "@insn%s%d", e->rel > 0 ? "+" : "",
-                                     e->rel);
+            n += (size_t)tk_snprintf(buf + n, size - n, "@insn%s%d", e->rel > 0 ? "+" : "", e->rel);
         if (n < size && e->vec == X86_DB)
             n += (size_t)tk_snprintf(buf + n, size - n, " dr6=0x%x", e->dr6);
     }
