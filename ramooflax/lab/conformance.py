@@ -30,10 +30,10 @@ from ramooflax.lab import facts, testkernel
 from ramooflax.lab.machine import Machine, MachineSpec
 
 START = "RFXT-START"
-BOOT_TIMEOUT = 90.0  # QEMU start to RFXT-START (SeaBIOS, the hv, GRUB)
+BOOT_TIMEOUT = 60.0  # QEMU start to RFXT-START (SeaBIOS, the hv, GRUB): about 1 s
 GROUP_TIMEOUT = 4.0  # seconds without a line: a check takes milliseconds, even under load
 MAX_BOOTS = 40  # per run: the first boot and one after each dead group
-HV_HALTED = ("vmm: halted", "the machine is halted")
+HV_HALTED = ("vmm: halted", "the machine is halted", "setup: halted")
 SKIP_TCG = "skip tcg-quirk"
 _LINE = re.compile(r"^(RFXT|RFXT-[A-Z]+|RFXB)(?: (.*))?$")
 
@@ -96,11 +96,15 @@ def _group_of(check: str) -> str:
     return ".".join(check.split(".")[:2])
 
 
-def log_tail(log: str, lines: int = 8) -> str:
+def log_tail(log: str, lines: int = 8, all_lines: bool = False) -> str:
     """What the VMM said once the VM ran: its `vmm:` and `vm:` lines (not the
-    VMCB dumps and exit counts), the last `lines` of them, indented."""
-    text = log.split("vmm: starting the VM", 1)[-1]
-    said = [x for x in text.splitlines() if x.startswith(("vmm:", "vm:"))][-lines:]
+    VMCB dumps and exit counts), the last `lines` of them, indented; with
+    all_lines, the last lines of the whole log (setup's too)."""
+    if all_lines:
+        said = log.strip().splitlines()[-lines:]
+    else:
+        text = log.split("vmm: starting the VM", 1)[-1]
+        said = [x for x in text.splitlines() if x.startswith(("vmm:", "vm:"))][-lines:]
     return "\n".join(f"    {x}" for x in said) or "    (nothing after `vmm: starting the VM`)"
 
 
@@ -117,6 +121,7 @@ class _Reader:
         self.partial = ""
         self.current: str | None = None
         self.seen_start = False
+        self.planned = False
         self.fatal = ""
 
     def feed(self, text: str) -> bool:
@@ -140,8 +145,10 @@ class _Reader:
         run.last = line
         if kind == START:
             self.seen_start = True
-        elif kind == "RFXT-PLAN" and not run.plan:
-            run.plan = rest.split()
+        elif kind == "RFXT-PLAN" and not self.planned:
+            self.planned = True
+            if run.boots == 1:
+                run.plan = rest.split()
         elif kind == "RFXT-BEGIN":
             self.current = rest
             run.group(rest).status = "running"
@@ -201,11 +208,18 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
         time.sleep(0.2)  # what was on its way when it died
         reader.feed(machine.console_text())
         if not reader.seen_start:
-            raise LabError(
-                f"the test kernel never started ({run.label}, -cpu {run.cpu}): {why}\n"
-                f"last console lines:\n{machine.console_text()[-800:]}\n"
-                f"hv log tail:\n{_log_tail(machine)}"
-            )
+            # Nothing ran: every group of this boot is dead, for the same reason.
+            reason = f"the test kernel never started: {why} (boot {run.boots}: {cmdline})"
+            if run.with_hv:
+                reason += f"\n  hv log ({log}):\n{log_tail(machine.log_text(), 6, all_lines=True)}"
+            else:
+                reason += f"\n  last console lines:\n{machine.console_text()[-600:]}"
+            for name in run.plan:
+                if run.group(name).status == "not-run":
+                    run.group(name).status = "dead"
+                    run.group(name).reason = reason
+            say(f"[{run.label} {run.cpu}] {why} before the kernel started")
+            return None
         victim = reader.current or _next_group(run)
         if victim is None:
             raise LabError(f"the machine died after its last group ({run.label}): {why}")
@@ -229,9 +243,9 @@ def _exits_now(machine: Machine) -> str:
     from ramooflax.errors import RamooflaxError
 
     try:
-        first = facts.exit_counts(machine.monitor("exits", 5))[1]
+        first = facts.exit_counts(machine.monitor("exits", 2))[1]
         time.sleep(1)
-        second = facts.exit_counts(machine.monitor("exits", 5))[1]
+        second = facts.exit_counts(machine.monitor("exits", 2))[1]
     except RamooflaxError:
         return "  the VMM does not answer on its control channel: the VM runs without exits"
     rates = sorted(((n - first.get(k, 0), k) for k, n in second.items()), reverse=True)
@@ -263,6 +277,7 @@ def run(
     result = Run(cpu, with_hv)
     base = ([] if with_hv else ["tcg_quirks=1"]) + list(options)
     only = list(only)
+    result.plan = testkernel.plan(only)  # the kernel's RFXT-PLAN replaces it
     if only:
         base.append("only=" + ",".join(only))
     started = time.monotonic()

@@ -63,6 +63,27 @@ def groups() -> list[tuple[str, bool]]:
     return found
 
 
+def plan(only: list[str] | None = None) -> list[str]:
+    """The groups the kernel runs for only= (its own rule, lib/report.c
+    group_selected): a pattern names a group, its mode, its family, or a
+    prefix ending in '*'; the groups that end the machine only by group or
+    family name."""
+    out = []
+    for name, explicit in groups():
+        mode, family = name.split(".", 1)
+        if not only:
+            if not explicit:
+                out.append(name)
+            continue
+        for p in only:
+            if p in (name, family) or (
+                not explicit and (p == mode or (p.endswith("*") and name.startswith(p[:-1])))
+            ):
+                out.append(name)
+                break
+    return out
+
+
 def image(cmdline: str) -> Path:
     """A disk whose GRUB boots the kernel with `cmdline` (built once per kernel and line)."""
     elf = ensure_kernel()

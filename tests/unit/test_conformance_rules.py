@@ -143,3 +143,19 @@ def test_groups_def() -> None:
     assert all(re.fullmatch(r"[a-z0-9]+\.[a-z0-9_]+", n) for n in names)
     explicit = {g for g, e in groups if e}
     assert set(c.TRIPLE + c.RESETS) <= explicit
+
+
+@pytest.mark.parametrize(
+    ("only", "some", "none"),
+    [
+        ([], ["pm32.boot", "l57.lmsw"], ["pm32.triple_np", "pm32.bench"]),
+        (["cr4"], ["real.cr4", "l57.cr4"], ["real.cr0"]),
+        (["pm32"], ["pm32.cr0", "pm32.df"], ["pae.cr0", "pm32.triple_np"]),
+        (["pm32*"], ["pm32.io"], ["pm32.reset_92"]),
+        (["triple_np"], ["pm32.triple_np"], ["pm32.triple_gp"]),
+        (["bench", "long.tf"], ["pm32.bench", "long.tf"], ["long.cr0"]),
+    ],
+)
+def test_plan_follows_the_kernels_rule(only: list[str], some: list[str], none: list[str]) -> None:
+    plan = testkernel.plan(only)
+    assert set(some) <= set(plan) and not set(none) & set(plan), plan
