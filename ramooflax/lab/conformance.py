@@ -31,7 +31,11 @@ from ramooflax.lab.machine import Machine, MachineSpec
 
 START = "RFXT-START"
 BOOT_TIMEOUT = 60.0  # QEMU start to RFXT-START (SeaBIOS, the hv, GRUB): about 1 s
-GROUP_TIMEOUT = 4.0  # seconds without a line: a check takes milliseconds, even under load
+# A group is hung after GROUP_TIMEOUT seconds of QEMU's own CPU time without
+# a line (a check takes milliseconds; CPU time, so that a loaded host does
+# not make a slow group look hung), or IDLE_TIMEOUT seconds of wall time.
+GROUP_TIMEOUT = 4.0
+IDLE_TIMEOUT = 40.0
 MAX_BOOTS = 40  # per run: the first boot and one after each dead group
 HV_HALTED = ("vmm: halted", "the machine is halted", "setup: halted")
 SKIP_TCG = "skip tcg-quirk"
@@ -71,6 +75,11 @@ class Run:
     def label(self) -> str:
         return "hv" if self.with_hv else "native"
 
+    def __repr__(self) -> str:
+        dead = sum(g.status == "dead" for g in self.groups.values())
+        return (f"<Run {self.label} -cpu {self.cpu}: {len(self.checks())} checks, "
+                f"{dead} dead groups, {self.boots} boots>")  # fmt: skip
+
     def checks(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for name in self.plan or list(self.groups):
@@ -87,6 +96,9 @@ class Pair:
     cpu: str
     native: Run
     hv: Run
+
+    def __repr__(self) -> str:
+        return f"<Pair -cpu {self.cpu}: {self.native!r} {self.hv!r}>"
 
     def vmm_range(self) -> facts.Range:
         return facts.vmm_range(self.hv.hv_log)
@@ -106,6 +118,20 @@ def log_tail(log: str, lines: int = 8, all_lines: bool = False) -> str:
         text = log.split("vmm: starting the VM", 1)[-1]
         said = [x for x in text.splitlines() if x.startswith(("vmm:", "vm:"))][-lines:]
     return "\n".join(f"    {x}" for x in said) or "    (nothing after `vmm: starting the VM`)"
+
+
+def _cpu_seconds(machine: Machine) -> float:
+    """CPU time QEMU has used (user + system, /proc/PID/stat); 0 if unknown."""
+    import os
+
+    if machine.proc is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{machine.proc.pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _log_tail(machine: Machine) -> str:
@@ -180,14 +206,19 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
     machine.start()
     try:
         last = time.monotonic()
+        last_cpu = 0.0
         why = ""
         while not why:
             if reader.feed(machine.console_text()):
-                last = time.monotonic()
+                last, last_cpu = time.monotonic(), _cpu_seconds(machine)
             if run.done:
                 break
             idle = time.monotonic() - last
-            limit = group_timeout if reader.seen_start else BOOT_TIMEOUT
+            busy = _cpu_seconds(machine) - last_cpu
+            if not reader.seen_start:
+                hung = idle > BOOT_TIMEOUT
+            else:
+                hung = busy > group_timeout or idle > max(IDLE_TIMEOUT, group_timeout)
             if reader.fatal:
                 why = f"the kernel stopped: {reader.fatal}"
             elif not machine.alive():
@@ -197,8 +228,8 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
                 )
             elif run.with_hv and any(m in machine.log_text() for m in HV_HALTED):
                 why = "the hypervisor halted"
-            elif idle > limit:
-                why = f"no output for {idle:.0f} s: the machine hangs or loops"
+            elif hung:
+                why = f"no output for {idle:.0f} s ({busy:.0f} s of QEMU's CPU): the machine hangs or loops"
             else:
                 time.sleep(0.05)
         if run.with_hv and not run.hv_log:

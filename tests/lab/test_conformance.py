@@ -25,10 +25,17 @@ ENDING = list(conformance.TRIPLE + conformance.RESETS)
 
 
 def _say(request: pytest.FixtureRequest) -> Callable[[str], None]:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
-        return lambda msg: print(msg, file=sys.stderr)
-    return lambda msg: reporter.write_line(f"[conformance] {msg}")
+    """Progress on the terminal, past pytest's capture (the runs take minutes)."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    def say(msg: str) -> None:
+        if capman is None:
+            print(f"[conformance] {msg}", file=sys.stderr, flush=True)
+            return
+        with capman.global_and_fixture_disabled():
+            print(f"[conformance] {msg}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def _cpus_wanted(request: pytest.FixtureRequest) -> list[str]:
