@@ -280,8 +280,9 @@ static void tf(const struct group *g, const char *check, unsigned code, const ui
  * RFLAGS.TF across the instructions a VMM intercepts: the single-step #DB
  * is a trap taken after the instruction, at the next one, with DR6.BS set
  * (APM Vol.2 §13.1.4; Intel SDM Vol.3B §18.3.1.4). Writes write the value
- * the register has. INT n clears TF for its handler, whose IRET restores
- * it: the trap then comes after the instruction that follows the INT.
+ * the register has. INT n clears TF for its handler; the handler's IRET
+ * sets it again, and a TF set by IRET traps after the instruction that
+ * follows (Intel SDM Vol.3A §2.3, EFLAGS.TF): after the one after the INT.
  */
 void fam_tf(const struct group *g)
 {

@@ -15,7 +15,7 @@
  *      test (label 1) and of the instruction after it (label 2);
  *   3. sets RFLAGS.TF when asked: POPF sets it, so the single-step trap is
  *      taken after the instruction that follows POPF, the one under test
- *      (AMD APM Vol.2 §13.1.4, Intel SDM Vol.3B §18.3.1.4);
+ *      (Intel SDM Vol.3A §2.3, EFLAGS.TF; AMD APM Vol.2 §13.1.4);
  *   4. runs the instruction; a fault resumes at label 2 (the handler of
  *      the mode moves the saved instruction pointer there), a #DB returns
  *      where it was taken with TF cleared;
