@@ -509,6 +509,13 @@ def mem_carved(ctx: Context, native: str, hv: str) -> str | None:
     return None
 
 
+def native_or_gp(ctx: Context, native: str, hv: str) -> str | None:
+    """As natively, or #GP(0) at the instruction with the register unchanged."""
+    if hv == native or apm_gp(ctx, native, hv) is None:
+        return None
+    return f"expected the native result or #GP(0x0)@insn with the register unchanged, got {hv!r}"
+
+
 def df_or_injected_np(_: Context, native: str, hv: str) -> str | None:
     """#DF, or the #NP of the gate as QEMU's SVM event injection gives it."""
     got = events(hv)
@@ -587,6 +594,11 @@ DIFFERENCES: tuple[Difference, ...] = (
                "the APM's answer: #GP(0), register unchanged",
                "APM Vol.2 §3.1 (CR0, CR3, CR4), §14.6-14.7; Intel SDM Vol.3A §2.5-2.6, §4.1.2",
                apm_gp, _tcg_skipped),
+    Difference("*.efer.bit13", "tcg",
+               "EFER.LMSLE: TCG drops it and its VMRUN refuses it, yet CPUID 8000_0008 EBX[20] "
+               "(LMSLE unsupported) is clear: dropped as natively, or #GP(0)",
+               "APM Vol.2 §3.1.7; APM Vol.3 Appendix E (CPUID 8000_0008 EBX)", native_or_gp,
+               lambda c, n: "cpu=has" in n),
     Difference("*.efer.bit*", "tcg", "an EFER bit the CPU lacks: TCG drops it silently, "
                "the APM says #GP(0)", "APM Vol.2 §3.1.7 (EFER, reserved bits MBZ)", apm_gp,
                _lacks),

@@ -75,6 +75,10 @@ def test_parse(result: str, events: str, fields: dict[str, object]) -> None:
          "tcg"),
         ("pm32.efer.bit20", "ok old=0x0 rd=0x0 cpu=lacks", "ok old=0x0 rd=0x0 cpu=lacks", "FAIL"),
         ("pm32.efer.bit11", "ok old=0x0 rd=0x800 cpu=has", "ok old=0x0 rd=0x800 cpu=has", "same"),
+        ("pm32.efer.bit13", "ok old=0x0 rd=0x0 cpu=has", "ok old=0x0 rd=0x0 cpu=has", "tcg"),
+        ("pm32.efer.bit13", "ok old=0x0 rd=0x0 cpu=has", "#GP(0x0)@insn old=0x0 rd=0x0 cpu=has",
+         "tcg"),
+        ("pm32.efer.bit13", "ok old=0x0 rd=0x0 cpu=has", "ok old=0x0 rd=0x2000 cpu=has", "FAIL"),
         # SVM hidden
         ("pm32.efer.bit12", "ok old=0x0 rd=0x1000 cpu=has",
          "#GP(0x0)@insn old=0x0 rd=0x0 cpu=lacks", "policy"),
