@@ -814,7 +814,9 @@ def judge_ending(native: Ending, hv: Ending) -> list[str]:
         )
     if hv.lines.get(armed) != "ok":
         problems.append(f"hv: the kernel never armed the group: lines {hv.lines}")
-    tail = "\n".join(hv.hv_log.strip().splitlines()[-12:])
+    tail = log_tail(hv.hv_log)
+    if not hv.qemu_exited:
+        tail += "\n    (the machine was still up, printing nothing: halted or looping)"
     if native.group in RESETS:
         if hv.lines.get(survived) != "ok":
             problems.append(f"hv: the reset was not blocked (no `{survived} ok`): hv log:\n{tail}")
