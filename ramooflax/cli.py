@@ -4,6 +4,7 @@
     ramooflax lab run [--no-hv] [--cmd 'uname -a'] ...
     ramooflax lab usb-image -o usb.img
     ramooflax lab demo
+    ramooflax lab conformance [--cpu max] [--only cr4,lmsw]   # test kernel: native vs hv
     ramooflax attach HOST:PORT                 # shell with `vm` attached
     ramooflax regs [HOST:PORT]                 # print gpr and sr, detach
     ramooflax dump --phys ADDR LEN -o FILE [HOST:PORT]
@@ -68,6 +69,38 @@ def cmd_usb_image(args: argparse.Namespace) -> int:
 
     print(usb.build(args.output, args.disk))
     return 0
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from ramooflax.lab import conformance, paths, qemu
+    from ramooflax.lab.progress import say
+
+    logs = args.logs or paths.lab_dir() / "conformance"
+    cpus = args.cpu or [qemu.DEFAULT_CPU]
+    only = [g for arg in args.only for g in arg.split(",") if g]
+    pairs = conformance.run_pairs(
+        cpus, logs, only, args.group_timeout, say=lambda msg: say("conformance", msg)
+    )
+    failed = 0
+    for cpu, pair in pairs.items():
+        verdicts = conformance.compare(pair)
+        failed += sum(v.failed for v in verdicts)
+        print(f"\n== -cpu {cpu}: native {len(pair.native.checks())} checks "
+              f"({pair.native.boots} boot), hv {len(pair.hv.checks())} checks "
+              f"({pair.hv.boots} boots); logs in {logs}")  # fmt: skip
+        print(conformance.table(verdicts, all_rows=args.all))
+        print(conformance.summary(pair, verdicts))
+    if args.endings:
+        cpu = cpus[0]
+        for group in conformance.TRIPLE + conformance.RESETS:
+            native = conformance.run_ending(cpu, group, False, logs / "ending")
+            hv = conformance.run_ending(cpu, group, True, logs / "ending")
+            problems = conformance.judge_ending(native, hv)
+            failed += bool(problems)
+            print(f"{group}: " + ("as documented" if not problems else "FAIL"))
+            for p in problems:
+                print("    " + p.replace("\n", "\n    "))
+    return 1 if failed else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -398,6 +431,8 @@ KERNEL_HELP = (
 
 
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from ramooflax.lab import qemu
+
     lab = sub.add_parser("lab", help="QEMU lab: guest images, runs, USB image, demo")
     lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
 
@@ -440,6 +475,27 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         help="BIOS drive the hv boots (default 0x81: the disk after the USB key)",
     )
     p.set_defaults(func=cmd_usb_image)
+
+    p = lab_sub.add_parser(
+        "conformance",
+        help="boot the test kernel natively and under the hv; compare every check",
+        description="Boots the conformance test kernel (tests/guest, docs/conformance.md) "
+        "without and under the hypervisor and prints, per check, the two results and the "
+        "verdict: same, policy or tcg (a documented difference), FAIL. Exit status 1 if any "
+        "check fails.",
+    )
+    p.add_argument("--cpu", action="append", metavar="MODEL",
+                   help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU})")  # fmt: skip
+    p.add_argument("--only", action="append", default=[], metavar="GROUPS",
+                   help="groups to run (comma-separated): a group (pm32.cr4), a mode (pm32) "
+                        "or a family (cr4)")  # fmt: skip
+    p.add_argument("--all", action="store_true", help="list every check, not only the differences")
+    p.add_argument("--endings", action="store_true",
+                   help="also boot the triple-fault and reset groups (one boot each)")  # fmt: skip
+    p.add_argument("--group-timeout", type=float, default=4.0, metavar="S",
+                   help="seconds without output before a group counts as dead (default 4)")  # fmt: skip
+    p.add_argument("--logs", type=Path, help="directory of the QEMU/hv logs (default build/lab)")
+    p.set_defaults(func=cmd_conformance)
 
     p = lab_sub.add_parser("demo", help="boot the amd64 guest under the hv and show both views")
     p.add_argument("--mem", default="512M")

@@ -24,7 +24,8 @@ from ramooflax.lab import guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
 
-READY_RE = re.compile(re.escape(guest.READY_MARKER) + r"\r?\n")
+SHELL_MARKER = guest.READY_MARKER
+READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
 
 
 @dataclass
@@ -43,6 +44,10 @@ class MachineSpec:
     hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
     gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
     kernel_package: str | None = None  # NAME[=VERSION] instead of the arch's default kernel
+    # The line wait_ready() waits for on COM1: the guest shell's by default;
+    # another guest (the test kernel) names its own. stop() powers the
+    # guest off through its shell only when it is the shell's.
+    ready_marker: str = SHELL_MARKER
 
 
 class Machine:
@@ -124,11 +129,13 @@ class Machine:
     def wait_ready(self, timeout: float = 180) -> float:
         """Wait for the guest's shell marker; return seconds since QEMU started."""
         con = self._con()
+        marker = self.spec.ready_marker
+        ready = READY_RE if marker == SHELL_MARKER else re.compile(re.escape(marker))
         try:
-            con.wait_for(READY_RE, 0, timeout)
+            con.wait_for(ready, 0, timeout)
         except GuestTimeout as exc:
             raise GuestTimeout(
-                f"the guest never printed {guest.READY_MARKER} ({exc}).\n{self._diagnostics()}"
+                f"the guest never printed {marker} ({exc}).\n{self._diagnostics()}"
             ) from None
         self.ready_after = time.monotonic() - self.started_at
         return self.ready_after
@@ -207,7 +214,8 @@ class Machine:
         """Power the guest off (`poweroff -f`), kill QEMU if it lingers; its exit code."""
         if self.proc is None:
             return None
-        if self.alive() and self.console is not None and self.ready_after is not None:
+        shell = self.spec.ready_marker == SHELL_MARKER
+        if self.alive() and self.console is not None and self.ready_after is not None and shell:
             try:
                 self.console.send("\npoweroff -f\n")
             except LabError:

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""CPUID's cost in the VM's TSC cycles, with the hypervisor / without it.
+
+Boots the conformance test kernel (tests/guest, docs/conformance.md) in its
+timing group (`only=bench`), with the hypervisor and without, alternating,
+RUNS times each. The kernel prints the median over SAMPLES of
+`lfence; rdtsc; lfence; cpuid(0); lfence; rdtsc; lfence` (cpuid_cycles), and
+of the same with nothing between the two RDTSC (rdtsc_cycles: what the
+measurement itself costs). Printed: each run, the medians, and the ratio
+hv/native of cpuid_cycles. Under the hypervisor every CPUID is a vm-exit;
+the VMM takes the time it spends off the VM's TSC (docs/architecture.md §4),
+so the ratio is what the VM can see of it, not the wall-clock cost.
+Usage: python bench/cpuid_tsc.py [RUNS] [SAMPLES]
+"""
+
+import statistics
+import sys
+
+from _common import LOGS
+
+from ramooflax.lab import conformance, qemu
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    samples = int(sys.argv[2]) if len(sys.argv) > 2 else 1001
+    cycles: dict[str, list[int]] = {"native": [], "hv": []}
+    empty: dict[str, list[int]] = {"native": [], "hv": []}
+    for i in range(runs):
+        for kind in ("native", "hv"):
+            run = conformance.run(
+                qemu.DEFAULT_CPU, kind == "hv", LOGS / f"{kind}-{i}", only=["bench"],
+                options=[f"bench_runs={samples}"],
+            )  # fmt: skip
+            if "cpuid_cycles" not in run.bench:
+                group = run.groups.get("pm32.bench")
+                why = group.reason if group is not None else run.last
+                raise SystemExit(f"[{kind}] the timing group printed nothing: {why}")
+            cycles[kind].append(run.bench["cpuid_cycles"])
+            empty[kind].append(run.bench.get("rdtsc_cycles", 0))
+            print(f"[{kind}] run {i + 1}: cpuid {run.bench['cpuid_cycles']} cycles, "
+                  f"rdtsc {run.bench.get('rdtsc_cycles', 0)} cycles "
+                  f"(median of {samples}; boot {run.seconds:.1f} s)", flush=True)  # fmt: skip
+    print()
+    for kind in ("native", "hv"):
+        print(f"{kind:7s} cpuid " + "  ".join(f"{c:8d}" for c in cycles[kind])
+              + f"   median {statistics.median(cycles[kind]):.0f} cycles"
+              f"   (rdtsc alone: median {statistics.median(empty[kind]):.0f})")  # fmt: skip
+    ratio = statistics.median(cycles["hv"]) / statistics.median(cycles["native"])
+    print(f"cpuid cycles ratio hv/native (medians): {ratio:.2f}")
+    print(f"logs: {LOGS}")
+
+
+if __name__ == "__main__":
+    main()
