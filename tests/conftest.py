@@ -26,6 +26,13 @@ MACHINES = {
     "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
     "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
     "hv_i386": MachineSpec(guest="i386", with_hv=True, build=True),
+    # Four cores (tests/lab/test_smp.py), each booted on first use and
+    # powered off after its tests, one at a time: they are heavy on 2 cores.
+    "hv_amd64_4": MachineSpec(guest="amd64", with_hv=True, build=True, smp=4),
+    "nohv_amd64_4": MachineSpec(guest="amd64", with_hv=False, build=True, smp=4),
+    "hv_i386_4": MachineSpec(guest="i386", with_hv=True, build=True, smp=4),
+    "nohv_i386_4": MachineSpec(guest="i386", with_hv=False, build=True, smp=4),
+    "nohv_i386": MachineSpec(guest="i386", with_hv=False, build=True),
     # A kernel the code was not written against: bookworm-backports' (6.12 today).
     "hv_amd64_bpo": MachineSpec(
         guest="amd64", with_hv=True, build=True, kernel_package=BACKPORTS_KERNEL
@@ -38,7 +45,7 @@ MACHINES = {
 }
 # Started on first use only: a VM waiting for a client keeps the VMM polling
 # its UART flat out, which would slow the other machines' boot on 2 cores.
-LAZY = {"hv_amd64_wait"}
+LAZY = {"hv_amd64_wait", "hv_amd64_4", "nohv_amd64_4", "hv_i386_4", "nohv_i386_4", "nohv_i386"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -105,6 +112,13 @@ class Pool:
         if not machine.alive():
             pytest.fail(f"machine {name} is no longer running (QEMU exited)", pytrace=False)
         return machine
+
+    def stop(self, name: str) -> None:
+        """Power one machine off before the session ends (its resources back)."""
+        machine = self.machines.pop(name, None)
+        if machine is not None:
+            machine.stop()
+        self.ready.discard(name)
 
     def stop_all(self) -> None:
         for machine in self.machines.values():

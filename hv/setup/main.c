@@ -44,6 +44,12 @@ static void parse_options(struct boot_info *info, const char *cmdline)
             setup_fail("bad ctrl_timeout= option; use seconds, 1-3600");
         info->ctrl_timeout = (uint32_t)n;
     }
+    info->tsc_debt_ms = 50;
+    if (!cmdline_get(cmdline, "tsc_debt", val, sizeof(val))) {
+        if (cmdline_parse_u64(val, &n) || n > 1000)
+            setup_fail("bad tsc_debt= option; use milliseconds, 0-1000 (0: never hide VMM time)");
+        info->tsc_debt_ms = (uint32_t)n;
+    }
     info->ctrl_poll = 64;
     if (!cmdline_get(cmdline, "ctrl_poll", val, sizeof(val))) {
         if (cmdline_parse_u64(val, &n) || n == 0 || n > 65536 || (n & (n - 1)))

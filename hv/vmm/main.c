@@ -104,7 +104,7 @@ void vmm_main(struct boot_info *info)
     __asm__ volatile("mov %0, %%cr4" ::"r"(cr | CR4_OSFXSR));
     __asm__ volatile("mov %%cr0, %0" : "=r"(cr));
     __asm__ volatile("mov %0, %%cr0" ::"r"(cr & ~(CR0_TS | CR0_EM)));
-    log_printf("vmm: running at 0x%llx, range 0x%016llx-0x%016llx (%llu KiB)\n",
+    log_printf("vmm: running at 0x%llx\nvmm: range 0x%016llx-0x%016llx (%llu KiB)\n",
                (unsigned long long)info->vmm_base, (unsigned long long)info->vmm_base,
                (unsigned long long)(info->vmm_base + info->vmm_size),
                (unsigned long long)(info->vmm_size >> 10));

@@ -33,7 +33,7 @@ class MachineSpec:
     guest: str = "amd64"  # guest arch
     with_hv: bool = True
     mem: str = "512M"
-    smp: int = 1  # cores
+    smp: int = 2  # cores: real machines have several, so does the lab by default
     cpu: str | None = None  # CPU model; +svm,+npt are added
     console_port: int | None = None
     ctrl_port: int | None = None

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 from ramooflax.errors import LabError
@@ -36,8 +37,16 @@ def elf_path() -> Path:
     return build_dir() / "rfxtest.elf"
 
 
+_BUILD_LOCK = threading.Lock()  # the native and hv runs ask at once
+
+
 def ensure_kernel() -> Path:
     """build/guest/rfxtest.elf, running `make -C tests/guest` when it is stale."""
+    with _BUILD_LOCK:
+        return _ensure_kernel()
+
+
+def _ensure_kernel() -> Path:
     src = source_dir()
     if not (src / "Makefile").exists():
         raise LabError(f"{src}/Makefile is missing: the test kernel's sources are not here")

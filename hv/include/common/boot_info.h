@@ -43,7 +43,7 @@ struct boot_info {
     uint32_t ctrl_wait;    /* stop at the VM's first instruction for a client */
     uint32_t ctrl_timeout; /* seconds of client silence before a stopped VM runs again */
     uint32_t ctrl_poll;    /* poll the channel on one exit in ctrl_poll (a power of two) */
-    uint32_t reserved3;
+    uint32_t tsc_debt_ms;  /* VMM time hidden from a vCPU's TSC at most, before it is repaid */
     struct log_target log;
     struct log_target ctrl;
     uint32_t e820_count;

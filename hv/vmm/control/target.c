@@ -186,7 +186,7 @@ static int write_cr(struct vcpu *v, unsigned n, uint64_t val)
     uint64_t old = v->ops->get_cr(v, n);
     if (n == 0) {
         uint64_t efer = v->ops->get_efer(v);
-        val = (val & CR0_DEFINED) | CR0_ET;
+        val |= CR0_ET;
         if ((val & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME))
             v->ops->set_efer(v, efer | EFER_LMA);
         if (!(val & CR0_PG) && (old & CR0_PG) && (efer & EFER_LMA))

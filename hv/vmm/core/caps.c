@@ -95,9 +95,14 @@ void vm_probe_caps(struct vm *vm)
         efer |= EFER_FFXSR;
     if (e1[2] & CPUID_80000001_ECX_TCE)
         efer |= EFER_TCE;
-    /* LMSLE: AMD CPUs until CPUID 8000_0008 EBX[20] says it is gone. */
-    if (c->long_mode && (max[1] == 0x68747541) && !(e8[1] & CPUID_80000008_EBX_LMSLE_UNSUPPORTED))
-        efer |= EFER_LMSLE;
+    /* LMSLE is not offered: gone from current AMD CPUs (CPUID 8000_0008
+     * EBX[20]) and from QEMU's, whose VMRUN refuses it. */
     c->efer_allowed = efer;
+    /* MCOMMIT, INTWB (8000_0008 EBX[8], [9]); UAIE, AIBRSE (8000_0021 EAX[7], [21]). */
+    uint32_t e21[4] = {0};
+    if (emax[0] >= 0x80000021)
+        cpuid_vm(vm, 0x80000021, 0, e21);
+    c->efer_ignored = ((e8[1] >> 8) & 1 ? 1ull << 17 : 0) | ((e8[1] >> 9) & 1 ? 1ull << 18 : 0) |
+                      ((e21[0] >> 7) & 1 ? 1ull << 20 : 0) | ((e21[0] >> 21) & 1 ? 1ull << 21 : 0);
     c->maxphyaddr = (emax[0] >= 0x80000008 && (e8[0] & 0xff)) ? e8[0] & 0xff : 36;
 }

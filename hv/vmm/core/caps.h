@@ -14,6 +14,8 @@
 struct cpu_caps {
     uint64_t cr4_allowed;  /* CR4 bits the CPU has */
     uint64_t efer_allowed; /* EFER bits a WRMSR may set (LMA is read-only) */
+    uint64_t efer_ignored; /* bits of features the CPU claims that the VMM does not model:
+                            * a write may set them, and they are dropped (as QEMU does) */
     unsigned maxphyaddr;   /* CPUID 8000_0008 EAX[7:0] */
     bool long_mode;
     bool page1gb;

@@ -104,7 +104,7 @@ static void set_cr0(struct vcpu *v, uint64_t val)
 {
     uint64_t old = v->ops->get_cr(v, 0), efer = v->ops->get_efer(v);
 
-    val = (val & CR0_DEFINED) | CR0_ET; /* ET is hard-wired to 1 */
+    val |= CR0_ET; /* hard-wired to 1; the reserved bits of 31:0 are kept as written */
     /* EFER.LMA follows paging with LME (APM Vol.2 §14.6.1). */
     if ((val & CR0_PG) && !(old & CR0_PG) && (efer & EFER_LME))
         v->ops->set_efer(v, efer | EFER_LMA);

@@ -84,9 +84,11 @@ void vcpu_recalc_intercepts(struct vcpu *v)
     struct intercepts want = {0};
 
     /* CR0 writes: the switch in and out of real mode moves the INT n
-     * intercept (int 15h is answered in real mode: intn.c). CR3 and CR4
-     * run on the hardware with nested paging, which checks them itself. */
-    want.cr_write = 1u << 0;
+     * intercept (int 15h is answered in real mode: intn.c). CR4 writes:
+     * checked against the bits this CPU has (QEMU's TCG takes a reserved
+     * CR4 bit for a failed VMRUN instead of a #GP). CR3 runs on the
+     * hardware with nested paging. */
+    want.cr_write = (1u << 0) | (1u << 4);
     want.intn = !(v->ops->get_cr(v, 0) & CR0_PE);
     want.hlt = !v->hlt_parked;
     want.intr = !v->in_irq_handler;

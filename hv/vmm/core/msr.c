@@ -19,7 +19,7 @@
 const char *efer_check(struct vcpu *v, uint64_t val)
 {
     uint64_t old = v->ops->get_efer(v);
-    if (val & ~(v->vm->caps.efer_allowed | EFER_LMA))
+    if (val & ~(v->vm->caps.efer_allowed | v->vm->caps.efer_ignored | EFER_LMA))
         return "an EFER bit this CPU does not have";
     /* LME cannot change while paging is on (APM Vol.2 §14.6.1). */
     if (((old ^ val) & EFER_LME) && (v->ops->get_cr(v, 0) & CR0_PG))
@@ -30,7 +30,8 @@ const char *efer_check(struct vcpu *v, uint64_t val)
 void efer_set(struct vcpu *v, uint64_t val)
 {
     uint64_t old = v->ops->get_efer(v);
-    uint64_t nv = (val & ~EFER_LMA) | (old & EFER_LMA); /* LMA is the CPU's */
+    uint64_t nv =
+        (val & ~(EFER_LMA | v->vm->caps.efer_ignored)) | (old & EFER_LMA); /* LMA is the CPU's */
     v->ops->set_efer(v, nv);
     if ((old ^ nv) & EFER_NXE)
         v->ops->flush_tlb(v);

@@ -39,13 +39,13 @@ static int hidden_access(struct vcpu *v, uint64_t gpa, bool write)
 {
     struct insn in;
 
-    v->vm->npf_hidden++;
-    if (v->vm->npf_hidden <= NPF_LOG_MAX)
+    __atomic_add_fetch(&v->vm->npf_hidden, 1, __ATOMIC_RELAXED);
+    if (++v->npf_logged <= NPF_LOG_MAX)
         log_printf("vmm: npf: cpu%u: VM %s of hidden VMM memory at 0x%llx, rip 0x%llx: dropped\n",
                    v->id, write ? "write" : "read", (unsigned long long)gpa,
                    (unsigned long long)v->ops->get_rip(v));
-    if (v->vm->npf_hidden == NPF_LOG_MAX)
-        log_printf("vmm: npf: further accesses are counted, not logged\n");
+    if (v->npf_logged == NPF_LOG_MAX)
+        log_printf("vmm: npf: cpu%u: further accesses are counted, not logged\n", v->id);
     if (emu_decode(v, &in)) {
         vcpu_cannot_emulate(v, "an access to the VMM's range (instruction not decodable)");
         return 0;

@@ -6,15 +6,20 @@
  *
  * TSC rebasing (the seed paper's tsc_rebase), through the backend's TSC
  * offset (APM Vol.2 §15.30.5; SDM Vol.3C §26.6.5):
- *  - an exit the VM causes (CPUID, an MSR, a CR write...) does not show in
- *    its TSC: the time in the VMM and the world switch (measured once per
- *    vCPU) are taken off, so `rdtsc; cpuid; rdtsc` reads as on a CPU that
- *    runs CPUID itself;
+ *  - an exit the VM causes (CPUID, an MSR, a CR write...) shows little in
+ *    its TSC: the time in the VMM is taken off, and half the cheapest
+ *    world switch this vCPU has made (calibrated at start, then the
+ *    shortest entry-to-exit round trip of any exit). Not the whole switch:
+ *    its cost varies from one exit to the next (by half under QEMU's TCG),
+ *    and taking off more than a switch took would run the TSC backwards;
  *  - that time is a debt, repaid at the next exit the VM cannot time (a
- *    physical interrupt, an NMI, a halt) and whenever it passes
- *    TSC_DEBT_MAX: the TSC then jumps forward to real time. It never goes
- *    back, it keeps pace with the clocks the VM compares it with (PIT,
- *    HPET, RTC), and two vCPUs drift apart by one debt at most;
+ *    physical interrupt, an NMI, a halt) and whenever it passes the
+ *    boot option tsc_debt=MS (50 ms by default; 0 hides nothing): the TSC
+ *    then jumps forward to real time. It never goes back, it keeps pace
+ *    with the clocks the VM compares it with (PIT, HPET, RTC), and two
+ *    vCPUs drift apart by one debt at most -- an OS that checks the TSCs
+ *    are in step with interrupts off may see that; tsc_debt=0 keeps them
+ *    in step, and shows every exit;
  *  - a stop for a client is not the VM's time at all: it is taken off and
  *    never repaid.
  */
@@ -30,7 +35,7 @@
 #include "vmm/devices/devices.h"
 
 #define SUMMARY_EVERY_EXITS (1u << 22) /* the counters in the log every 4M exits */
-#define TSC_DEBT_MAX_US     1000
+
 
 uint64_t vcpu_guest_tsc(struct vcpu *v) { return v->exit_tsc + v->ops->get_tsc_offset(v); }
 
@@ -73,13 +78,13 @@ static void prepare_entry(struct vcpu *v)
     }
 }
 
-/* After an exit: what the VM's TSC shows of it (see the top). */
+/* Before an entry: what the VM's TSC shows of the exit (see the top). */
 static void rebase_tsc(struct vcpu *v)
 {
-    uint64_t spent = rdtsc() - v->exit_tsc + v->switch_cost;
+    uint64_t spent = rdtsc() - v->exit_tsc + v->switch_cost / 2;
     uint64_t stopped = v->stop_ticks < spent ? v->stop_ticks : spent;
     uint64_t off = v->ops->get_tsc_offset(v) - spent;
-    uint64_t max = v->vm->tsc_hz / 1000000 * TSC_DEBT_MAX_US;
+    uint64_t max = v->vm->tsc_hz / 1000 * v->vm->info->tsc_debt_ms;
 
     v->stop_ticks = 0;
     v->tsc_debt += spent - stopped;
@@ -96,6 +101,8 @@ static void handle_exit(struct vcpu *v)
     uint32_t code = v->ops->exit_code(v);
 
     v->exit_tsc = rdtsc();
+    if (v->exit_tsc - v->entry_tsc < v->switch_cost)
+        v->switch_cost = v->exit_tsc - v->entry_tsc; /* a round trip is at least a switch */
     v->exits++;
     if (code < v->ops->exit_codes)
         v->exit_counts[code]++;
@@ -112,7 +119,6 @@ static void handle_exit(struct vcpu *v)
         vm_log_summary(v->vm);
     if (v->vm->hooks && v->vm->hooks->poll)
         v->vm->hooks->poll(v, v->poll);
-    rebase_tsc(v);
 }
 
 void vcpu_run(struct vcpu *v)
@@ -121,6 +127,7 @@ void vcpu_run(struct vcpu *v)
     log_printf("vmm: cpu%u: a world switch costs %llu TSC ticks\n", v->id,
                (unsigned long long)v->switch_cost);
     v->exit_tsc = rdtsc(); /* the guest TSC is defined before the first exit (ctrl_wait) */
+    v->poll = POLL_TICK;   /* nothing to hide before the first entry */
     vcpu_intercepts_changed(v);
     if (v->id == 0 && v->vm->hooks && v->vm->hooks->first_entry)
         v->vm->hooks->first_entry(v);
@@ -144,6 +151,8 @@ void vcpu_run(struct vcpu *v)
             machine_reset();
         }
         prepare_entry(v);
+        rebase_tsc(v); /* last: everything since the exit is the VMM's */
+        v->entry_tsc = rdtsc();
         v->ops->enter(v);
         handle_exit(v);
     }

@@ -122,7 +122,7 @@ static void combine(struct vcpu *v, const struct x86_event *second)
 {
     enum exc_class c1 = exc_class(v->pending.vector), c2 = exc_class(second->vector);
     if (c1 == EXC_DOUBLE && (c2 == EXC_CONTRIBUTORY || c2 == EXC_PAGE_FAULT)) {
-        shutdown(v, "a fault while delivering #DF (triple fault)");
+        shutdown(v, "a fault while delivering #DF: the VM shut down (triple fault)");
         return;
     }
     if ((c1 == EXC_CONTRIBUTORY && c2 == EXC_CONTRIBUTORY) ||
@@ -183,7 +183,7 @@ static void shutdown(struct vcpu *v, const char *why)
 
 int exit_shutdown(struct vcpu *v)
 {
-    shutdown(v, "the VM triple-faulted");
+    shutdown(v, "the VM shut down (triple fault)");
     return 0;
 }
 

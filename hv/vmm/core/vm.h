@@ -268,7 +268,8 @@ struct vcpu {
 
     /* time (core/run.c) */
     uint64_t exit_tsc;    /* host TSC at the last exit */
-    uint64_t switch_cost; /* backend_ops.switch_cost */
+    uint64_t switch_cost; /* the cheapest world switch seen (calibrated, then every exit) */
+    uint64_t entry_tsc;   /* host TSC just before the last entry */
     uint64_t tsc_debt;    /* VMM time hidden from the VM since it was last repaid */
     uint64_t stop_ticks;  /* of this exit's handling, the time the VM was stopped for a client */
 
@@ -282,6 +283,7 @@ struct vcpu {
     uint64_t exit_other;   /* codes at or past backend_ops.exit_codes */
     uint64_t *exit_counts; /* backend_ops.exit_codes entries */
     uint64_t vmm_faults;   /* exits the VMM could not handle */
+    uint64_t npf_logged;   /* its accesses to the VMM range, for the log's limit */
 };
 
 _Static_assert(__builtin_offsetof(struct vcpu, gpr) == 0, "the world switch saves GPRs at 0");

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "hw/x86.h"
 #include "lib/insn.h"
+#include "lib/vmcb_check.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/exits.h"
 #include "vmm/core/vcpu.h"
@@ -221,11 +222,24 @@ static void redeliver(struct vcpu *v, const struct vmcb_control *c)
     vcpu_redeliver(v, &ev);
 }
 
-/* VMEXIT_INVALID: the consistency checks before the entry (core/run.c)
- * let through a state VMRUN refused. Logged, and the VM shut down: there
- * is no state to go back to that the CPU would have produced. */
+/*
+ * VMEXIT_INVALID. QEMU's TCG also exits so (not with a #GP) when the VM
+ * itself moves a reserved bit into CR3 or CR4 while running: the VMCB is
+ * then the VM's, at that instruction, and valid by the consistency checks
+ * the VMM makes before each entry. Such a MOV is emulated, with the checks
+ * that fault it as the CPU would. Anything else is a state VMRUN refused
+ * that the checks let through: logged, and the VM shut down -- there is no
+ * state to go back to that the CPU would have produced.
+ */
 static int svm_exit_invalid(struct vcpu *v)
 {
+    const struct cpu_caps *cc = &v->vm->caps;
+    struct vmcb_caps caps = {cc->cr4_allowed, cc->efer_allowed | EFER_SVME, cc->maxphyaddr,
+                             cc->long_mode};
+    struct insn in;
+    if (!vmcb_check(vmcb_of(v), &caps, false) && !emu_decode(v, &in) && in.map == 2 &&
+        in.opcode == 0x22)
+        return exit_cr_write(v, emu_modrm_reg(&in));
     log_printf("vmm: cpu%u: VMRUN refused the VMCB (VMEXIT_INVALID); it follows\n", v->id);
     vcpu_log_dump(v);
     return exit_shutdown(v);

@@ -102,6 +102,7 @@ void svm_init_state(struct vcpu *v)
     s->g_pat = 0x0007040600070406ull; /* the power-on PAT */
     cpuid_count(1, 0, sig);
     v->gpr[GPR_RDX] = sig[0]; /* EDX holds the processor signature after INIT */
+    to_svm(v)->lme = false;
     v->pending.type = EVENT_NONE;
     v->deferred.type = EVENT_NONE;
     vmcb_of(v)->control.event_inj = 0;
@@ -127,18 +128,22 @@ void svm_cpu_enable(struct vcpu *v)
  * What a world switch costs on this core: a throw-away VM whose first
  * instruction, CPUID, is intercepted -- it exits before running anything --
  * timed round trip by round trip; the cheapest of them is taken. That VM
- * runs 32-bit flat with paging and nested paging off, its own ASID, and
- * its code in a page of the VMM's.
+ * runs 32-bit flat with paging off, on the machine's nested tables (as the
+ * real one does: they cost the switch most of its time under TCG), with
+ * its own ASID and its four bytes of code at CALIB_CODE, in conventional
+ * memory the VM has not used yet.
  */
+#define CALIB_CODE 0x7000
+
 uint64_t svm_switch_cost(struct vcpu *v)
 {
     static const uint8_t code[] = {0x0f, 0xa2, 0xeb, 0xfc}; /* cpuid; jmp $-2 */
     struct vm *vm = v->vm;
     struct vmcb *vmcb = (struct vmcb *)alloc(vm, 1);
-    uint8_t *page = (uint8_t *)alloc(vm, 1);
+    uint8_t *page = (uint8_t *)CALIB_CODE;
     uint64_t gprs[GPR_COUNT] = {0}, best = ~0ull;
 
-    if (!vmcb || !page)
+    if (!vmcb)
         return 0;
     lib_memcpy(page, code, sizeof(code));
     struct vmcb_control *c = &vmcb->control;
@@ -149,6 +154,8 @@ uint64_t svm_switch_cost(struct vcpu *v)
     c->msrpm_base_pa = (uint64_t)svm_vm_of(vm)->msrpm;
     c->guest_asid = 2;
     c->tlb_control = SVM_TLB_CONTROL_FLUSH_ALL;
+    c->np_enable = SVM_NP_ENABLE;
+    c->nested_cr3 = svm_vm_of(vm)->npt_root;
     seg(&s->cs, 0x08, 0, 0xc9b);
     seg(&s->ss, 0x10, 0, 0xc93);
     seg(&s->ds, 0x10, 0, 0xc93);

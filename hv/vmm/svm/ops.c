@@ -27,12 +27,29 @@ static uint64_t get_cr(struct vcpu *v, unsigned n)
     }
 }
 
+/*
+ * EFER.LME goes into the VMCB only while CR0.PG is set (it does nothing
+ * before paging is on: APM Vol.2 §14.6.1). QEMU 10's TCG, at an exit from a
+ * VM with LME set and paging off, restores the host's CR0 before its EFER
+ * and CR4, refuses that CR0 as a long-mode switch without PAE, and leaves
+ * the VMM running without paging. The VM still sees the LME it wrote.
+ */
+static void sync_lme(struct vcpu *v)
+{
+    struct vmcb_save *s = &vmcb_of(v)->save;
+    if (to_svm(v)->lme && (s->cr0 & CR0_PG))
+        s->efer |= EFER_LME;
+    else
+        s->efer &= ~EFER_LME;
+}
+
 static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
 {
     struct vmcb_save *s = &vmcb_of(v)->save;
     switch (n) {
     case 0:
         s->cr0 = val;
+        sync_lme(v);
         break;
     case 2:
         s->cr2 = val;
@@ -48,8 +65,17 @@ static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
     }
 }
 
-static uint64_t get_efer(struct vcpu *v) { return vmcb_of(v)->save.efer & ~EFER_SVME; }
-static void set_efer(struct vcpu *v, uint64_t val) { vmcb_of(v)->save.efer = val | EFER_SVME; }
+static uint64_t get_efer(struct vcpu *v)
+{
+    return (vmcb_of(v)->save.efer & ~(EFER_SVME | EFER_LME)) | (to_svm(v)->lme ? EFER_LME : 0);
+}
+
+static void set_efer(struct vcpu *v, uint64_t val)
+{
+    to_svm(v)->lme = val & EFER_LME;
+    vmcb_of(v)->save.efer = val | EFER_SVME;
+    sync_lme(v);
+}
 static uint64_t get_rip(struct vcpu *v) { return vmcb_of(v)->save.rip; }
 static void set_rip(struct vcpu *v, uint64_t rip) { vmcb_of(v)->save.rip = rip; }
 static uint64_t get_rflags(struct vcpu *v) { return vmcb_of(v)->save.rflags; }
@@ -203,7 +229,7 @@ static int get_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
     uint64_t *p = vmcb_msr(v, msr);
     if (!p)
         return -1;
-    *val = msr == MSR_EFER ? *p & ~EFER_SVME : *p;
+    *val = msr == MSR_EFER ? get_efer(v) : *p;
     return 0;
 }
 
@@ -212,7 +238,10 @@ static int set_msr(struct vcpu *v, uint32_t msr, uint64_t val)
     uint64_t *p = vmcb_msr(v, msr);
     if (!p)
         return -1;
-    *p = msr == MSR_EFER ? val | EFER_SVME : val;
+    if (msr == MSR_EFER)
+        set_efer(v, val);
+    else
+        *p = val;
     return 0;
 }
 

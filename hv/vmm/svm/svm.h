@@ -17,6 +17,7 @@ struct svm_vcpu {
     struct vmcb *host_vmcb; /* the VMM's FS/GS/TR/LDTR and syscall MSRs (VMSAVE/VMLOAD) */
     uint64_t hsave;         /* VM_HSAVE_PA: where VMRUN keeps the host state */
     bool injected_soft;     /* the last entry injected a software interrupt */
+    bool lme;               /* the VM's EFER.LME (ops.c: in the VMCB only with CR0.PG) */
 };
 
 struct svm_vm {

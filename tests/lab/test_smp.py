@@ -1,0 +1,184 @@
+"""Every core inside the VM: each vCPU boots, sees no SVM, cannot reach the
+VMM's memory, runs the same workload as the bare machine, goes offline and
+online again, and is a gdb thread.
+
+The 2-core machines are the session's default ones; the 4-core ones are
+booted one at a time for this module and powered off after it.
+"""
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from ramooflax.lab import facts
+from ramooflax.lab.machine import Machine
+
+pytestmark = pytest.mark.lab
+
+GDB = shutil.which("gdb")
+# (machine, arch, cores, under the hypervisor)
+MACHINES = [
+    ("hv_amd64", "amd64", 2, True),
+    ("nohv_amd64", "amd64", 2, False),
+    ("hv_i386", "i386", 2, True),
+    ("nohv_i386", "i386", 2, False),
+    ("hv_amd64_4", "amd64", 4, True),
+    ("nohv_amd64_4", "amd64", 4, False),
+    ("hv_i386_4", "i386", 4, True),
+    ("nohv_i386_4", "i386", 4, False),
+]
+FOUR = {name for name, _, cores, _ in MACHINES if cores == 4}
+WORKLOAD = "seq 1 30000 | md5sum; i=0; while [ $i -lt 60 ]; do /bin/true; i=$((i+1)); done; echo $i"
+
+
+@pytest.fixture(scope="module")
+def machines(lab_pool) -> Iterator[dict[str, Machine]]:  # type: ignore[no-untyped-def]
+    """Boots on demand (get(name)); the 4-core machines are powered off at
+    the end of the module, the others stay for the session."""
+    booted: dict[str, Machine] = {}
+
+    class Get(dict[str, Machine]):
+        def __missing__(self, name: str) -> Machine:
+            for other in [n for n in booted if n in FOUR and n != name]:
+                lab_pool.stop(other)  # one 4-core machine at a time
+                booted.pop(other)
+            booted[name] = lab_pool.get(name)
+            return booted[name]
+
+    yield Get()
+    for name in list(booted):
+        if name in FOUR:
+            lab_pool.stop(name)
+
+
+def by_machine(names: list[str]) -> list[object]:
+    return [pytest.param(m, id=m) for m in names]
+
+
+ALL = [name for name, *_ in MACHINES]
+HV = [name for name, _, _, hv in MACHINES if hv]
+
+
+def cores(name: str) -> int:
+    return next(c for n, _, c, _ in MACHINES if n == name)
+
+
+@pytest.mark.parametrize("name", by_machine(ALL))
+def test_every_core_boots(name: str, machines: dict[str, Machine]) -> None:
+    machine = machines[name]
+    n = cores(name)
+    assert machine.run("nproc").output.strip() == str(n)
+    cpuinfo = machine.run("cat /proc/cpuinfo").output
+    flags = re.findall(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)
+    assert len(flags) == n, cpuinfo[:500]
+    with_svm = [i for i, f in enumerate(flags) if " svm" in f]
+    if name in HV:
+        assert with_svm == [], f"processors {with_svm} show svm under the hypervisor"
+        summary = machine.hv_summary()
+        assert f"{n} vCPUs" in summary, summary
+        assert summary.count("mode long") == n, summary
+    else:
+        assert with_svm == list(range(n)), "the bare (emulated) machine offers svm on each core"
+
+
+@pytest.mark.parametrize("name", by_machine(HV))
+def test_no_core_reaches_the_vmm(name: str, machines: dict[str, Machine]) -> None:
+    """A process pinned to each CPU reads all ones from the hidden range, and
+    its write there is dropped and logged, with the vCPU that made it."""
+    machine = machines[name]
+    hidden = facts.vmm_range(machine.log_text() + machine.hv_summary())
+    for k in range(cores(name)):
+        addr = hidden.start + 0x1000 * (k + 1)
+        read = machine.run(f"taskset -c {k} busybox devmem {addr:#x} 32").output.strip()
+        assert read.lower() == "0xffffffff", f"cpu{k} read {read} in the VMM's range"
+        machine.run(f"taskset -c {k} busybox devmem {addr:#x} 32 0x5a5a5a5a")
+        again = machine.run(f"taskset -c {k} busybox devmem {addr:#x} 32").output.strip()
+        assert again.lower() == "0xffffffff", f"cpu{k}'s write landed: {again}"
+        assert f"cpu{k}: VM write of hidden VMM memory at {addr:#x}" in machine.log_text()
+
+
+@pytest.mark.parametrize("arch,n", [("amd64", 2), ("i386", 2), ("amd64", 4), ("i386", 4)])
+def test_workload_on_every_core(arch: str, n: int, machines: dict[str, Machine]) -> None:
+    """The same output with and without the hypervisor, the work spread over
+    every CPU (one pinned copy each, all at once)."""
+    suffix = "" if n == 2 else "_4"
+    cmd = " & ".join(f"(taskset -c {k} sh -c '{WORKLOAD}' > /tmp/w{k})" for k in range(n))
+    cmd += "; wait; cat " + " ".join(f"/tmp/w{k}" for k in range(n))
+    outputs = {}
+    for hv in (False, True):
+        name = f"{'hv' if hv else 'nohv'}_{arch}{suffix}"
+        result = machines[name].run(cmd, timeout=600)
+        assert result.status == 0, result
+        outputs[hv] = result.output
+    assert outputs[True] == outputs[False]
+    assert outputs[True].count("60\n") == n
+
+
+@pytest.mark.parametrize("name", by_machine(["hv_amd64", "hv_amd64_4"]))
+def test_cpu_offline_online(name: str, machines: dict[str, Machine]) -> None:
+    """20 cycles of offline/online for each AP: it comes back and runs."""
+    machine = machines[name]
+    n = cores(name)
+    script = (
+        f"for k in $(seq 1 {n - 1}); do for i in $(seq 1 20); do "
+        "echo 0 > /sys/devices/system/cpu/cpu$k/online || exit 1; "
+        "echo 1 > /sys/devices/system/cpu/cpu$k/online || exit 2; "
+        "taskset -c $k true || exit 3; done; done; cat /sys/devices/system/cpu/online"
+    )
+    result = machine.run(script, timeout=900)
+    assert result.status == 0 and result.output.strip() == f"0-{n - 1}", result
+    # Each cycle went through the emulated INIT and start-up IPI.
+    log = machine.log_text()
+    for k in range(1, n):
+        assert log.count(f"cpu{k}: start-up IPI") >= 21, f"cpu{k} was not restarted by SIPI"
+
+
+def gdb(machine: Machine, *commands: str, timeout: float = 180) -> str:
+    assert GDB is not None
+    argv = [GDB, "-nx", "-batch", "-ex", "set pagination off",
+            "-ex", f"target remote 127.0.0.1:{machine.free_ctrl_port()}"]  # fmt: skip
+    for cmd in commands:
+        argv += ["-ex", cmd]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    print(done.stdout + done.stderr)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.skipif(GDB is None, reason="gdb is not installed")
+def test_gdb_sees_every_vcpu(machines: dict[str, Machine]) -> None:
+    """info threads lists the 4 vCPUs; thread 3's cr3 is its own; a
+    hardware breakpoint on the syscall entry hit by a process pinned to CPU 3
+    stops with thread 3 current; stepi on it leaves the others where they
+    are."""
+    machine = machines["hv_amd64_4"]
+    first = ["info threads", "thread 3", 'printf "CR3=%#lx\\n", $cr3']
+    out = gdb(machine, *first, 'printf "LSTAR=%#lx\\n", $lstar', "detach")
+    threads = re.findall(r"Thread (\d+) \(CPU (\d+): ", out)
+    assert [t for t, _ in threads] == ["1", "2", "3", "4"], out
+    lstar = int(re.search(r"LSTAR=(0x[0-9a-f]+)", out).group(1), 16)  # type: ignore[union-attr]
+    assert re.search(r"CR3=0x[0-9a-f]+", out), out
+
+    # A process on CPU 3 (thread 4 is CPU 3) makes system calls in a loop.
+    loop = "taskset -c 3 sh -c 'while :; do cat /proc/version; done' >/dev/null 2>&1 & echo $!"
+    pid = machine.run(loop).output.split()[-1]
+    hit = [
+        f"hbreak *{lstar:#x} if $_thread == 4",
+        "continue",
+        "info threads",
+        'printf "CPU=%d\\n", $_thread',
+    ]
+    step = ["thread 1", 'printf "R1A=%#lx\\n", $rip', "thread 4", "stepi"]
+    after = ["thread 1", 'printf "R1B=%#lx\\n", $rip', "delete", "detach"]
+    try:
+        out = gdb(machine, *hit, *step, *after)
+    finally:
+        machine.run(f"kill {pid}")
+    assert re.search(r"\[Switching to Thread 4\]|Thread 4 .*hit", out), out
+    assert "CPU=4" in out, out
+    rip_a = re.search(r"R1A=(0x[0-9a-f]+)", out)
+    rip_b = re.search(r"R1B=(0x[0-9a-f]+)", out)
+    assert rip_a and rip_b and rip_a.group(1) == rip_b.group(1), "thread 1 ran during a stepi"
+    assert machine.run("echo alive").output == "alive\n"
