@@ -34,8 +34,10 @@ def main() -> None:
                 machine.stop()
     print()
     for kind, values in times.items():
-        print(f"{kind:7s} " + "  ".join(f"{t:6.2f}" for t in values) + " s"
-              f"   median {statistics.median(values):.2f} s")  # fmt: skip
+        print(
+            f"{kind:7s} " + "  ".join(f"{t:6.2f}" for t in values) + " s"
+            f"   median {statistics.median(values):.2f} s"
+        )
     ratio = statistics.median(times["hv"]) / statistics.median(times["native"])
     verdict = "meets" if ratio <= TARGET else "misses"
     print(f"boot time ratio hv/native (medians): {ratio:.3f}  ({verdict} the target <= {TARGET})")

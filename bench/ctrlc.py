@@ -53,10 +53,14 @@ def main() -> None:
     finally:
         machine.stop()
     print(f"Ctrl-C on a ring-3 busy loop, {stops} stops")
-    print(f"  guest time (upper bound): median {statistics.median(guest_us):8.0f} us"
-          f"   max {max(guest_us):8.0f} us")  # fmt: skip
-    print(f"  wall time to T02:         median {statistics.median(wall_ms):8.2f} ms"
-          f"   max {max(wall_ms):8.2f} ms")  # fmt: skip
+    print(
+        f"  guest time (upper bound): median {statistics.median(guest_us):8.0f} us"
+        f"   max {max(guest_us):8.0f} us"
+    )
+    print(
+        f"  wall time to T02:         median {statistics.median(wall_ms):8.2f} ms"
+        f"   max {max(wall_ms):8.2f} ms"
+    )
     hz = guest_hz()
     if hz:
         print(

@@ -51,8 +51,10 @@ def main() -> None:
         print(
             f"our stub, Z1 (DR0): {hw} hits in {hw_took:.1f} s = {hw / hw_took:.1f} round trips/s"
         )
-        print(f"our stub, Z0:   {ours} hits in {took:.1f} s = {ours / took:.1f} round trips/s",
-              flush=True)  # fmt: skip
+        print(
+            f"our stub, Z0:   {ours} hits in {took:.1f} s = {ours / took:.1f} round trips/s",
+            flush=True,
+        )
         ours_rate = ours / took
         with qemu_gdb(gdb_port) as q:  # ack mode: QEMU 10 offers no QStartNoAckMode
             assert q.command(f"Z0,{lstar:x},1") == b"OK"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The seed paper's annex in Python 3: find a process by name, print its cr3.
+"""The original Ramooflax paper's annex in Python 3: find a process by name, print its cr3.
 
     examples/process_finder.py NAME [HOST:PORT] [--vmlinuz PATH]
 
@@ -57,8 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             profile = Linux.from_package(vm, Path(args.vmlinuz)).profile
         task, linux = find_process(vm, args.name, profile)
         elapsed = time.monotonic() - start
-        print(f"found {task.comm} pid={task.pid} task=0x{task.addr:x} "
-              f"cr3=0x{task.cr3:x} in {elapsed:.2f} s (slide 0x{linux.slide:x})")  # fmt: skip
+        print(
+            f"found {task.comm} pid={task.pid} task=0x{task.addr:x} "
+            f"cr3=0x{task.cr3:x} in {elapsed:.2f} s (slide 0x{linux.slide:x})"
+        )
     finally:
         vm.detach()
     return 0

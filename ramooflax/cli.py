@@ -1,17 +1,8 @@
-"""The `ramooflax` command line.
+"""`ramooflax`: the command line of the Ramooflax client and lab.
 
-    ramooflax lab build-guest --arch amd64
-    ramooflax lab run [--no-hv] [--cmd 'uname -a'] ...
-    ramooflax lab usb-image -o usb.img
-    ramooflax lab demo
-    ramooflax lab conformance [--cpu max] [--only cr4,lmsw]   # test kernel: native vs hv
-    ramooflax attach HOST:PORT                 # shell with `vm` attached
-    ramooflax regs [HOST:PORT]                 # print gpr and sr, detach
-    ramooflax dump --phys ADDR LEN -o FILE [HOST:PORT]
-    ramooflax plot memmap [HOST:PORT] PID -o map.svg
-    ramooflax plot boot [HOST:PORT] -o boot.html
-
-Each subcommand is one function taking the parsed arguments.
+Each subcommand is one function taking the parsed arguments; the parser
+describes every command and option (`ramooflax --help`, `ramooflax COMMAND
+--help`), and the command list in the top-level help is built from it.
 """
 
 import argparse
@@ -318,6 +309,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gdb(args: argparse.Namespace) -> int:
+    from ramooflax.gdb import launch
+
+    return launch.run(args.target, args.gdb_args)
+
+
 def _int(text: str) -> int:
     try:
         return int(text, 0)
@@ -325,42 +322,84 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number (0x... or decimal)") from None
 
 
+def _target(text: str) -> str:
+    from ramooflax.transport import open_transport
+
+    try:
+        open_transport(text)
+    except ClientError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not HOST:PORT or serial:DEVICE[@BAUD] (e.g. 127.0.0.1:1234)"
+        ) from None
+    return text
+
+
+TARGET_HELP = "the control channel: HOST:PORT (TCP) or serial:DEVICE[@BAUD]"
+
+
 def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("attach", help="attach to a VM and open the shell (`vm` ready)")
-    p.add_argument("target", help="HOST:PORT of the control channel, or serial:DEVICE")
+    p = _command(sub, "attach", "open the Python shell with `vm` attached to the VM (it stops)")
+    p.add_argument("target", metavar="TARGET", type=_target, help=TARGET_HELP)
     p.set_defaults(func=cmd_attach)
 
-    p = sub.add_parser("regs", help="print the VM's registers (the VM stops briefly)")
-    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p = _command(sub, "regs", "print the VM's registers (the VM stops briefly, then runs on)")
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        nargs="?",
+        default=DEFAULT_TARGET,
+        type=_target,
+        help=f"{TARGET_HELP}; default {DEFAULT_TARGET}",
+    )
     p.add_argument("--gpr-only", action="store_true", help="general registers only")
     p.set_defaults(func=cmd_regs)
 
-    p = sub.add_parser("dump", help="dump guest physical memory to a file")
-    p.add_argument("--phys", nargs=2, metavar=("ADDR", "LEN"), type=_int)
+    p = _command(sub, "dump", "copy guest-physical memory to a file, with a progress bar")
+    p.add_argument(
+        "--phys",
+        nargs=2,
+        metavar=("ADDR", "LEN"),
+        type=_int,
+        help="the physical address and the length in bytes (0x... or decimal)",
+    )
     p.add_argument("--all", action="store_true", help="all of the VM's RAM (LiME or raw)")
     p.add_argument("--format", choices=("lime", "raw"), default="lime", help="with --all")
     p.add_argument("--ranges", choices=("auto", "kernel", "vmm"), default="auto",
                    help="with --all: the RAM ranges from the guest kernel's map (System RAM in "
                         "iomem), the VMM's view, or auto: the kernel's when readable")  # fmt: skip
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="the file to write (removed again if the dump fails or is interrupted)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        nargs="?",
+        default=DEFAULT_TARGET,
+        type=_target,
+        help=f"{TARGET_HELP}; default {DEFAULT_TARGET}",
+    )
     p.set_defaults(func=cmd_dump)
 
-    p = sub.add_parser("ps", help="the guest's processes (Linux), from its memory")
+    p = _command(sub, "ps", "the guest's processes (Linux), from its memory")
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
     p.add_argument("--modules", action="store_true", help="the loaded modules instead")
     p.add_argument("--vmas", type=int, metavar="PID", help="a process's memory areas instead")
     p.add_argument("--vmlinuz", type=Path, help="use the kernel package instead of memory")
     p.set_defaults(func=cmd_ps)
 
-    p = sub.add_parser("isf", help="write a Volatility 3 ISF from the kernel's BTF and kallsyms")
+    p = _command(sub, "isf", "write a Volatility 3 ISF from the kernel's BTF and kallsyms")
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
     p.add_argument("-o", "--output", type=Path, required=True, help="the ISF (JSON) to write")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_isf)
 
-    p = sub.add_parser("vol", help="run a Volatility 3 plugin on the live, stopped VM")
+    p = _command(sub, "vol", "run a Volatility 3 plugin on the live, stopped VM")
     p.add_argument("target", help="[HOST:PORT] (default 127.0.0.1:1234), then PLUGIN")
     p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod "
                    "(several: linux.pslist,linux.lsmod)")  # fmt: skip
@@ -371,17 +410,19 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
                         "Volatility offline (vol -f FILE -s ISF_DIR ...)")  # fmt: skip
     p.set_defaults(func=cmd_vol)
 
-    plot = sub.add_parser("plot", help="pictures: a process's memory map, the boot timeline")
+    plot = _command(sub, "plot", "pictures: a process's memory map, the boot timeline")
     plot_sub = plot.add_subparsers(dest="plot_command", metavar="PICTURE", required=True)
-    p = plot_sub.add_parser("memmap", help="a process's areas, page tables and shared pages "
+    p = _command(plot_sub, "memmap", "a process's areas, page tables and shared pages "
                             "(Graphviz: .svg, .png, .pdf or .dot)")  # fmt: skip
-    p.add_argument("where", nargs="+", metavar="[HOST:PORT] PID")
+    p.add_argument("where", nargs="+", metavar="[HOST:PORT] PID",
+                   help=f"the process id (`ramooflax ps`), after the target (default "
+                        f"{DEFAULT_TARGET})")  # fmt: skip
     p.add_argument("-o", "--output", type=Path, required=True, help="e.g. map.svg")
     p.add_argument("--others", type=int, default=16, metavar="N",
                    help="walk up to N other processes to say who shares pages (default 16)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_plot_memmap)
-    p = plot_sub.add_parser("boot", help="the boot timeline as an HTML page (a VM booted "
+    p = _command(plot_sub, "boot", "the boot timeline as an HTML page (a VM booted "
                             "with ctrl_wait=1, still waiting at its first instruction)")  # fmt: skip
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
     p.add_argument("-o", "--output", type=Path, required=True, help="e.g. boot.html")
@@ -389,8 +430,18 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_plot_boot)
 
-    p = sub.add_parser("plugins", help="list the installed analysis plugins")
+    p = _command(sub, "plugins", "list the installed analysis plugins")
     p.set_defaults(func=cmd_plugins)
+
+    p = _command(sub, "gdb", "start gdb on the VM, set up for real mode, 16- and 32-bit code too")
+    p.add_argument("target", metavar="TARGET", type=_target, help=TARGET_HELP)
+    p.add_argument(
+        "gdb_args",
+        metavar="GDB_ARGS",
+        nargs=argparse.REMAINDER,
+        help="passed to gdb after the connection (e.g. -batch -ex 'x/4i $pc')",
+    )
+    p.set_defaults(func=cmd_gdb)
 
 
 HV_OPTIONS = ("ctrl_wait", "ctrl_timeout", "ctrl_poll")
@@ -418,9 +469,12 @@ def _cores(text: str) -> int:
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)") from None
     if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"{port} is not a TCP port")
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (1-65535)")
     return port
 
 
@@ -433,17 +487,32 @@ KERNEL_HELP = (
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     from ramooflax.lab import qemu
 
-    lab = sub.add_parser("lab", help="QEMU lab: guest images, runs, USB image, demo")
-    lab_sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    lab = _command(sub, "lab", "the QEMU lab: guest disks, boots under the hypervisor, USB image")
+    lab_sub = lab.add_subparsers(
+        dest="lab_command",
+        metavar="COMMAND",
+        required=True,
+        help="build-guest, run, usb-image, conformance or demo",
+    )
 
-    p = lab_sub.add_parser("build-guest", help="build a guest disk image from Debian packages")
-    p.add_argument("--arch", choices=GUEST_ARCHES, default="amd64")
+    p = _command(lab_sub, "build-guest", "build a guest disk (MBR, GRUB, Debian kernel, busybox)")
+    p.add_argument(
+        "--arch",
+        choices=GUEST_ARCHES,
+        default="amd64",
+        help="the guest's architecture (default amd64; i386 boots Debian's 686 kernel)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]", help=KERNEL_HELP)
     p.set_defaults(func=cmd_build_guest)
 
-    p = lab_sub.add_parser("run", help="boot a guest (under the hypervisor by default)")
-    p.add_argument("--guest", choices=GUEST_ARCHES, default="amd64")
+    p = _command(lab_sub, "run", "boot a guest under the hv; run --cmd in it, or use its console")
+    p.add_argument(
+        "--guest",
+        choices=GUEST_ARCHES,
+        default="amd64",
+        help="the guest disk to boot (default amd64)",
+    )
     p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
                    help="the guest built with this kernel (see build-guest)")  # fmt: skip
@@ -451,14 +520,29 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--smp", type=_cores, default=DEFAULT_SMP,
                    help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP}")  # fmt: skip
     p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
-    p.add_argument("--ctrl-port", type=_port, help="TCP port of the hv control channel (COM2)")
-    p.add_argument("--console-port", type=_port, help="TCP port of the guest console (COM1)")
+    p.add_argument(
+        "--ctrl-port",
+        metavar="PORT",
+        type=_port,
+        help="TCP port of the hypervisor's control channel (COM2; default: a free one)",
+    )
+    p.add_argument(
+        "--console-port",
+        metavar="PORT",
+        type=_port,
+        help="TCP port of the guest console (COM1; default: a free one)",
+    )
     p.add_argument("--log", type=Path, help="hv log file (COM3), default under build/lab/")
     p.add_argument("--cmd", help="run this shell command in the guest, then power off")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed for --cmd")
-    p.add_argument("--hv-option", action="append", default=[], type=_hv_option, metavar="KEY=VALUE",
-                   help="add a hypervisor boot option (repeatable): ctrl_wait=1, ctrl_timeout=N, "
-                        "ctrl_poll=N")  # fmt: skip
+    p.add_argument(
+        "--hv-option",
+        action="append",
+        default=[],
+        type=_hv_option,
+        metavar="KEY=VALUE",
+        help="add a hypervisor boot option (repeatable): ctrl_wait=1, ctrl_timeout=N, ctrl_poll=N",
+    )
     p.add_argument(
         "--usb",
         type=Path,
@@ -467,7 +551,9 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     p.set_defaults(func=cmd_run)
 
-    p = lab_sub.add_parser("usb-image", help="build a GRUB USB image that boots the hypervisor")
+    p = _command(
+        lab_sub, "usb-image", "write a GRUB-bootable image with the hypervisor (a USB key)"
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="image file to write")
     p.add_argument(
         "--disk",
@@ -476,13 +562,16 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     p.set_defaults(func=cmd_usb_image)
 
-    p = lab_sub.add_parser(
+    p = _command(
+        lab_sub,
         "conformance",
-        help="boot the test kernel natively and under the hv; compare every check",
-        description="Boots the conformance test kernel (tests/guest, docs/conformance.md) "
+        "boot the test kernel natively and under the hv; compare every check",
+    )
+    p.epilog = (
+        "Boots the conformance test kernel (tests/guest, docs/conformance.md) "
         "without and under the hypervisor and prints, per check, the two results and the "
         "verdict: same, policy or tcg (a documented difference), FAIL. Exit status 1 if any "
-        "check fails.",
+        "check fails."
     )
     p.add_argument("--cpu", action="append", metavar="MODEL",
                    help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU})")  # fmt: skip
@@ -497,17 +586,60 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--logs", type=Path, help="directory of the QEMU/hv logs (default build/lab)")
     p.set_defaults(func=cmd_conformance)
 
-    p = lab_sub.add_parser("demo", help="boot the amd64 guest under the hv and show both views")
-    p.add_argument("--mem", default="512M")
+    p = _command(lab_sub, "demo", "boot the amd64 guest under the hv and show both views")
+    p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
     p.set_defaults(func=cmd_demo)
 
 
+def _command(
+    sub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, what: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose one-line description serves its own --help and the command list."""
+    return sub.add_parser(name, description=what[0].upper() + what[1:] + ".")
+
+
+def _commands(parser: argparse.ArgumentParser, path: str = "") -> list[tuple[str, str]]:
+    """(command, one-line description) for every subcommand of parser, depth first."""
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                what = (sub.description or "").rstrip(".")
+                out.append((f"{path}{name}", what[:1].lower() + what[1:]))
+                out += _commands(sub, f"{path}{name} ")
+    return out
+
+
+ABOUT = """\
+The client and the lab of Ramooflax, a thin bare-metal x86 hypervisor (AMD-V)
+that boots before an installed OS, runs it in a VM, and lets a remote debugger
+control that VM: registers (system ones too), physical and virtual memory,
+breakpoints, single-step and filters on vm-exits.
+
+The client commands talk to the hypervisor's control channel (the GDB remote
+protocol and its qRfx extensions) over TCP or a serial line; the lab boots real
+Debian guests under the hypervisor in QEMU."""
+
+EPILOG = """\
+TARGET is HOST:PORT (in the lab: 127.0.0.1 and the --ctrl-port of `lab run`) or
+serial:DEVICE[@BAUD]. `ramooflax COMMAND --help` lists a command's options.
+Documentation: docs/client.md (the client and the shell), docs/protocol.md."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ramooflax", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="ramooflax", description=ABOUT, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"ramooflax {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_lab(sub)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, help="one of the commands below"
+    )
     _add_client(sub)
+    _add_lab(sub)
+    commands = _commands(parser)
+    width = max(len(name) for name, _ in commands) + 2
+    listing = "\n".join(f"  {name:<{width}}{what}" for name, what in commands)
+    parser.epilog = f"commands:\n{listing}\n\n{EPILOG}"
     return parser
 
 

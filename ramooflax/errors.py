@@ -47,6 +47,15 @@ class VMRunning(ClientError):
         super().__init__(f"{what} needs the VM stopped: call vm.stop() first")
 
 
+class NotRunning(ClientError):
+    """A method needs the VM running (wait() on a stopped VM)."""
+
+    def __init__(self, what: str = "this") -> None:
+        super().__init__(
+            f"{what} needs the VM running: call vm.cont() first (vm.resume() runs it and waits)"
+        )
+
+
 class StubError(ClientError):
     """The stub answered a request with an error (`Exx` or `E.text`)."""
 

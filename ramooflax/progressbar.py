@@ -24,8 +24,9 @@ class Bar:
         try:
             from tqdm import tqdm  # type: ignore[import-untyped]
 
-            self._tqdm = tqdm(total=self.total, desc=self.label, unit="B", unit_scale=True,
-                              file=self.stream)  # fmt: skip
+            self._tqdm = tqdm(
+                total=self.total, desc=self.label, unit="B", unit_scale=True, file=self.stream
+            )
         except ImportError:
             self._tqdm = None
         return self.advance
@@ -45,8 +46,10 @@ class Bar:
         width = 30
         fill = int(frac * width)
         rate = self.done / max(now - self._start, 1e-6) / 1024
-        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
-                          f"{frac * 100:5.1f}% {self.done}/{self.total} B {rate:.0f} KiB/s")  # fmt: skip
+        self.stream.write(
+            f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] "
+            f"{frac * 100:5.1f}% {self.done}/{self.total} B {rate:.0f} KiB/s"
+        )
         self.stream.flush()
 
     def __exit__(self, *exc: object) -> None:

@@ -37,27 +37,13 @@ def escape(data: bytes) -> bytes:
     return bytes(out)
 
 
-def unescape(data: bytes) -> bytes:
-    """Undo escape(); a trailing lone `}` is an error."""
-    out = bytearray()
-    it = iter(data)
-    for b in it:
-        if b == 0x7D:
-            nxt = next(it, None)
-            if nxt is None:
-                raise ProtocolError("packet data ends inside an escape (`}` at the end)")
-            out.append(nxt ^ 0x20)
-        else:
-            out.append(b)
-    return bytes(out)
-
-
 def decode_body(body: bytes) -> bytes:
     """Decode a packet body as it came off the wire: escapes and run lengths.
 
     One pass, in wire order: `}` escapes the next byte, and a raw `*` repeats
-    the previous *decoded* byte. Doing unescape() then decode_rle() instead
-    would read an escaped `*` (a 0x2a byte in binary data) as a run length.
+    the previous *decoded* byte. Undoing the escapes first and the run
+    lengths after would read an escaped `*` (a 0x2a byte in binary data) as
+    a run length.
     """
     out = bytearray()
     i, n = 0, len(body)
@@ -75,22 +61,6 @@ def decode_body(body: bytes) -> bytes:
             i += 2
         else:
             out.append(b)
-            i += 1
-    return bytes(out)
-
-
-def decode_rle(data: bytes) -> bytes:
-    """Expand run-length encoding `X*<n>`: n - 29 more copies of X."""
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        if data[i] == 0x2A:  # '*'
-            if not out or i + 1 >= len(data):
-                raise ProtocolError("run-length `*` with nothing to repeat or no count")
-            out += bytes((out[-1],)) * (data[i + 1] - 29)
-            i += 2
-        else:
-            out.append(data[i])
             i += 1
     return bytes(out)
 
@@ -125,9 +95,9 @@ def console_output(payload: bytes) -> bytes | None:
         return None
 
 
-def qrcmd(command: str) -> bytes:
-    """The framed `qRcmd,<hex>` packet for a monitor command."""
-    return frame("qRcmd," + hex_encode(command))
+def qrcmd(command: str) -> str:
+    """The `qRcmd,<hex>` packet (to frame) for a monitor command."""
+    return "qRcmd," + hex_encode(command)
 
 
 class Kind(Enum):

@@ -12,12 +12,18 @@ The VMM serves packets only while the VM is stopped; while it runs it polls
 the line at vm-exits (docs/protocol.md, "When the VMM listens"), so the first
 reply after a stop request may take a while. The session is thread-safe: one
 request at a time (a lock), so a keep-alive thread can share it.
+
+A request whose caller is interrupted (Ctrl-C in the middle of a 16 KiB
+binary reply, say) still gets its reply from the VMM: the session counts it
+as owed and consumes it before the next request, so every reply goes to the
+request it answers.
 """
 
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ramooflax import rsp
 from ramooflax.errors import ChannelLost, ChannelTimeout, ProtocolError, StubError
@@ -47,6 +53,14 @@ class Session:
         self._parser = rsp.PacketParser()
         self._events: deque[rsp.Event] = deque()
         self._stops: deque[rsp.StopReply] = deque()  # stop replies that came unasked
+        self._owed: deque[bytes] = deque()  # requests whose caller left before the reply
+        self._heard = False  # any byte from the VMM since the line was opened
+        self._budget = timeout  # the seconds the current wait was given
+
+    @property
+    def heard(self) -> bool:
+        """Whether any byte came from the VMM since the line was opened."""
+        return self._heard
 
     # -- bytes and events -----------------------------------------------------
     def _next_event(self, deadline: float | None) -> rsp.Event:
@@ -54,15 +68,23 @@ class Session:
         while not self._events:
             left = 1.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
-                raise ChannelTimeout(
-                    f"no reply from the VMM on {self.transport.describe()} within "
-                    f"{self.timeout:.0f} s (a VM running with few exits polls slowly; "
-                    "is the hypervisor alive?)"
-                )
+                raise ChannelTimeout(self._silence())
             data = self.transport.recv(min(left, 1.0))
             if data:
+                self._heard = True
                 self._events.extend(self._parser.feed(data))
         return self._events.popleft()
+
+    def _silence(self) -> str:
+        where = self.transport.describe()
+        if not self._heard:
+            hint = getattr(self.transport, "silence_hint", None)
+            if hint is not None:
+                return f"no reply from the VMM on {where} within {self._budget:.0f} s: {hint()}"
+        return (
+            f"no reply from the VMM on {where} within {self._budget:.0f} s (a VM running with "
+            "few exits polls slowly; is the hypervisor alive?)"
+        )
 
     def _send_frame(self, frame: bytes) -> None:
         self.transport.send(frame)
@@ -108,17 +130,54 @@ class Session:
         data = payload.encode() if isinstance(payload, str) else payload
         frame = rsp.frame(data)
         with self.lock:
+            self._settle()
             self._send_frame(frame)
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-            while True:
-                reply = self._packet(deadline, frame)
-                if self._console(reply) and not data.startswith(b"qRcmd,"):
-                    continue
-                if reply and rsp.is_stop(reply) and not _expects_stop(data):
-                    self._stops.append(rsp.parse_stop(reply))
-                    continue
-                self.last_activity = time.monotonic()
-                return reply
+            deadline = self._deadline(timeout)
+            with self._owing(data):
+                reply = self._reply_to(data, deadline, frame)
+            self.last_activity = time.monotonic()
+            return reply
+
+    def _reply_to(self, data: bytes, deadline: float | None, frame: bytes | None) -> bytes:
+        """The reply to the request `data`: console output and unasked stops set aside."""
+        while True:
+            reply = self._packet(deadline, frame)
+            if self._console(reply) and not data.startswith(b"qRcmd,"):
+                continue
+            if reply and rsp.is_stop(reply) and not _expects_stop(data):
+                self._stops.append(rsp.parse_stop(reply))
+                continue
+            return reply
+
+    def _deadline(self, timeout: float | None) -> float:
+        self._budget = self.timeout if timeout is None else timeout
+        return time.monotonic() + self._budget
+
+    @contextmanager
+    def _owing(self, data: bytes) -> Iterator[None]:
+        """While waiting for the reply to `data`: if the caller leaves (KeyboardInterrupt),
+        the reply is still on its way, and _settle() takes it before the next request."""
+        try:
+            yield
+        except ChannelLost:
+            raise  # the line is gone (or silent): nothing will come to confuse the next one
+        except BaseException:
+            self._owed.append(data)
+            raise
+
+    def _settle(self) -> None:
+        """Consume the replies owed to interrupted requests, oldest first."""
+        if not self._owed:
+            return
+        deadline = self._deadline(None)
+        while self._owed:
+            data = self._owed[0]
+            if data.startswith(b"qRcmd,"):
+                while rsp.console_output(self._reply_to(data, deadline, None)) is not None:
+                    pass
+            else:
+                self._reply_to(data, deadline, None)
+            self._owed.popleft()
 
     def checked(self, payload: bytes | str, timeout: float | None = None) -> bytes:
         """request(), raising StubError on an `Exx` / `E.text` reply."""
@@ -139,27 +198,29 @@ class Session:
     def monitor(self, command: str, timeout: float | None = None) -> str:
         """A `monitor` command: its `O` output, or the hex text of its final reply."""
         with self.lock:
-            frame = rsp.qrcmd(command)
+            data = rsp.qrcmd(command).encode()
+            frame = rsp.frame(data)
+            self._settle()
             self._send_frame(frame)
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            deadline = self._deadline(timeout)
             out = bytearray()
-            while True:
-                reply = self._packet(deadline, frame)
-                text = rsp.console_output(reply)
-                if text is not None:
+            with self._owing(data):
+                while True:
+                    reply = self._packet(deadline, frame)
+                    text = rsp.console_output(reply)
+                    if text is None:
+                        break
                     out += text
-                    continue
-                if reply == b"OK":
-                    break
-                if reply == b"":
-                    if not out:
-                        raise StubError(f"monitor {command}", "unknown monitor command")
-                    break
-                if rsp.is_error(reply):
-                    raise StubError(f"monitor {command}", reply.decode("ascii", "replace"))
-                out += rsp.hex_decode(reply)
-                break
             self.last_activity = time.monotonic()
+            if reply == b"OK":
+                pass
+            elif reply == b"":
+                if not out:
+                    raise StubError(f"monitor {command}", "unknown monitor command")
+            elif rsp.is_error(reply):
+                raise StubError(f"monitor {command}", reply.decode("ascii", "replace"))
+            else:
+                out += rsp.hex_decode(reply)
             return out.decode("utf-8", "replace")
 
     def handshake(self) -> dict[str, str]:
@@ -188,7 +249,7 @@ class Session:
         with self.lock:
             if self._stops:
                 return self._stops.popleft()
-            deadline = None if timeout is None else time.monotonic() + timeout
+            deadline = None if timeout is None else self._deadline(timeout)
             while True:
                 reply = self._packet(deadline, None)
                 if self._console(reply):
@@ -216,6 +277,8 @@ class Session:
             self._parser = rsp.PacketParser()
             self._events.clear()
             self._stops.clear()
+            self._owed.clear()
+            self._heard = False
             self.noack = False
             return self.handshake()
 

@@ -32,6 +32,9 @@ class Transport(Protocol):
 
     def describe(self) -> str: ...
 
+    # Optional: `silence_hint() -> str`, why a line that never answered may be
+    # silent (Session's timeout message uses it).
+
 
 class Tcp:
     """A TCP connection (QEMU's `-chardev socket,server=on`, or ser2net)."""
@@ -44,6 +47,15 @@ class Tcp:
 
     def describe(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def silence_hint(self) -> str:
+        return (
+            "the connection was accepted but nothing came back, so the line is probably held "
+            "by another client (QEMU's TCP chardev, like a serial line, serves one client at a "
+            "time and leaves the others connected but unanswered): detach the other debugger "
+            "or shell (in the lab, Machine.free_ctrl_port() releases the lab's own). Otherwise "
+            "no VMM stub is behind this port"
+        )
 
     def connect(self) -> None:
         deadline = time.monotonic() + self.connect_timeout
@@ -123,6 +135,13 @@ class Serial:
 
     def describe(self) -> str:
         return f"serial:{self.device}@{self.baudrate}"
+
+    def silence_hint(self) -> str:
+        # Opened exclusively: another client of ours would have failed the open.
+        return (
+            "nothing came back on the line: is the hypervisor running, with its control "
+            f"channel (ctrl=uart:...) on this port, at {self.baudrate} baud?"
+        )
 
     def connect(self) -> None:
         try:

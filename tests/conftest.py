@@ -183,19 +183,24 @@ def hv_amd64_wait(lab_pool: Pool, hv_amd64_waiting: Machine) -> Machine:
     return lab_pool.get("hv_amd64_wait")
 
 
-def release_waiting_vm(machine: Machine) -> None:
+def wait_for_ctrl_wait(machine: Machine) -> int:
+    """The control port, once the VMM waits for a client at the VM's first
+    instruction: bytes sent before it opens its UART are lost."""
     import time
 
-    from ramooflax.lab.rawgdb import RawGdb
-
     assert machine.config is not None
-    # Talk only once the VMM waits: bytes sent before it opens its UART are lost.
     deadline = time.monotonic() + 120
     while "ctrl_wait: the VM waits" not in machine.log_text():
         if time.monotonic() > deadline or not machine.alive():
             raise AssertionError("the VMM never reached its ctrl_wait point")
         time.sleep(0.2)
-    with RawGdb.connect(machine.config.ctrl_port) as client:
+    return machine.config.ctrl_port
+
+
+def release_waiting_vm(machine: Machine) -> None:
+    from ramooflax.lab.rawgdb import RawGdb
+
+    with RawGdb.connect(wait_for_ctrl_wait(machine)) as client:
         assert client.command("?", timeout=30)[:1] == b"T"
         assert client.command("D", timeout=30) == b"OK"
 
@@ -223,9 +228,9 @@ def guest_program(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, in
 
     def build(name: str, text_base: int) -> GuestProgram:
         out = out_dir / name
-        subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-Wl,-n", "-Wl,--build-id=none",
-                        f"-Wl,-Ttext-segment={text_base:#x}", "-o", str(out),
-                        str(PROGRAMS / f"{name}.c")], check=True)  # fmt: skip
+        flags = ["-O1", "-static", "-nostdlib", "-Wl,-n", "-Wl,--build-id=none"]
+        flags.append(f"-Wl,-Ttext-segment={text_base:#x}")
+        subprocess.run(["gcc", *flags, "-o", str(out), str(PROGRAMS / f"{name}.c")], check=True)
         nm = subprocess.run(["nm", str(out)], capture_output=True, text=True, check=True)
         symbols = {}
         for line in nm.stdout.splitlines():

@@ -2,7 +2,75 @@
 # Installs the Debian packages Ramooflax needs (as root). Idempotent: it only
 # calls apt when something is missing. QEMU must be >= 10: on Debian 12 it
 # comes from bookworm-backports, on Debian 13 from the main suite.
+#
+# The backports source uses the mirror the machine already uses for its main
+# suite (a machine behind a local mirror may reach no other), read from the
+# one-line sources.list format and from deb822 .sources files.
+#   tools/install-deps.sh --print-mirror CODENAME   prints it and exits;
+#   APT_ROOT=DIR reads DIR/etc/apt instead of /etc/apt (tests/unit/test_install_deps.py).
 set -euo pipefail
+
+APT_DIR=${APT_ROOT:-}/etc/apt
+
+# The source of the Debian suite CODENAME: "[signed-by=KEYRING] URI" (the
+# option only when the source names a keyring file), or nothing.
+debian_source() {
+    local codename=$1 f
+    {
+        for f in "$APT_DIR/sources.list" "$APT_DIR"/sources.list.d/*.list; do
+            [ -f "$f" ] || continue
+            # deb [options] URI SUITE COMPONENTS...
+            sed -e 's/#.*//' "$f" | awk -v want="$codename" '
+                $1 != "deb" { next }
+                {
+                    opts = ""
+                    if ($2 ~ /^\[/) {
+                        line = $0
+                        opts = substr(line, index(line, "[") + 1)
+                        opts = substr(opts, 1, index(opts, "]") - 1)
+                        sub(/^[^]]*\][ \t]*/, "", line)
+                        split(line, w, /[ \t]+/)
+                        uri = w[1]; suite = w[2]
+                    } else { uri = $2; suite = $3 }
+                    key = ""
+                    n = split(opts, o, /[ \t]+/)
+                    for (i = 1; i <= n; i++)
+                        if (o[i] ~ /^signed-by=/) key = substr(o[i], 11)
+                    if (suite == want) print uri "\t" key
+                }'
+        done
+        for f in "$APT_DIR"/sources.list.d/*.sources; do
+            [ -f "$f" ] || continue
+            # deb822 stanzas: Types, URIs, Suites, Enabled, Signed-By (RFC 822 fields).
+            awk -v want="$codename" '
+                function flush() {
+                    if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " want " "))
+                        { split(uris, u, " "); print u[1] "\t" key }
+                    types = uris = suites = key = enabled = ""
+                }
+                /^#/ { next }
+                /^[ \t]*$/ { flush(); next }
+                /^[ \t]/ { next }
+                {
+                    name = tolower(substr($0, 1, index($0, ":") - 1))
+                    value = substr($0, index($0, ":") + 1)
+                    gsub(/^[ \t]+|[ \t]+$/, "", value)
+                    gsub(/[ \t]+/, " ", value)
+                    if (name == "types") types = value
+                    else if (name == "uris") uris = value
+                    else if (name == "suites") suites = value
+                    else if (name == "enabled") enabled = tolower(value)
+                    else if (name == "signed-by" && value ~ /^\//) key = value
+                }
+                END { flush() }' "$f"
+        done
+    } | awk -F '\t' 'NR == 1 { print ($2 != "" ? "[signed-by=" $2 "] " : "") $1 }'
+}
+
+if [ "${1:-}" = "--print-mirror" ]; then
+    debian_source "${2:?usage: install-deps.sh --print-mirror CODENAME}"
+    exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -13,10 +81,15 @@ cpio fdisk e2fsprogs gdb python3-venv python3-pip dpkg-dev clang-format"
 need_update=0
 . /etc/os-release
 if [ "${VERSION_CODENAME:-}" = "bookworm" ]; then
-    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo "[deps] adding bookworm-backports (for QEMU >= 10)"
-        echo "deb http://deb.debian.org/debian bookworm-backports main" |
-            $SUDO tee /etc/apt/sources.list.d/ramooflax-backports.list >/dev/null
+    if ! grep -rqs "bookworm-backports" "$APT_DIR/sources.list" "$APT_DIR/sources.list.d/"; then
+        source=$(debian_source bookworm)
+        if [ -z "$source" ]; then
+            source=http://deb.debian.org/debian
+            echo "[deps] warning: no source of bookworm in $APT_DIR; backports from $source"
+        fi
+        echo "[deps] adding bookworm-backports from $source (for QEMU >= 10)"
+        echo "deb $source bookworm-backports main" |
+            $SUDO tee "$APT_DIR/sources.list.d/ramooflax-backports.list" >/dev/null
         need_update=1
     fi
     QEMU_TARGET="-t bookworm-backports"

@@ -14,7 +14,7 @@ DEMO_PROC = "rfx-demo-proc"
 
 def _client_part(machine: Machine) -> bool:
     """The Python client on the control channel: system registers, then a
-    process found by name (the seed paper's annex). Returns True if found."""
+    process found by name (the original Ramooflax paper's annex). Returns True if found."""
     import time
 
     from ramooflax import VM, CPUFamily
@@ -51,8 +51,10 @@ def _client_part(machine: Machine) -> bool:
         if found is None:
             print(f"FAIL: no task named like {DEMO_PROC!r}")
             return False
-        print(f"found {found.comm!r} pid {found.pid}, cr3 0x{found.cr3:x}, "
-              f"{time.monotonic() - start:.2f} s after attach")  # fmt: skip
+        print(
+            f"found {found.comm!r} pid {found.pid}, cr3 0x{found.cr3:x}, "
+            f"{time.monotonic() - start:.2f} s after attach"
+        )
         return True
     finally:
         vm.detach()
@@ -83,11 +85,15 @@ def main(mem: str = "512M") -> int:
         clash = [r for r in facts.usable(ranges) if r.overlaps(vmm)]
         _heading("Check")
         if clash:
-            print(f"FAIL: guest usable ranges overlap the VMM range {vmm}: "
-                  + ", ".join(map(str, clash)))  # fmt: skip
+            print(
+                f"FAIL: guest usable ranges overlap the VMM range {vmm}: "
+                + ", ".join(map(str, clash))
+            )
         else:
-            print(f"OK: no guest usable E820 range overlaps the VMM range {vmm} "
-                  f"({vmm.size // 1024} KiB)")  # fmt: skip
+            print(
+                f"OK: no guest usable E820 range overlaps the VMM range {vmm} "
+                f"({vmm.size // 1024} KiB)"
+            )
         ok = not clash and svm == "0"
         return 0 if _client_part(machine) and ok else 1
     finally:

@@ -17,10 +17,8 @@ from ramooflax.lab import proc
 SECTOR = 512
 PART_START = 1 << 20  # 1 MiB
 GRUB_PC = Path("/usr/lib/grub/i386-pc")
-BASE_MODULES = [
-    "biosdisk", "part_msdos", "ext2", "search", "search_label", "search_fs_uuid",
-    "echo", "test", "normal", "configfile", "boot",
-]  # fmt: skip
+BASE_MODULES = ["biosdisk", "part_msdos", "ext2", "search", "search_label", "search_fs_uuid"]
+BASE_MODULES += ["echo", "test", "normal", "configfile", "boot"]
 
 
 def early_config(label: str, body: str) -> str:
@@ -56,11 +54,9 @@ def build(
         cfg.write_text(early_config(label, grub_body))
         core = work / "core.img"
         proc.run(
-            [
-                "grub-mkimage", "-O", "i386-pc", "-o", str(core), "-c", str(cfg),
-                "-p", "/boot/grub", *dict.fromkeys(BASE_MODULES + modules),
-            ]
-        )  # fmt: skip
+            ["grub-mkimage", "-O", "i386-pc", "-o", str(core), "-c", str(cfg), "-p", "/boot/grub"]
+            + list(dict.fromkeys(BASE_MODULES + modules))
+        )
         core_bytes = core.read_bytes()
         if SECTOR + len(core_bytes) > PART_START:
             raise LabError(f"GRUB core.img is {len(core_bytes)} bytes: it must fit below 1 MiB")

@@ -1,100 +1,74 @@
-"""The hypervisor's control channel (COM2 over TCP): just enough of a GDB
-remote client for the lab's `monitor` commands (qRcmd). The full client
-(transport/session/model) reuses ramooflax.rsp the same way.
+"""The lab's own client of the hypervisor's control channel (COM2 over TCP):
+`monitor` commands for the lab (exit counters, the VMM's range).
+
+It is a ramooflax Session (the one codec and session logic) that resumes the
+VM after each command, since its packet stopped it. QEMU's TCP chardev
+serves one client at a time, so the lab keeps the connection only between
+its own commands when nobody else needs the line (Machine.free_ctrl_port()
+closes it); `connected` says whether it holds the line now.
 """
 
-import socket
-import time
-
-from ramooflax import rsp
-from ramooflax.errors import GuestTimeout, LabError, ProtocolError
+from ramooflax.errors import ChannelLost, ChannelTimeout, GuestTimeout, LabError, StubError
+from ramooflax.session import Session
+from ramooflax.transport import Tcp
 
 
 class HvControl:
-    """A TCP connection to the VMM's GDB stub."""
+    """The lab's connection to the VMM's GDB stub on 127.0.0.1:port."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self._sock: socket.socket | None = None
-        self._parser = rsp.PacketParser()
+        self._session: Session | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True while the lab holds the control port (no other client can use it)."""
+        return self._session is not None
 
     def connect(self, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self._sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-                return
-            except OSError as exc:
-                if time.monotonic() > deadline:
-                    raise LabError(f"cannot connect to the hv control port {self.port}: {exc}")
-                time.sleep(0.1)
+        transport = Tcp("127.0.0.1", self.port, connect_timeout=timeout)
+        try:
+            transport.connect()
+        except ChannelLost as exc:
+            raise LabError(f"cannot connect to the hv control port {self.port}: {exc}") from None
+        self._session = Session(transport)
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def _events(self, deadline: float) -> list[rsp.Event]:
-        assert self._sock is not None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self._sock.settimeout(min(left, 1.0))
-        try:
-            data = self._sock.recv(4096)
-        except TimeoutError:
-            return []
-        if not data:
-            raise LabError("the hv control connection closed (QEMU exited?)")
-        return self._parser.feed(data)
-
-    def _resume(self) -> None:
-        """Our packet stopped the VM: let it run again (else it waits ctrl_timeout)."""
-        assert self._sock is not None
-        self._sock.sendall(rsp.frame("c"))
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     def monitor(self, command: str, timeout: float = 15) -> str:
-        """Send `qRcmd,<hex command>`; return the concatenated `O` output texts.
+        """`monitor COMMAND`: its output. The VM runs again afterwards.
 
         The VMM polls the channel only on vm-exits, so replies can take seconds.
         """
-        if self._sock is None:
+        if self._session is None:
             self.connect()
-        assert self._sock is not None
-        self._sock.sendall(rsp.qrcmd(command))
-        deadline = time.monotonic() + timeout
-        text = bytearray()
+        assert self._session is not None
+        session = self._session
         try:
-            while True:
-                for ev in self._events(deadline):
-                    if ev.kind is rsp.Kind.NACK:
-                        self._sock.sendall(rsp.qrcmd(command))
-                    elif ev.kind is rsp.Kind.BAD_CHECKSUM:
-                        self._sock.sendall(rsp.NACK)
-                    elif ev.kind is rsp.Kind.PACKET:
-                        self._sock.sendall(rsp.ACK)
-                        out = rsp.console_output(ev.data)
-                        if out is not None:
-                            text += out
-                        elif ev.data == b"OK" or ev.data == b"":
-                            self._resume()
-                            if ev.data == b"" and not text:
-                                raise ProtocolError(
-                                    f"the VMM does not know `monitor {command}` (empty reply)"
-                                )
-                            return text.decode("utf-8", "replace")
-                        elif ev.data.startswith(b"E"):
-                            self._resume()
-                            raise ProtocolError(
-                                f"the VMM answered `monitor {command}` with {ev.data.decode()}"
-                            )
-                        else:
-                            self._resume()
-                            text += rsp.hex_decode(ev.data)
-                            return text.decode("utf-8", "replace")
-        except TimeoutError:
-            got = f"; partial output:\n{text.decode('utf-8', 'replace')}" if text else ""
+            text = session.monitor(command, timeout)
+        except ChannelTimeout as exc:
+            self.close()
+            if not session.heard:
+                # The lab's connection is new (it closes it for other clients), so
+                # a silent line is one QEMU gives to someone else.
+                raise GuestTimeout(
+                    f"`monitor {command}`: another client holds the hv control port "
+                    f"{self.port} (gdb, `ramooflax attach`, a VM object): QEMU's chardev serves "
+                    "one client at a time and left the lab's connection unanswered for "
+                    f"{timeout:.0f} s; detach that client first"
+                ) from None
             raise GuestTimeout(
-                f"the VMM did not answer `monitor {command}` on the control port within "
-                f"{timeout:.0f} s (it polls COM2 only on vm-exits: is the hv running?){got}"
+                f"the VMM did not answer `monitor {command}` on control port {self.port} "
+                f"within {timeout:.0f} s: {exc}"
             ) from None
+        except StubError as exc:
+            session.resume("c")
+            raise LabError(f"`monitor {command}`: {exc}") from None
+        except ChannelLost as exc:
+            self.close()
+            raise LabError(f"the hv control connection closed (QEMU exited?): {exc}") from None
+        session.resume("c")  # our packet stopped the VM: else it waits for ctrl_timeout
+        return text

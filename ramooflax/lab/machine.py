@@ -112,8 +112,9 @@ class Machine:
         argv = qemu.command(cfg)
         self.argv = argv
         with self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+            )
         self.started_at = time.monotonic()
         try:
             sock = connect(cfg.console_port, 30, self.alive)
@@ -165,8 +166,10 @@ class Machine:
         steps += [
             f"printf %s '{text[i : i + 2000]}' >> {path}.b64" for i in range(0, len(text), 2000)
         ]
-        steps.append(f"base64 -d {path}.b64 > {path} && rm {path}.b64"
-                     + (f" && chmod +x {path}" if executable else ""))  # fmt: skip
+        steps.append(
+            f"base64 -d {path}.b64 > {path} && rm {path}.b64"
+            + (f" && chmod +x {path}" if executable else "")
+        )
         for step in steps:
             res = self.run(step)
             if res.status != 0:
@@ -177,6 +180,12 @@ class Machine:
     def hv_summary(self, timeout: float = 20) -> str:
         """The VMM's `monitor exits` text (exit counts and its memory range)."""
         return self.monitor("exits", timeout)
+
+    @property
+    def ctrl_held(self) -> bool:
+        """True while the lab's own control connection is open: then QEMU gives
+        no other client the control port (see free_ctrl_port)."""
+        return self.ctrl is not None and self.ctrl.connected
 
     def free_ctrl_port(self) -> int:
         """The control port, for a client to attach: the lab's own connection
@@ -268,6 +277,11 @@ class Machine:
             parts.append("QEMU stderr:\n" + "\n".join(err.splitlines()[-10:]))
         if console and self.console is not None:
             parts.append("last console lines:\n" + (self.console.tail(15) or "(none)"))
+        if self.ctrl_held and self.config is not None:
+            parts.append(
+                f"the lab's own connection holds control port {self.config.ctrl_port}: "
+                "another client there gets no reply (Machine.free_ctrl_port() releases it)"
+            )
         if self.spec.with_hv and self.config is not None:
             log = self.log_text().strip().splitlines()[-15:]
             parts.append(f"hv log tail ({self.config.log}):\n" + ("\n".join(log) or "(empty)"))

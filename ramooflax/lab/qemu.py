@@ -8,6 +8,7 @@ stderr stays clean and the model keeps what TCG really gives (1 GiB pages).
 
 import json
 import re
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,8 @@ def version() -> tuple[int, int]:
 
 def _probe(cpu: str) -> tuple[list[str], str]:
     """Start QEMU paused with -cpu cpu; return (unsupported features, other stderr)."""
-    argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", "pc", "-nodefaults",
-            "-display", "none", "-S", "-monitor", "stdio"]  # fmt: skip
+    argv = [QEMU, "-accel", "tcg", "-cpu", cpu, "-machine", "pc", "-nodefaults"]
+    argv += ["-display", "none", "-S", "-monitor", "stdio"]
     try:
         done = subprocess.run(
             argv, input="quit\n", capture_output=True, text=True, timeout=60, check=False
@@ -118,8 +119,8 @@ def command(cfg: Config) -> list[str]:
     is lost), COM2 (0x2f8) = hypervisor control (TCP), COM3 (0x3e8) = the
     hypervisor log (file).
     """
-    argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp), "-machine", "pc",
-            "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]  # fmt: skip
+    argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp)]
+    argv += ["-machine", "pc", "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]
     disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
     for index, disk in enumerate(disks):
         argv += ["-drive", f"file={disk},format=raw,if=ide,index={index},snapshot=on"]
@@ -133,26 +134,37 @@ def command(cfg: Config) -> list[str]:
     ]  # fmt: skip
     if cfg.hv and not cfg.usb:
         loader, setup, vmm = cfg.hv
-        argv += ["-kernel", str(loader), "-initrd", f"{setup} setup,{vmm} vmm",
-                 "-append", cfg.hv_append]  # fmt: skip
+        argv += ["-kernel", str(loader), "-initrd", f"{setup} setup,{vmm} vmm"]
+        argv += ["-append", cfg.hv_append]
     return argv + cfg.extra
 
 
-def check_ports_free(*ports: int) -> None:
-    import socket
+def _socket() -> socket.socket:
+    """A TCP socket that may bind a port whose last connection is in TIME-WAIT.
 
+    QEMU closes its connections first when it exits, so its side of each
+    lingers in TIME-WAIT for a minute; QEMU's own listeners set SO_REUSEADDR
+    and bind through it, and so must every check and listener of ours.
+    """
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return s
+
+
+def check_ports_free(*ports: int) -> None:
+    """Raise LabError if one of ports has a listener (QEMU could not listen on it)."""
     for port in ports:
-        with socket.socket() as s:
+        with _socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
-                raise LabError(f"TCP port {port} is in use: pick another or omit it") from None
+                raise LabError(
+                    f"TCP port {port} is in use (something listens on it): pick another or omit it"
+                ) from None
 
 
 def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
+    with _socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port

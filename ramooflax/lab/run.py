@@ -38,8 +38,11 @@ def interactive(spec: MachineSpec) -> int:
         say("lab", "console attached; press Ctrl-] to quit (the guest is then powered off)")
         assert machine.config is not None
         if "ctrl_wait=1" in spec.hv_options.split():
-            say("lab", f"the VM waits at its first instruction for a control client on "
-                       f"127.0.0.1:{machine.config.ctrl_port} (ctrl_wait=1)")  # fmt: skip
+            say(
+                "lab",
+                f"the VM waits at its first instruction for a control client on "
+                f"127.0.0.1:{machine.config.ctrl_port} (ctrl_wait=1)",
+            )
         machine.console.tee = _write_raw
         _bridge(machine)
         return 0

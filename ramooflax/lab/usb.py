@@ -44,8 +44,7 @@ def multiboot_entry(disk_id: str) -> str:
 def write_image(output: Path, files: dict[str, Path], entry: str, work: Path) -> None:
     cfg = work / "grub.cfg"
     cfg.write_text(grub_cfg(entry))
-    disk.build(output, {**files, "/boot/grub/grub.cfg": cfg}, LABEL, EARLY_BODY, MODULES,
-               IMAGE_MIB)  # fmt: skip
+    disk.build(output, {**files, "/boot/grub/grub.cfg": cfg}, LABEL, EARLY_BODY, MODULES, IMAGE_MIB)
 
 
 def build(output: Path, disk_id: str = "0x81") -> Path:

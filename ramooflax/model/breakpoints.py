@@ -61,8 +61,9 @@ class Breakpoints:
         self._bps: dict[str, Breakpoint] = {}
         self._count = 0
 
-    def _add(self, kind: BreakpointType, addr: int, size: int,
-             fn: "Filter | None", name: str | None) -> Breakpoint:  # fmt: skip
+    def _add(
+        self, kind: BreakpointType, addr: int, size: int, fn: "Filter | None", name: str | None
+    ) -> Breakpoint:
         if name is None:
             self._count += 1
             name = f"bp{self._count}"
@@ -75,28 +76,33 @@ class Breakpoints:
         self._bps[name] = bp
         return bp
 
-    def add_insn(self, addr: int, filter: "Filter | None" = None,
-                 name: str | None = None) -> Breakpoint:  # fmt: skip
+    def add_insn(
+        self, addr: int, filter: "Filter | None" = None, name: str | None = None
+    ) -> Breakpoint:
         """A software (int3) breakpoint at a linear address."""
         return self._add(BreakpointType.SW_INSN, addr, 1, filter, name)
 
-    def add_hw_insn(self, addr: int, filter: "Filter | None" = None,
-                    name: str | None = None) -> Breakpoint:  # fmt: skip
+    def add_hw_insn(
+        self, addr: int, filter: "Filter | None" = None, name: str | None = None
+    ) -> Breakpoint:
         """A hardware instruction breakpoint (one of DR0-3)."""
         return self._add(BreakpointType.HW_INSN, addr, 1, filter, name)
 
-    def add_data_w(self, addr: int, size: int, filter: "Filter | None" = None,
-                   name: str | None = None) -> Breakpoint:  # fmt: skip
+    def add_data_w(
+        self, addr: int, size: int, filter: "Filter | None" = None, name: str | None = None
+    ) -> Breakpoint:
         """A write watchpoint on size bytes (1, 2, 4, 8) at addr."""
         return self._add(BreakpointType.DATA_W, addr, size, filter, name)
 
-    def add_data_r(self, addr: int, size: int, filter: "Filter | None" = None,
-                   name: str | None = None) -> Breakpoint:  # fmt: skip
+    def add_data_r(
+        self, addr: int, size: int, filter: "Filter | None" = None, name: str | None = None
+    ) -> Breakpoint:
         """A read watchpoint (Z3; x86 DRs trap reads as accesses)."""
         return self._add(BreakpointType.DATA_R, addr, size, filter, name)
 
-    def add_data_rw(self, addr: int, size: int, filter: "Filter | None" = None,
-                    name: str | None = None) -> Breakpoint:  # fmt: skip
+    def add_data_rw(
+        self, addr: int, size: int, filter: "Filter | None" = None, name: str | None = None
+    ) -> Breakpoint:
         """An access (read or write) watchpoint."""
         return self._add(BreakpointType.DATA_RW, addr, size, filter, name)
 
@@ -154,8 +160,10 @@ class Breakpoints:
         lines = [f"{'name':<16} {'type':<8} {'address':<18} {'size':>4} {'hits':>5}  filter"]
         for bp in self._bps.values():
             fn = getattr(bp.filter, "__name__", "-") if bp.filter else "-"
-            lines.append(f"{bp.name:<16} {_LABEL[bp.type]:<8} 0x{bp.addr:016x} "
-                         f"{bp.size:>4} {bp.hits:>5}  {fn}")  # fmt: skip
+            lines.append(
+                f"{bp.name:<16} {_LABEL[bp.type]:<8} 0x{bp.addr:016x} "
+                f"{bp.size:>4} {bp.hits:>5}  {fn}"
+            )
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -12,11 +12,12 @@ active cr3, LBR and disassembly.
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ramooflax.errors import ClientError, StubError
+from ramooflax.errors import ClientError, NotAttached, StubError
 from ramooflax.model.breakpoints import Breakpoints
 from ramooflax.model.enums import CPUException, CPUFamily, CPUMode, EventKind
 from ramooflax.model.events import Filter, Filters, filter_packet
-from ramooflax.model.registers import GPR_NAMES, SR_NAMES, RegisterFile, RegisterView, parse_g
+from ramooflax.model.registers import RegisterFile, RegisterView
+from ramooflax.tdesc import Layout
 
 if TYPE_CHECKING:
     from ramooflax.model.vm import VM
@@ -49,9 +50,10 @@ class CPU:
     def __init__(self, vm: "VM", family: CPUFamily) -> None:
         self._vm = vm
         self.family = family
-        self.regs = RegisterFile(self._fetch_regs, self.check_stopped)
-        self.gpr = RegisterView(self.regs, GPR_NAMES, "gpr")
-        self.sr = RegisterView(self.regs, SR_NAMES, "sr")
+        self.layout: Layout | None = None  # the stub's target.xml, read at attach
+        self.regs = RegisterFile(self._layout, self._fetch_regs, self.check_stopped)
+        self.gpr = RegisterView(self.regs, lambda lay: lay.gpr_names, "gpr")
+        self.sr = RegisterView(self.regs, lambda lay: lay.sr_names, "sr")
         self.breakpoints = Breakpoints(self._z_packet)
         self.filters = Filters()
         self.active_cr3 = 0
@@ -60,16 +62,23 @@ class CPU:
     def check_stopped(self, what: str) -> None:
         self._vm.check_stopped(what)
 
+    def _layout(self) -> Layout:
+        if self.layout is None:
+            raise NotAttached("the register layout")
+        return self.layout
+
     def _fetch_regs(self) -> dict[str, int]:
-        return parse_g(self._vm.session.checked("g"))
+        return self._layout().parse_g(self._vm.session.checked("g"))
 
     def _z_packet(self, packet: str) -> None:
         self.check_stopped("changing breakpoints")
         try:
             self._vm.session.expect_ok(packet)
         except StubError as exc:
-            raise StubError(exc.request, exc.reply + " (no free debug register, or the "
-                            "address does not translate)") from None  # fmt: skip
+            raise StubError(
+                exc.request,
+                exc.reply + " (no free debug register, or the address does not translate)",
+            ) from None
 
     def commit(self) -> None:
         """Send the pending register writes (P packets). The VM calls it before it runs."""
@@ -86,10 +95,12 @@ class CPU:
         self.breakpoints.forget_all()
         self.filters.clear()
         self.active_cr3 = 0
+        self.layout = None
 
     # -- filters --------------------------------------------------------------
-    def _filter(self, kind: EventKind, key: int | None, arg: str | None,
-                fn: Filter | None, on: bool) -> None:  # fmt: skip
+    def _filter(
+        self, kind: EventKind, key: int | None, arg: str | None, fn: Filter | None, on: bool
+    ) -> None:
         self.check_stopped("changing filters")
         self._vm.session.expect_ok(filter_packet(kind.value, arg, on))
         if on:
@@ -189,8 +200,9 @@ class CPU:
         a, b, c, d = (int(x, 16) for x in reply.decode().split(","))
         return a, b, c, d
 
-    def disassemble(self, addr: int | None = None, n: int = 10, bits: int | None = None,
-                    cr3: int | None = None) -> Disassembly:  # fmt: skip
+    def disassemble(
+        self, addr: int | None = None, n: int = 10, bits: int | None = None, cr3: int | None = None
+    ) -> Disassembly:
         """n instructions at addr (default rip) with Capstone, in the VM's code size."""
         try:
             import capstone  # type: ignore[import-untyped]

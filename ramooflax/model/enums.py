@@ -5,7 +5,7 @@ from enum import Enum, IntEnum
 
 
 class CPUFamily(Enum):
-    """The virtualization extension the VMM runs on (the seed paper's first VM argument)."""
+    """The virtualization extension the VMM runs on (the original Ramooflax paper's first VM argument)."""
 
     AMD = "amd"
     INTEL = "intel"

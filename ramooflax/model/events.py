@@ -3,7 +3,7 @@
 A filter is `fn(vm) -> bool`. It runs when the VM stops for what it filters
 (an intercepted exit, a breakpoint, a single step), while the VM is stopped:
 it may read and write registers and memory. Its verdict decides what
-happens next (the seed paper's semantics):
+happens next (the original Ramooflax paper's semantics):
 
 * True  - give control back to the user: `vm.resume()` returns;
 * False - resume the VM silently: `vm.resume()` keeps waiting.

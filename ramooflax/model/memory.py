@@ -75,8 +75,9 @@ class Memory:
             return self._cpu.active_cr3
         return self._cpu.sr.cr3
 
-    def vread(self, addr: int, size: int, cr3: int | None = None,
-              progress: bool | None = None) -> bytes:  # fmt: skip
+    def vread(
+        self, addr: int, size: int, cr3: int | None = None, progress: bool | None = None
+    ) -> bytes:
         """size bytes at a virtual address, through cr3 (default: active, else current)."""
         self._cpu.check_stopped("reading memory")
         use = self._cr3(cr3)
@@ -176,8 +177,14 @@ class Memory:
         return bytes(out)
 
     # -- helpers ------------------------------------------------------------
-    def _chunked(self, addr: int, size: int, progress: bool | None, label: str,
-                 read: Callable[[int, int], bytes]) -> bytes:  # fmt: skip
+    def _chunked(
+        self,
+        addr: int,
+        size: int,
+        progress: bool | None,
+        label: str,
+        read: Callable[[int, int], bytes],
+    ) -> bytes:
         if size < 0:
             raise ClientError(f"{label}: negative size {size}")
         show = size > PROGRESS_OVER if progress is None else progress

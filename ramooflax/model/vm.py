@@ -25,12 +25,20 @@ from types import TracebackType
 from typing import Any
 
 from ramooflax import rsp
-from ramooflax.errors import ChannelLost, ChannelTimeout, NotAttached, RamooflaxError, VMRunning
+from ramooflax.errors import (
+    ChannelLost,
+    ChannelTimeout,
+    NotAttached,
+    NotRunning,
+    RamooflaxError,
+    VMRunning,
+)
 from ramooflax.model.cpu import CPU
 from ramooflax.model.enums import CPUFamily, CPUMode, StopReason
 from ramooflax.model.events import Event, event_of
 from ramooflax.model.memory import Memory
 from ramooflax.session import DEFAULT_TIMEOUT, Session
+from ramooflax.tdesc import Layout, TargetDescriptionError, read_target_xml
 from ramooflax.transport import Transport, open_transport
 
 KEEPALIVE_S = 3.0  # the VMM drops a client silent for ctrl_timeout (10 s) while stopped
@@ -70,6 +78,20 @@ class Status:
         )
 
 
+def _read_layout(session: Session, features: dict[str, str]) -> Layout:
+    """The register layout from the stub's target.xml (one read per attach)."""
+    if features.get("qXfer:features:read") != "+":
+        raise TargetDescriptionError(
+            f"the stub on {session.transport.describe()} offers no qXfer:features:read, so it "
+            "does not describe its registers: this client needs the Ramooflax VMM's stub"
+        )
+
+    def read(annex: str) -> str:
+        return read_target_xml(session.request, annex)
+
+    return Layout.from_xml(read("target.xml"), include=read)
+
+
 def _ctrlc_us(window: str | None, tsc_hz: str | None) -> float | None:
     if window is None or not tsc_hz or int(window, 16) == 0 or int(tsc_hz, 16) == 0:
         return None
@@ -94,6 +116,7 @@ class VM:
         self.cpu = CPU(self, family)
         self.mem = Memory(lambda: self.session, self.cpu)
         self.event: Event | None = None
+        self.debug = False  # the shell shows full tracebacks when True (ramooflax.shell)
         self._transport = transport
         self._session: Session | None = None
         self._running = False
@@ -142,8 +165,9 @@ class VM:
         transport = self._transport or open_transport(self.target)
         session = Session(transport, self.timeout)
         try:
-            session.handshake()
+            features = session.handshake()
             stop = rsp.parse_stop(session.checked("?"))
+            layout = _read_layout(session, features)
         except BaseException:
             session.close()
             raise
@@ -151,6 +175,7 @@ class VM:
         self._running = False
         ev = event_of(stop)
         self.event = Event(StopReason.ATTACH, ev.kind, ev.args, stop)
+        self.cpu.layout = layout
         self.cpu.invalidate()
         self._start_keepalive()
         return self
@@ -188,8 +213,12 @@ class VM:
     def __enter__(self) -> "VM":  # noqa: PYI034 - attach() returns self
         return self.attach()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.detach()
 
     # -- running --------------------------------------------------------------
@@ -224,11 +253,7 @@ class VM:
         was stopped by us.
         """
         if not self._running:
-            raise (
-                NotAttached("wait()")
-                if self._session is None
-                else VMRunning("wait() (not running)")
-            )
+            raise NotAttached("wait()") if self._session is None else NotRunning("wait()")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -298,8 +323,9 @@ class VM:
         if ev.reason is StopReason.EVENT:
             _, fn = self.cpu.filters.match(ev)
         elif ev.reason in (StopReason.BREAKPOINT, StopReason.HW_BREAKPOINT):
-            bp = self.cpu.breakpoints.match_insn(self._linear_pc(),
-                                                 ev.reason is StopReason.HW_BREAKPOINT)  # fmt: skip
+            bp = self.cpu.breakpoints.match_insn(
+                self._linear_pc(), ev.reason is StopReason.HW_BREAKPOINT
+            )
             if bp is not None:
                 bp.hits += 1
                 ev.breakpoint = bp
@@ -345,8 +371,9 @@ class VM:
         if self.keepalive is None:
             return
         self._ka_stop = threading.Event()
-        self._ka_thread = threading.Thread(target=self._keepalive_loop, args=(self._ka_stop,),
-                                           name="rfx-keepalive", daemon=True)  # fmt: skip
+        self._ka_thread = threading.Thread(
+            target=self._keepalive_loop, args=(self._ka_stop,), name="rfx-keepalive", daemon=True
+        )
         self._ka_thread.start()
 
     def _keepalive_loop(self, done: threading.Event) -> None:

@@ -25,8 +25,9 @@ MSR_EFER = 0xC0000080
 def waiting_vm(tmp_path: Path, qemu_ok: None) -> Iterator[VM]:
     """A new machine whose VM waits for us at its first instruction; stopped after."""
     log = tmp_path / "hv.log"
-    spec = MachineSpec(guest="amd64", with_hv=True, build=True,
-                       hv_options="ctrl_wait=1 ctrl_timeout=5", log=log)  # fmt: skip
+    spec = MachineSpec(
+        guest="amd64", with_hv=True, build=True, hv_options="ctrl_wait=1 ctrl_timeout=5", log=log
+    )
     machine = Machine(spec)
     machine.start()
     try:

@@ -1,9 +1,13 @@
 """The `ramooflax` command line: errors without tracebacks, streamed command output,
 regs and dump against the real hypervisor."""
 
+import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +21,12 @@ pytestmark = pytest.mark.lab
 
 def ramooflax(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ramooflax", *args], capture_output=True, text=True,
-        timeout=timeout, check=False)  # fmt: skip
+        [sys.executable, "-m", "ramooflax", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -89,3 +97,36 @@ def test_client_errors_are_messages(hv_amd64: Machine, tmp_path: Path) -> None:
     assert bad_file.returncode == 2 and "Traceback" not in bad_file.stderr
     assert "/nonexistent/dir/x" in bad_file.stderr
     assert hv_amd64.run("echo alive").output == "alive\n"
+
+
+def test_ctrl_c_during_dump(hv_amd64: Machine, tmp_path: Path) -> None:
+    """SIGINT in the middle of a dump: one line saying it was interrupted, exit
+    status 130, no partial file, and the VM runs on (the session took the rest
+    of the interrupted binary reply before its detach)."""
+    out = tmp_path / "big.bin"
+    argv = [sys.executable, "-m", "ramooflax", "dump", ctrl_target(hv_amd64)]
+    proc = subprocess.Popen(
+        [*argv, "--phys", "0", "0x4000000", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    err = b""
+    deadline = time.monotonic() + 60
+    while b"pread 0x0" not in err:  # the progress bar: the transfer is under way
+        assert time.monotonic() < deadline and proc.poll() is None, err
+        ready, _, _ = select.select([proc.stderr], [], [], 1)
+        if ready:
+            err += os.read(proc.stderr.fileno(), 4096)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    text = (err + rest).decode("utf-8", "replace")
+    lines = [x for x in re.split(r"[\r\n]", text) if x.strip()]
+    assert proc.returncode == 130, text
+    assert lines[-1] == "ramooflax: interrupted", text
+    assert "expected OK" not in text and "Traceback" not in text
+    assert not out.exists()
+    t0 = time.monotonic()
+    assert hv_amd64.run("echo alive", timeout=60).output == "alive\n"
+    assert time.monotonic() - t0 < 5, "the VM was left stopped"

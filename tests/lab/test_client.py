@@ -213,8 +213,9 @@ FINDER_SCRIPT = (
 def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("process_finder",
-                                                  REPO / "examples" / "process_finder.py")  # fmt: skip
+    spec = importlib.util.spec_from_file_location(
+        "process_finder", REPO / "examples" / "process_finder.py"
+    )
     assert spec is not None and spec.loader is not None
     finder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(finder)
@@ -275,10 +276,12 @@ def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
     scratch = vm64.cpu.gpr.rsp - 0x200  # below the stopped VM's stack pointer
     saved = mem.vread(scratch, 8)
     try:
-        for write, read, size, value in ((mem.write_byte, mem.read_byte, 1, 0xA5),
-                                         (mem.write_word, mem.read_word, 2, 0xBEEF),
-                                         (mem.write_dword, mem.read_dword, 4, 0xC0FFEE11),
-                                         (mem.write_qword, mem.read_qword, 8, 0x0123456789ABCDEF)):  # fmt: skip
+        for write, read, size, value in (
+            (mem.write_byte, mem.read_byte, 1, 0xA5),
+            (mem.write_word, mem.read_word, 2, 0xBEEF),
+            (mem.write_dword, mem.read_dword, 4, 0xC0FFEE11),
+            (mem.write_qword, mem.read_qword, 8, 0x0123456789ABCDEF),
+        ):
             write(scratch, value)
             assert read(scratch) == value
             # The bytes are in guest-physical memory, little-endian.

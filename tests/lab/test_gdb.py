@@ -1,5 +1,7 @@
-"""Stock gdb (and a raw RSP client) against the VMM's stub: real mode, long
-mode, Ctrl-C, detach. docs/protocol.md is the contract; issue 3 the brief.
+"""Stock gdb (and a raw RSP client) against the VMM's stub in long mode:
+breakpoints, watchpoints, Ctrl-C, detach, monitor commands, register writes,
+and the target description. docs/protocol.md is the contract; real mode is
+tests/lab/test_gdb_realmode.py.
 
 gdb runs as `gdb -nx -batch -ex 'target remote ...' -ex ...`; values are
 printed with `printf "NAME=%#lx\\n", ...` so they can be parsed.
@@ -12,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from ramooflax.lab.rawgdb import RawGdb
 
 pytestmark = pytest.mark.lab
 
+REPO = Path(__file__).resolve().parents[2]
 GDB = shutil.which("gdb")
 needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed")
 
@@ -33,8 +37,15 @@ def ctrl_port(machine: Machine) -> int:
 
 def gdb(machine: Machine, *commands: str, timeout: float = 120) -> str:
     assert GDB is not None
-    argv = [GDB, "-nx", "-batch", "-ex", "set pagination off",
-            "-ex", f"target remote 127.0.0.1:{ctrl_port(machine)}"]  # fmt: skip
+    argv = [
+        GDB,
+        "-nx",
+        "-batch",
+        "-ex",
+        "set pagination off",
+        "-ex",
+        f"target remote 127.0.0.1:{ctrl_port(machine)}",
+    ]
     for cmd in commands:
         argv += ["-ex", cmd]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -83,31 +94,6 @@ def console_works(machine: Machine, timeout: float = 60) -> float:
     return time.monotonic() - t0
 
 
-# -- real mode (ctrl_wait=1) ------------------------------------------------------
-
-
-@needs_gdb
-def test_real_mode_hbreak_at_boot_sector(hv_amd64_waiting: Machine, lab_pool: "object") -> None:
-    """ctrl_wait=1: the VM waits at 0000:0600; hbreak *0x7c00 stops at the boot
-    sector, which ends with 55 aa; after detach the guest boots to its shell."""
-    machine = hv_amd64_waiting
-    if "hv_amd64_wait" in lab_pool.ready:  # type: ignore[attr-defined]
-        pytest.skip("the ctrl_wait machine was already released by another test")
-    out = gdb(machine, show("RIP0", "$pc"), "hbreak *0x7c00", "continue", show("RIP", "$pc"),
-              show("CR0", "$cr0"), "x/2xb 0x7dfe", "detach")  # fmt: skip
-    assert value(out, "RIP0") == 0x600
-    assert "Hardware assisted breakpoint 1 at 0x7c00" in out
-    assert value(out, "RIP") == 0x7C00
-    assert value(out, "CR0") & 1 == 0, "not in real mode at 0x7c00"
-    assert re.search(r"0x7dfe:\s+0x55\s+0xaa", out), out
-    assert "detached" in out
-    # The lab_pool fixture now waits for the shell marker.
-    booted = lab_pool.get("hv_amd64_wait")  # type: ignore[attr-defined]
-    assert booted is machine
-    assert "RAMOOFLAX-GUEST-READY" in machine.console_text()
-    assert "client detached (detach packet)" in machine.log_text()
-
-
 # -- long mode (the shared amd64 machine) --------------------------------------------
 
 
@@ -117,11 +103,23 @@ def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
     stepi, and the system registers as stock gdb shows them."""
     syms = kallsyms(hv_amd64, "entry_SYSCALL_64")
     with guest_loop(hv_amd64, "cat /proc/version"):
-        out = gdb(hv_amd64, show("LSTAR", "$lstar"), "break *$lstar", "continue",
-                  show("PC", "$pc"), "x/4i $pc", "stepi", show("STEP", "$pc"),
-                  "info registers cr0 cr3 cr4 efer", show("CR3", "$cr3"), "monitor sysregs",
-                  "info registers system",
-                  "info all-registers", "delete", "detach")  # fmt: skip
+        out = gdb(
+            hv_amd64,
+            show("LSTAR", "$lstar"),
+            "break *$lstar",
+            "continue",
+            show("PC", "$pc"),
+            "x/4i $pc",
+            "stepi",
+            show("STEP", "$pc"),
+            "info registers cr0 cr3 cr4 efer",
+            show("CR3", "$cr3"),
+            "monitor sysregs",
+            "info registers system",
+            "info all-registers",
+            "delete",
+            "detach",
+        )
         lstar = value(out, "LSTAR")
         assert lstar == syms["entry_SYSCALL_64"], "LSTAR is not entry_SYSCALL_64"
         assert re.search(rf"Breakpoint 1, {lstar:#018x}", out), out
@@ -145,8 +143,19 @@ def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
         hexview, decoded = system.groups()
         assert f"cr3 = {cr3:#x}," in hexview
         assert f"lstar = {lstar:#x}," in hexview
-        for field in ("cr0", "cr2", "cr4", "cr8", "efer", "dr7", "gdtr_base", "idtr_limit",
-                      "tr_base", "fs_base", "kernel_gs_base"):  # fmt: skip
+        for field in (
+            "cr0",
+            "cr2",
+            "cr4",
+            "cr8",
+            "efer",
+            "dr7",
+            "gdtr_base",
+            "idtr_limit",
+            "tr_base",
+            "fs_base",
+            "kernel_gs_base",
+        ):
             assert f"{field} = 0x" in hexview, f"no {field} in {hexview}"
         assert re.search(r"cr0 = \[ [^]]*\bPG\b", decoded), decoded
         assert re.search(r"efer = \[ [^]]*\bLMA\b", decoded), decoded
@@ -159,8 +168,15 @@ def test_long_mode_write_watchpoint(hv_amd64: Machine) -> None:
     """watch *(long*)&jiffies_64: the timer tick writes it; gdb reports the change."""
     syms = kallsyms(hv_amd64, "jiffies_64", "entry_SYSCALL_64")
     addr = syms["jiffies_64"]
-    out = gdb(hv_amd64, show("LSTAR", "$lstar"), f"watch *(long*){addr:#x}", "continue",
-              show("NOW", f"*(long*){addr:#x}"), "delete", "detach")  # fmt: skip
+    out = gdb(
+        hv_amd64,
+        show("LSTAR", "$lstar"),
+        f"watch *(long*){addr:#x}",
+        "continue",
+        show("NOW", f"*(long*){addr:#x}"),
+        "delete",
+        "detach",
+    )
     # KASLR: kallsyms and the VM's LSTAR agree on the slide.
     assert value(out, "LSTAR") == syms["entry_SYSCALL_64"]
     assert f"Hardware watchpoint 1: *(long*){addr:#x}" in out
@@ -197,9 +213,7 @@ def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
                 # The VM ran ~0.3 s; the stub looked at the line at least at
                 # the guest's timer rate (250 Hz) meanwhile, in guest time.
                 assert window_s < 0.1, f"no look at the line for {window_s:.3f} s of guest time"
-            regs = client.regs()
-            assert len(regs) > 17 * 8
-            rip = int.from_bytes(regs[16 * 8 : 17 * 8], "little")
+            rip = client.layout().parse_g(client.command("g"))["rip"]
             assert rip == int(status["rip"], 16)
             assert status["mode"] == "long"
             client.send("c")
@@ -223,7 +237,7 @@ def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
     with RawGdb.connect(port) as client:
         client.interrupt()
         assert client.wait_stop(timeout=10).startswith(b"T02")
-        lstar = client.reg(rawgdb.LSTAR)
+        lstar = client.reg("lstar")
         assert client.command(f"Z0,{lstar:x},1") == b"OK"  # detach must remove it
         assert client.command("D") == b"OK"
     took = console_works(hv_amd64, timeout=30)
@@ -236,8 +250,15 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     """monitor help / exits / vmcb; v2p of the syscall entry; `mem phys` makes
     gdb's x read that physical address, with the same bytes as the virtual view;
     `npt` shows nested paging and walks it."""
-    out = gdb(hv_amd64, "monitor help", "monitor exits", "monitor vmcb", "x/8xb $lstar",
-              'eval "monitor v2p %lx", $lstar', "detach")  # fmt: skip
+    out = gdb(
+        hv_amd64,
+        "monitor help",
+        "monitor exits",
+        "monitor vmcb",
+        "x/8xb $lstar",
+        'eval "monitor v2p %lx", $lstar',
+        "detach",
+    )
     assert "v2p ADDR" in out and "mem phys" in out, "monitor help lists no v2p / mem"
     assert re.search(r"cpuid\s+\d+", out), "monitor exits shows no counters"
     assert "intercept" in out.lower(), "monitor vmcb dumped no intercepts"
@@ -246,13 +267,24 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     assert virt and v2p, out
     pa = int(v2p.group(2), 16)
     hidden = facts.vmm_range(out)
-    out2 = gdb(hv_amd64, "monitor mem phys", f"x/8xb {pa:#x}", "monitor mem virt", "monitor npt",
-               f"monitor npt {pa:x}", f"monitor npt {hidden.start:x}",
-               f"monitor npt {hidden.start - 0x1000:x}", "detach")  # fmt: skip
+    out2 = gdb(
+        hv_amd64,
+        "monitor mem phys",
+        f"x/8xb {pa:#x}",
+        "monitor mem virt",
+        "monitor npt",
+        f"monitor npt {pa:x}",
+        f"monitor npt {hidden.start:x}",
+        f"monitor npt {hidden.start - 0x1000:x}",
+        "detach",
+    )
     assert "physical addresses" in out2 and "virtual addresses" in out2
     # Nested paging, walked: identity outside the VMM's range, nothing inside.
-    assert re.search(rf"nested paging on, root 0x[0-9a-f]+.*without the VMM's {hidden.start:#x}-",
-                     out2, re.DOTALL), out2  # fmt: skip
+    assert re.search(
+        rf"nested paging on, root 0x[0-9a-f]+.*without the VMM's {hidden.start:#x}-",
+        out2,
+        re.DOTALL,
+    ), out2
     assert re.search(rf"{pa:#x} -> {pa:#x} \((1 GiB|2 MiB|4 KiB) page", out2), out2
     assert f"{hidden.start:#x} is not mapped" in out2
     below = hidden.start - 0x1000
@@ -272,11 +304,39 @@ def test_register_writes_take_effect_on_resume(
     prog = guest_program("regprobe", 0x13380000)
     hv_amd64.put_file("/tmp/regprobe", prog.binary)
     job = hv_amd64.run_background("/tmp/regprobe; echo status=$?")  # sleeps 2 s first
-    out = gdb(hv_amd64, f"hbreak *{prog.symbols['probe_exit']:#x}", "continue",
-              show("PC", "$pc"), show("RDI", "$rdi"), "set $rdi = 42", "set $cr2 = 0x1234000",
-              "stepi", show("CR2", "$cr2"), show("RDI2", "$rdi"), "delete", "detach")  # fmt: skip
+    out = gdb(
+        hv_amd64,
+        f"hbreak *{prog.symbols['probe_exit']:#x}",
+        "continue",
+        show("PC", "$pc"),
+        show("RDI", "$rdi"),
+        "set $rdi = 42",
+        "set $cr2 = 0x1234000",
+        "stepi",
+        show("CR2", "$cr2"),
+        show("RDI2", "$rdi"),
+        "delete",
+        "detach",
+    )
     assert value(out, "PC") == prog.symbols["probe_exit"], out
     assert value(out, "RDI") == 0
     assert value(out, "CR2") == 0x1234000
     assert value(out, "RDI2") == 42
     assert "status=42" in job.result().output
+
+
+def test_target_xml_is_the_unit_tests_fixture(hv_amd64: Machine) -> None:
+    """The client reads its register layout from the stub's target.xml; the unit
+    tests use a copy captured from the stub (tests/unit/data/stub-target.xml).
+    When the stub's description changes, refresh the copy with this XML."""
+    from ramooflax.tdesc import Layout, read_target_xml
+
+    fixture = REPO / "tests" / "unit" / "data" / "stub-target.xml"
+    with RawGdb.connect(ctrl_port(hv_amd64)) as client:
+        client.interrupt()
+        assert client.wait_stop(timeout=10) == b"T02"
+        live = read_target_xml(client.command)
+        layout = Layout.from_xml(live)
+        assert len(client.regs()) == layout.g_size
+        assert client.command("D") == b"OK"
+    assert live == fixture.read_text(), f"the stub's target.xml changed: update {fixture}"

@@ -108,8 +108,12 @@ class PtyBridge:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -195,8 +199,10 @@ def test_serial_line_hygiene(hv_amd64: Machine) -> None:
 
 ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B]|[=>])")
 ESC = rb"(?:\x1b\[[0-9;?]*[A-Za-z])*"  # colour codes inside IPython's prompt
-NO_IPYTHON = "import runpy, sys; sys.modules['IPython'] = None; " \
-             "runpy.run_module('ramooflax', run_name='__main__', alter_sys=True)"  # fmt: skip
+NO_IPYTHON = (
+    "import runpy, sys; sys.modules['IPython'] = None; "
+    "runpy.run_module('ramooflax', run_name='__main__', alter_sys=True)"
+)
 
 
 class Shell:
@@ -241,12 +247,14 @@ def test_shell_resume_ctrl_c_ctrl_d(hv_amd64: Machine, front_end: str, tmp_path:
     args = (
         ["-m", "ramooflax", "attach", target] if ipython else ["-c", NO_IPYTHON, "attach", target]
     )
-    env = dict(os.environ, TERM="xterm", IPYTHONDIR=str(tmp_path / "ipython"),
-               PROMPT_TOOLKIT_NO_CPR="1")  # fmt: skip
+    env = dict(
+        os.environ, TERM="xterm", IPYTHONDIR=str(tmp_path / "ipython"), PROMPT_TOOLKIT_NO_CPR="1"
+    )
     transcript = tmp_path / "shell.log"
     with transcript.open("wb") as log:
-        child = pexpect.spawn(sys.executable, args, cwd=str(REPO), env=env, timeout=60,
-                              dimensions=(40, 200))  # fmt: skip
+        child = pexpect.spawn(
+            sys.executable, args, cwd=str(REPO), env=env, timeout=60, dimensions=(40, 200)
+        )
         child.logfile_read = log
         try:
             _drive_shell(hv_amd64, Shell(child, ipython), pexpect)
@@ -258,7 +266,8 @@ def test_shell_resume_ctrl_c_ctrl_d(hv_amd64: Machine, front_end: str, tmp_path:
             if child.isalive():
                 child.close(force=True)
     text = ANSI.sub("", transcript.read_text("utf-8", "replace"))
-    assert text.count("Traceback") == 1 and "KeyboardInterrupt" not in text, text  # vm.wait()'s
+    tracebacks = 2 if ipython else 1  # the ones asked for: vm.debug, %xmode
+    assert text.count("Traceback") == tracebacks and "KeyboardInterrupt" not in text, text
     assert child.exitstatus == 0 and child.signalstatus is None, text
 
     # The VM runs on after Ctrl-D, and a new client can attach.
@@ -277,10 +286,22 @@ def _drive_shell(machine: Machine, sh: Shell, pexpect: Any) -> None:
     cr3 = int(m.group(1), 16)
     assert 0 < cr3 & ~0xFFF < RAM_TOP, hex(cr3)
 
-    # An error shows its own traceback, nothing about how the shell started.
+    # An error shows its last line, the client's message, and no traceback.
     out = sh.run("vm.wait()")
-    assert "VMRunning" in out, out
+    want = r"^NotRunning: wait\(\) needs the VM running: call vm.cont\(\)"
+    assert re.search(want, out, re.MULTILINE), out
+    assert "Traceback" not in out and "File " not in out, out
+    # vm.debug = True shows the traceback (its own: nothing about how the shell started).
+    sh.run("vm.debug = True")
+    out = sh.run("vm.wait()")
+    assert "Traceback" in out and "vm.py" in out and "NotRunning" in out, out
     assert "During handling" not in out and "ModuleNotFoundError" not in out, out
+    sh.run("vm.debug = False")
+    assert "Traceback" not in sh.run("vm.wait()")
+    if sh.ipython:  # IPython's own switch works too
+        sh.run("%xmode Context")
+        assert "Traceback" in sh.run("vm.wait()")
+        sh.run("%xmode Minimal")
 
     out = sh.run("vm.running, vm.status().exits")
     m = re.search(r"\(False, (\d+)\)", out)

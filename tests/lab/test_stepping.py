@@ -82,8 +82,10 @@ def step_through(vm: VM, expected: list[int], cr3: int | None = None) -> list[in
             assert vm.singlestep()
         except ChannelTimeout:
             vm.stop()
-            pytest.fail(f"step {len(seen) + 1} after {[hex(a) for a in seen]} never ended; "
-                        f"stopped at {vm.cpu.gpr.rip:#x} ({vm.status()}):\n{vm.exits()}")  # fmt: skip
+            pytest.fail(
+                f"step {len(seen) + 1} after {[hex(a) for a in seen]} never ended; "
+                f"stopped at {vm.cpu.gpr.rip:#x} ({vm.status()}):\n{vm.exits()}"
+            )
         assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
         if cr3 is not None:
             assert vm.cpu.sr.cr3 == cr3 and vm.status().cpl == 3

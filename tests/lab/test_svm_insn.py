@@ -47,11 +47,8 @@ def build(tmp: Path, name: str, insn: str) -> bytes:
     src = tmp / f"{name}.c"
     out = tmp / name
     src.write_text(PROGRAM.replace("INSN", insn))
-    subprocess.run(
-        ["gcc", "-O1", "-static", "-nostdlib", "-s", "-Wl,-n", "-Wl,--build-id=none",
-         "-o", str(out), str(src)],
-        check=True,
-    )  # fmt: skip
+    flags = ["-O1", "-static", "-nostdlib", "-s", "-Wl,-n", "-Wl,--build-id=none"]
+    subprocess.run(["gcc", *flags, "-o", str(out), str(src)], check=True)
     return out.read_bytes()
 
 

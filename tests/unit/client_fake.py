@@ -2,14 +2,31 @@
 
 Each rule maps a packet the client sends to the raw bytes the stub answers
 (as recorded from the real stub); `sent` keeps what the client wrote.
+STUB_TARGET_XML is the stub's own target.xml, captured from it
+(tests/lab/test_gdb.py checks the live one still equals it).
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 from ramooflax import rsp
 from ramooflax.errors import ChannelLost
 
 Reply = bytes | Callable[[bytes], bytes]
+
+STUB_TARGET_XML = (Path(__file__).parent / "data" / "stub-target.xml").read_bytes()
+QXFER = b"qXfer:features:read:target.xml:"
+
+
+def xfer(document: bytes) -> Callable[[bytes], bytes]:
+    """A rule serving `document` to qXfer:features:read:target.xml:OFF,LEN as the stub does."""
+
+    def reply(packet: bytes) -> bytes:
+        off, length = (int(x, 16) for x in packet[len(QXFER) :].split(b","))
+        chunk = document[off : off + length]
+        return rsp.frame((b"m" if off + len(chunk) < len(document) else b"l") + chunk)
+
+    return reply
 
 
 class FakeStub:

@@ -2,43 +2,50 @@
 breakpoints, filters and resume() semantics."""
 
 import pytest
-from client_fake import FakeStub, f
+from client_fake import QXFER, STUB_TARGET_XML, FakeStub, f, xfer
 
 from ramooflax import VM, CPUException, CPUFamily, StopReason
 from ramooflax.errors import AddressNotMapped, NotAttached, StubError
-from ramooflax.model import registers as regs
+from ramooflax.tdesc import Layout
 
-QSUPPORTED = f("PacketSize=4000;QStartNoAckMode+")
+QSUPPORTED = f("PacketSize=4000;qXfer:features:read+;QStartNoAckMode+")
+LAYOUT = Layout.from_xml(STUB_TARGET_XML.decode())
 
 
 def g_reply(values: dict[str, int]) -> bytes:
-    out = b"".join(values.get(r.name, 0).to_bytes(r.size, "little") for r in regs.REGISTERS)
+    out = b"".join(values.get(r.name, 0).to_bytes(r.size, "little") for r in LAYOUT.values)
     return f(out.hex())
 
 
-BASE = {"rax": 0x1122334455667788, "rip": 0xFFFFFFFF81000000, "eflags": 0x202,
-        "cr3": 0x1000, "cr0": 0x80050033, "cs_attr": 0x29B, "lstar": 0xFFFFFFFF82000000}  # fmt: skip
+BASE = {
+    "rax": 0x1122334455667788,
+    "rip": 0xFFFFFFFF81000000,
+    "eflags": 0x202,
+    "cr3": 0x1000,
+    "cr0": 0x80050033,
+    "cs_attr": 0x29B,
+    "lstar": 0xFFFFFFFF82000000,
+}
 
 
 def vm_with(rules: dict[bytes, bytes] | None = None) -> tuple[VM, FakeStub]:
-    stub = FakeStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK"), b"?": f("T05"),
-                     b"g": g_reply(BASE), b"P": f("OK"), b"Z": f("OK"), b"z": f("OK"),
-                     b"QRfx.": f("OK"), b"D": f("OK"), **(rules or {})})  # fmt: skip
+    stub = FakeStub(
+        {
+            b"qSupported": QSUPPORTED,
+            b"QStartNoAckMode": f("OK"),
+            b"?": f("T05"),
+            QXFER: xfer(STUB_TARGET_XML),
+            b"g": g_reply(BASE),
+            b"P": f("OK"),
+            b"Z": f("OK"),
+            b"z": f("OK"),
+            b"QRfx.": f("OK"),
+            b"D": f("OK"),
+            **(rules or {}),
+        }
+    )
     vm = VM(CPUFamily.AMD, "fake", timeout=0.5, transport=stub, keepalive=None)
     return vm.attach(), stub
-
-
-@pytest.mark.parametrize(
-    ("name", "num", "size"),
-    [("rax", 0, 8), ("rip", 16, 8), ("eflags", 17, 4), ("gs", 23, 4), ("st0", 24, 10),
-     ("xmm0", 40, 16), ("mxcsr", 56, 4), ("cr0", 57, 8), ("efer", 62, 8), ("dbgctl", 69, 8),
-     ("cs_base", 70, 8), ("gs_attr", 87, 4), ("gdtr_base", 88, 8), ("ldtr", 92, 4),
-     ("tr_attr", 99, 4), ("kernel_gs_base", 100, 8), ("lstar", 102, 8),
-     ("sysenter_eip", 107, 8), ("pat", 108, 8)],
-)  # fmt: skip
-def test_register_layout(name: str, num: int, size: int) -> None:
-    r = regs.BY_NAME[name]
-    assert (r.num, r.size) == (num, size)
 
 
 def test_parse_g_and_aliases() -> None:
@@ -98,24 +105,56 @@ def test_breakpoints_table_and_filter_verdicts() -> None:
 @pytest.mark.parametrize(
     ("install", "packet", "stop", "detail"),
     [
-        (lambda vm, fn: vm.cpu.filter_write_cr(3, fn), b"QRfx.Filter:cr_write,3,1",
-         "cr_write,cr=3,val=2000,old=1000", ("val", 0x2000)),
-        (lambda vm, fn: vm.cpu.filter_read_cr(0, fn), b"QRfx.Filter:cr_read,0,1",
-         "cr_read,cr=0", ("cr", 0)),
-        (lambda vm, fn: vm.cpu.filter_exception(CPUException.page_fault, fn),
-         b"QRfx.Filter:excp,e,1", "excp,vec=e,err=4,cr2=1234", ("cr2", 0x1234)),
-        (lambda vm, fn: vm.cpu.filter_cpuid(None, fn), b"QRfx.Filter:cpuid,all,1",
-         "cpuid,leaf=1,sub=0", ("leaf", 1)),
-        (lambda vm, fn: vm.cpu.filter_cpuid(0x40000000, fn), b"QRfx.Filter:cpuid,40000000,1",
-         "cpuid,leaf=40000000,sub=0", ("leaf", 0x40000000)),
-        (lambda vm, fn: vm.cpu.filter_msr(0x174, fn), b"QRfx.Filter:msr,174,1",
-         "msr,msr=174,dir=w,val=10", ("dir", "w")),
-        (lambda vm, fn: vm.cpu.filter_io(0x70, fn), b"QRfx.Filter:io,70,1",
-         "io,port=70,size=1,dir=out,val=8f", ("val", 0x8F)),
-        (lambda vm, fn: vm.cpu.filter_npf(fn), b"QRfx.Filter:npf,1",
-         "npf,gpa=1fa00000,dir=w", ("gpa", 0x1FA00000)),
+        (
+            lambda vm, fn: vm.cpu.filter_write_cr(3, fn),
+            b"QRfx.Filter:cr_write,3,1",
+            "cr_write,cr=3,val=2000,old=1000",
+            ("val", 0x2000),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_read_cr(0, fn),
+            b"QRfx.Filter:cr_read,0,1",
+            "cr_read,cr=0",
+            ("cr", 0),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_exception(CPUException.page_fault, fn),
+            b"QRfx.Filter:excp,e,1",
+            "excp,vec=e,err=4,cr2=1234",
+            ("cr2", 0x1234),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_cpuid(None, fn),
+            b"QRfx.Filter:cpuid,all,1",
+            "cpuid,leaf=1,sub=0",
+            ("leaf", 1),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_cpuid(0x40000000, fn),
+            b"QRfx.Filter:cpuid,40000000,1",
+            "cpuid,leaf=40000000,sub=0",
+            ("leaf", 0x40000000),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_msr(0x174, fn),
+            b"QRfx.Filter:msr,174,1",
+            "msr,msr=174,dir=w,val=10",
+            ("dir", "w"),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_io(0x70, fn),
+            b"QRfx.Filter:io,70,1",
+            "io,port=70,size=1,dir=out,val=8f",
+            ("val", 0x8F),
+        ),
+        (
+            lambda vm, fn: vm.cpu.filter_npf(fn),
+            b"QRfx.Filter:npf,1",
+            "npf,gpa=1fa00000,dir=w",
+            ("gpa", 0x1FA00000),
+        ),
     ],
-)  # fmt: skip
+)
 def test_event_filters(install, packet: bytes, stop: str, detail: tuple[str, object]) -> None:  # type: ignore[no-untyped-def]
     vm, stub = vm_with()
     seen = []
@@ -151,14 +190,16 @@ def test_singlestep_filter_steps_until_true() -> None:
 
 
 def test_memory_packets_and_errors() -> None:
-    vm, stub = vm_with({
-        b"qRfx.PhysReadBin:": lambda p: f(b"b" + b"*" * int(p.split(b",")[1], 16)),
-        b"qRfx.VirtReadBin:1000,dead0000": f("E14"),
-        b"qRfx.VirtReadBin:": lambda p: f(b"b" + bytes(range(int(p.split(b",")[2], 16)))),
-        b"qRfx.V2P:1000,ffff0000": f("E14"),
-        b"qRfx.V2P:": f("2000"),
-        b"M": f("OK"),
-    })  # fmt: skip
+    vm, stub = vm_with(
+        {
+            b"qRfx.PhysReadBin:": lambda p: f(b"b" + b"*" * int(p.split(b",")[1], 16)),
+            b"qRfx.VirtReadBin:1000,dead0000": f("E14"),
+            b"qRfx.VirtReadBin:": lambda p: f(b"b" + bytes(range(int(p.split(b",")[2], 16)))),
+            b"qRfx.V2P:1000,ffff0000": f("E14"),
+            b"qRfx.V2P:": f("2000"),
+            b"M": f("OK"),
+        }
+    )
     assert vm.mem.pread(0, 0x5000) == b"*" * 0x5000
     reads = [p for p in stub.sent if p.startswith(b"qRfx.PhysReadBin")]
     assert reads == [b"qRfx.PhysReadBin:0,3ff8", b"qRfx.PhysReadBin:3ff8,1008"]
@@ -197,8 +238,15 @@ def test_stub_errors_and_detach() -> None:
 
 
 def test_context_manager() -> None:
-    stub = FakeStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK"), b"?": f("T05"),
-                     b"D": f("OK")})  # fmt: skip
+    stub = FakeStub(
+        {
+            b"qSupported": QSUPPORTED,
+            b"QStartNoAckMode": f("OK"),
+            b"?": f("T05"),
+            b"D": f("OK"),
+            QXFER: xfer(STUB_TARGET_XML),
+        }
+    )
     with VM(CPUFamily.AMD, "fake", transport=stub, keepalive=None) as vm:
         assert vm.attached and vm.event.reason is StopReason.ATTACH
     assert not vm.attached and stub.sent[-1] == b"D"
@@ -207,9 +255,18 @@ def test_context_manager() -> None:
 def test_status_parses_the_ctrl_c_window_in_guest_time() -> None:
     from ramooflax.model.vm import Status
 
-    st = Status.parse(b"mode:long;exits:1f;cr3:1000;rip:401000;cpl:3;lbr:0;stepping:0;"
-                      b"ctrlc:27100;tsc_hz:9502f900")  # fmt: skip
+    st = Status.parse(
+        b"mode:long;exits:1f;cr3:1000;rip:401000;cpl:3;lbr:0;stepping:0;ctrlc:27100;tsc_hz:9502f900"
+    )
     assert st.cpl == 3 and st.exits == 0x1F
     assert st.ctrlc_guest_us == pytest.approx(0x27100 * 1e6 / 2_500_000_000)
     assert Status.parse(b"mode:long;ctrlc:0;tsc_hz:9502f900").ctrlc_guest_us is None
     assert Status.parse(b"mode:real").ctrlc_guest_us is None
+
+
+def test_wait_on_a_stopped_vm_says_what_to_do() -> None:
+    from ramooflax.errors import NotRunning
+
+    vm, _ = vm_with()
+    with pytest.raises(NotRunning, match=r"needs the VM running: call vm.cont\(\)"):
+        vm.wait()

@@ -7,8 +7,9 @@ from ramooflax import rsp
 from ramooflax.errors import ChannelLost, ChannelTimeout, ProtocolError, StubError
 from ramooflax.session import Session
 
-QSUPPORTED = f("PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;"
-               "QStartNoAckMode+")  # fmt: skip
+QSUPPORTED = f(
+    "PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+"
+)
 
 
 def session(
@@ -129,3 +130,70 @@ def test_reconnect_redoes_the_handshake() -> None:
     stub.close()
     s.reconnect()
     assert s.noack and stub.sent.count(b"QStartNoAckMode") == 2
+
+
+class CutStub(FakeStub):
+    """A line on which the caller is interrupted (Ctrl-C) `after` bytes into a reply."""
+
+    def __init__(self, rules: dict[bytes, bytes], after: int) -> None:
+        super().__init__(rules)
+        self.after = after
+        self.cut = False
+
+    def recv(self, timeout: float) -> bytes:
+        if self.cut:
+            self.cut = False
+            raise KeyboardInterrupt
+        data = super().recv(timeout)
+        if len(data) > self.after:
+            self.cut = True
+            self.pending[:0] = data[self.after :]
+            return data[: self.after]
+        return data
+
+
+def test_an_interrupted_reply_is_not_the_next_requests() -> None:
+    """Ctrl-C in the middle of a binary reply: the next request (detach's `D`)
+    gets its own OK, not the rest of the binary data."""
+    big = f(b"b" + bytes(range(256)) * 8)
+    stub = CutStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK")}, after=1 << 30)
+    s = Session(stub, timeout=0.5)
+    s.handshake()
+    stub.rules.update({b"qRfx.PhysReadBin": big, b"D": f("OK"), b"qRfx.Status": f("mode:long")})
+    stub.after = 100
+    with pytest.raises(KeyboardInterrupt):
+        s.request("qRfx.PhysReadBin:0,800")
+    stub.after = 1 << 30
+    s.expect_ok("D")
+    assert s.request("qRfx.Status") == b"mode:long"
+
+
+def test_an_interrupted_monitor_is_settled_too() -> None:
+    out = f(b"O" + b"line\n".hex().encode()) * 3 + f("OK")
+    stub = CutStub({b"qRcmd,": out, b"qRfx.Status": f("mode:real")}, after=20)
+    s = Session(stub, timeout=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        s.monitor("exits")
+    stub.after = 1 << 30
+    assert s.request("qRfx.Status") == b"mode:real"
+
+
+class SilentLine(FakeStub):
+    """Connected, never answers: what QEMU's chardev gives a second client."""
+
+    def send(self, data: bytes) -> None:
+        self.raw_sent += data  # no ack, no reply
+
+    def silence_hint(self) -> str:
+        return "held by another client"
+
+
+def test_a_line_that_never_answered_says_why() -> None:
+    s = Session(SilentLine(), timeout=0.2)
+    with pytest.raises(ChannelTimeout, match="within 0 s: held by another client"):
+        s.handshake()
+    # Once the VMM has answered, silence means a busy or dead VMM instead.
+    s2, _ = session({b"qRfx.Status": b""})
+    s2.handshake()
+    with pytest.raises(ChannelTimeout, match="is the hypervisor alive"):
+        s2.request("qRfx.Status")

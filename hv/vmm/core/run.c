@@ -36,7 +36,6 @@
 
 #define SUMMARY_EVERY_EXITS (1u << 22) /* the counters in the log every 4M exits */
 
-
 uint64_t vcpu_guest_tsc(struct vcpu *v) { return v->exit_tsc + v->ops->get_tsc_offset(v); }
 
 static bool interruptible(struct vcpu *v)
