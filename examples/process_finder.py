@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - start
         print(
             f"found {task.comm} pid={task.pid} task=0x{task.addr:x} "
-            f"cr3=0x{task.cr3:x} in {elapsed:.2f} s (slide 0x{linux.slide:x})"
+            f"cr3=0x{task.cr3:x} in {elapsed:.2f} s (slide 0x{linux.slide:x}; "
+            f"seen from vCPU {vm.cpu.index} of {len(vm.cpus)})"
         )
     finally:
         vm.detach()

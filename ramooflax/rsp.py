@@ -272,6 +272,12 @@ class StopReply:
     addr: int | None = None  # the data address of a watchpoint
 
     @property
+    def thread(self) -> int | None:
+        """The gdb thread id of the vCPU that stopped (`thread:N;`), None if not named."""
+        text = self.keys.get("thread", "")
+        return int(text, 16) if text and _is_hex(text.encode()) else None
+
+    @property
     def raw(self) -> str:
         body = "".join(f"{k}:{v};" for k, v in self.keys.items())
         return f"T{self.signal:02x}{body}"

@@ -31,8 +31,11 @@ def _client_part(machine: Machine) -> bool:
     vm.attach()
     try:
         status = vm.status()
-        print(f"VM stopped in {status.mode.value} mode at rip 0x{status.rip:x}")
-        print(vm.cpu.sr)
+        print(f"VM stopped (all {len(vm.cpus)} vCPUs) in {status.mode.value} mode at rip "
+              f"0x{status.rip:x} on vCPU {vm.cpu.index}")  # fmt: skip
+        print(vm.cpus.table())
+        _heading("The client: system registers of each vCPU")
+        print(vm.cpus.sr_table())
         _heading(f"The client: finding the process {DEMO_PROC!r} by name")
         linux = Linux.from_memory(vm)  # the kernel's kallsyms and BTF, cached by its banner
         if linux.stats is not None:
@@ -52,8 +55,8 @@ def _client_part(machine: Machine) -> bool:
             print(f"FAIL: no task named like {DEMO_PROC!r}")
             return False
         print(
-            f"found {found.comm!r} pid {found.pid}, cr3 0x{found.cr3:x}, "
-            f"{time.monotonic() - start:.2f} s after attach"
+            f"found {found.comm!r} pid {found.pid}, cr3 0x{found.cr3:x}, on vCPU "
+            f"{vm.cpu.index}, {time.monotonic() - start:.2f} s after attach"
         )
         return True
     finally:

@@ -1,7 +1,14 @@
-"""The VM's CPU: registers (`gpr`, `sr`), breakpoints, event filters, the
+"""The VM's CPUs: registers (`gpr`, `sr`), breakpoints, event filters, the
 active cr3, LBR and disassembly.
 
+Each core of the machine is one vCPU (a gdb thread of the stub). `vm.cpus`
+lists them; `vm.cpu` is the one that stopped last, so one-core scripts read
+the same. Registers are per vCPU; breakpoints, filters and the active cr3
+are the VM's (the VMM applies them on every vCPU), so any vCPU's
+`filter_*`/`breakpoints` set them for all.
+
     vm.cpu.gpr.rip ; vm.cpu.gpr.eax = 0          # lazy: committed on resume
+    vm.cpus[2].sr.cr3                             # another vCPU (Hg3, then g)
     vm.cpu.sr.cr3
     vm.cpu.filter_write_cr(3, fn)                 # QRfx.Filter:cr_write,3,1
     vm.cpu.filter_exception(CPUException.page_fault, fn)
@@ -16,11 +23,12 @@ from ramooflax.errors import ClientError, NotAttached, StubError
 from ramooflax.model.breakpoints import Breakpoints
 from ramooflax.model.enums import CPUException, CPUFamily, CPUMode, EventKind
 from ramooflax.model.events import Filter, Filters, filter_packet
+from ramooflax.model.memory import Memory
 from ramooflax.model.registers import RegisterFile, RegisterView
 from ramooflax.tdesc import Layout
 
 if TYPE_CHECKING:
-    from ramooflax.model.vm import VM
+    from ramooflax.model.vm import VM, Status
 
 
 @dataclass(frozen=True)
@@ -45,22 +53,49 @@ class Disassembly(list[Instruction]):
 
 
 class CPU:
-    """One virtual CPU of the VM (the VMM runs one)."""
+    """One virtual CPU of the VM: vm.cpus[index], gdb thread index + 1.
 
-    def __init__(self, vm: "VM", family: CPUFamily) -> None:
+    `breakpoints` and `filters` are the VM's, shared by every vCPU (pass the
+    first vCPU's to the others).
+    """
+
+    def __init__(
+        self,
+        vm: "VM",
+        family: CPUFamily,
+        index: int = 0,
+        shared: "CPU | None" = None,
+    ) -> None:
         self._vm = vm
         self.family = family
+        self.index = index
         self.layout: Layout | None = None  # the stub's target.xml, read at attach
         self.regs = RegisterFile(self._layout, self._fetch_regs, self.check_stopped)
         self.gpr = RegisterView(self.regs, lambda lay: lay.gpr_names, "gpr")
         self.sr = RegisterView(self.regs, lambda lay: lay.sr_names, "sr")
-        self.breakpoints = Breakpoints(self._z_packet)
-        self.filters = Filters()
-        self.active_cr3 = 0
+        self.mem = Memory(lambda: self._vm.session, lambda: self)  # through this vCPU
+        if shared is None:
+            self.breakpoints = Breakpoints(self._z_packet)
+            self.filters = Filters()
+        else:
+            self.breakpoints = shared.breakpoints
+            self.filters = shared.filters
+
+    @property
+    def thread(self) -> int:
+        """The stub's (gdb's) thread id of this vCPU."""
+        return self.index + 1
+
+    def __repr__(self) -> str:
+        return f"<CPU {self.index} of {len(self._vm.cpus)}>"
 
     # -- plumbing -----------------------------------------------------------
     def check_stopped(self, what: str) -> None:
         self._vm.check_stopped(what)
+
+    def select(self) -> None:
+        """Make this vCPU the stub's register and memory thread (Hg), if it is not."""
+        self._vm.select(self.index)
 
     def _layout(self) -> Layout:
         if self.layout is None:
@@ -68,6 +103,7 @@ class CPU:
         return self.layout
 
     def _fetch_regs(self) -> dict[str, int]:
+        self.select()
         return self._layout().parse_g(self._vm.session.checked("g"))
 
     def _z_packet(self, packet: str) -> None:
@@ -82,7 +118,10 @@ class CPU:
 
     def commit(self) -> None:
         """Send the pending register writes (P packets). The VM calls it before it runs."""
-        for packet in self.regs.take_dirty():
+        packets = self.regs.take_dirty()
+        if packets:
+            self.select()
+        for packet in packets:
             self._vm.session.expect_ok(packet)
 
     def invalidate(self) -> None:
@@ -94,7 +133,6 @@ class CPU:
         self.regs.dirty.clear()
         self.breakpoints.forget_all()
         self.filters.clear()
-        self.active_cr3 = 0
         self.layout = None
 
     # -- filters --------------------------------------------------------------
@@ -172,6 +210,11 @@ class CPU:
         self.filters.singlestep = None
 
     # -- address space, LBR, disassembly --------------------------------------
+    @property
+    def active_cr3(self) -> int:
+        """The cr3 virtual accesses use (the VM's, for every vCPU); 0: each vCPU's own."""
+        return self._vm.active_cr3
+
     def set_active_cr3(self, cr3: int, keep: bool = False) -> None:
         """Make vm.mem's virtual accesses (and m/M packets) go through cr3; 0 clears.
 
@@ -179,23 +222,43 @@ class CPU:
         """
         self.check_stopped("setting the active cr3")
         self._vm.session.expect_ok(f"QRfx.ActiveCr3:{cr3:x}" + (",keep" if keep else ""))
-        self.active_cr3 = cr3
+        self._vm.active_cr3 = cr3
 
     def set_step_mode(self, cr3: int | None = None) -> None:
         """Single-steps step everything (None) or only one process's ring 3 (its cr3)."""
         packet = "QRfx.Step:global" if cr3 is None else f"QRfx.Step:cr3,{cr3:x}"
         self._vm.session.expect_ok(packet)
 
+    def status(self) -> "Status":
+        """qRfx.Status of this vCPU: its mode, exits, cr3, rip, cpl."""
+        from ramooflax.model.vm import Status
+
+        self.check_stopped("status()")
+        self.select()
+        return Status.parse(self._vm.session.checked("qRfx.Status"))
+
     @property
     def mode(self) -> CPUMode:
-        return self._vm.status().mode
+        return self.status().mode
+
+    def describe(self) -> str:
+        """The stub's one line on this vCPU (qThreadExtraInfo), e.g. 'CPU 1: long mode, ring 3'."""
+        self.check_stopped("describing a vCPU")
+        reply = self._vm.session.checked(f"qThreadExtraInfo,{self.thread:x}")
+        return bytes.fromhex(reply.decode()).decode("utf-8", "replace")
+
+    def singlestep(self) -> bool:
+        """Execute one instruction on this vCPU alone (the others stay stopped)."""
+        return self._vm.singlestep(self)
 
     def lbr_enable(self, on: bool = True) -> None:
+        self.select()
         self._vm.session.expect_ok(f"QRfx.Lbr:{1 if on else 0}")
 
     @property
     def lbr(self) -> tuple[int, int, int, int]:
         """(from, to, exception from, exception to), with LBR enabled (QRfx.Lbr:1)."""
+        self.select()
         reply = self._vm.session.checked("qRfx.Lbr")
         a, b, c, d = (int(x, 16) for x in reply.decode().split(","))
         return a, b, c, d
@@ -226,10 +289,47 @@ class CPU:
         from ramooflax.errors import AddressNotMapped
 
         page_end = (addr | 0xFFF) + 1
-        first = self._vm.mem.vread(addr, min(size, page_end - addr), cr3)
+        first = self.mem.vread(addr, min(size, page_end - addr), cr3)
         if len(first) >= size:
             return first
         try:
-            return first + self._vm.mem.vread(page_end, size - len(first), cr3)
+            return first + self.mem.vread(page_end, size - len(first), cr3)
         except AddressNotMapped:
             return first
+
+
+class CPUs(list[CPU]):
+    """vm.cpus: the VM's vCPUs, index = position; prints one line per vCPU."""
+
+    def table(self) -> str:
+        """One line per vCPU from the stub (qThreadExtraInfo): mode, ring, cr3, rip."""
+        if not self:
+            return "no vCPU"
+        vm = self[0]._vm
+        if not vm.attached or vm.running:
+            return "\n".join(repr(cpu) for cpu in self)
+        mark = vm.cpu.index
+        return "\n".join(("* " if c.index == mark else "  ") + c.describe() for c in self)
+
+    def sr_table(self) -> str:
+        """The system registers of every vCPU side by side: one row per register."""
+        if not self:
+            return "no vCPU"
+        values = [cpu.sr.as_dict() for cpu in self]
+        layout = self[0]._layout()
+        head = f"{'':>14}  " + "  ".join(f"{'vCPU ' + str(c.index):<18}" for c in self)
+        rows = [head.rstrip()]
+        for name in values[0]:
+            width = 2 * layout.by_name[name].size
+            cells = "  ".join(f"0x{v[name]:0{width}x}".ljust(18) for v in values)
+            rows.append(f"{name:>14}  {cells}".rstrip())
+        return "\n".join(rows)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        try:
+            return self.table()
+        except Exception as exc:  # noqa: BLE001 - a repr must not raise (the shell calls it)
+            return f"<vCPUs: {exc}>"

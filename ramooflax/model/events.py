@@ -38,6 +38,7 @@ class Event:
     args: dict[str, int | str] = field(default_factory=dict)
     stop: rsp.StopReply | None = None
     breakpoint: Any = None  # the Breakpoint hit, for (hw) breakpoints and watchpoints
+    vcpu: int | None = None  # the index of the vCPU that stopped (vm.cpus[vcpu])
 
     def __getattr__(self, name: str) -> int | str:
         args = self.__dict__.get("args", {})
@@ -57,18 +58,20 @@ class Event:
         return self.reason.value
 
     def __repr__(self) -> str:
-        return f"<Event {self.describe()}>"
+        where = "" if self.vcpu is None else f" on vCPU {self.vcpu}"
+        return f"<Event {self.describe()}{where}>"
 
 
 def event_of(stop: rsp.StopReply) -> Event:
     """The Event for a parsed stop reply (breakpoints are matched later by the CPU)."""
     kind = stop.kind
+    vcpu = None if stop.thread is None else stop.thread - 1
     if kind is rsp.StopKind.EVENT:
         try:
             ek: EventKind | None = EventKind(stop.event)
         except ValueError:
             ek = None
-        return Event(StopReason.EVENT, ek, dict(stop.args or {}), stop)
+        return Event(StopReason.EVENT, ek, dict(stop.args or {}), stop, vcpu=vcpu)
     reason = {
         rsp.StopKind.INTERRUPT: StopReason.INTERRUPT,
         rsp.StopKind.SWBREAK: StopReason.BREAKPOINT,
@@ -80,7 +83,7 @@ def event_of(stop: rsp.StopReply) -> Event:
     args: dict[str, int | str] = {}
     if stop.addr is not None:
         args["addr"] = stop.addr
-    return Event(reason, None, args, stop)
+    return Event(reason, None, args, stop, vcpu=vcpu)
 
 
 def filter_packet(kind: str, arg: str | None, on: bool) -> str:

@@ -8,7 +8,9 @@ sized accessors and translation.
     vm.cpu.set_active_cr3(cr3)                  # vread/vwrite/translate use it
 
 Virtual accesses use, in order: the `cr3=` argument, the active cr3 set with
-cpu.set_active_cr3, the VM's current cr3. A page that does not translate
+cpu.set_active_cr3, the current cr3 of the vCPU the Memory belongs to:
+`vm.mem` follows `vm.cpu` (the vCPU that stopped last), `vm.cpus[k].mem` is
+vCPU k's view (its cr3 and paging mode). A page that does not translate
 raises AddressNotMapped naming the address and the cr3.
 """
 
@@ -34,9 +36,17 @@ def _is_e14(exc: StubError) -> bool:
 
 
 class Memory:
-    def __init__(self, session: Callable[[], "Session"], cpu: "CPU") -> None:
+    def __init__(self, session: Callable[[], "Session"], cpu: Callable[[], "CPU"]) -> None:
         self._session = session
-        self._cpu = cpu
+        self._cpu_of = cpu
+
+    @property
+    def _cpu(self) -> "CPU":
+        return self._cpu_of()
+
+    def _virtual(self) -> None:
+        """Virtual accesses walk the tables in the paging mode of the stub's thread: ours."""
+        self._cpu.select()
 
     # -- physical -----------------------------------------------------------
     def pread(self, addr: int, size: int, progress: bool | None = None) -> bytes:
@@ -81,6 +91,7 @@ class Memory:
         """size bytes at a virtual address, through cr3 (default: active, else current)."""
         self._cpu.check_stopped("reading memory")
         use = self._cr3(cr3)
+        self._virtual()
 
         def chunk(a: int, n: int) -> bytes:
             try:
@@ -108,6 +119,7 @@ class Memory:
                 self.pwrite(self.translate(va, cr3), data[pos : pos + n])
                 pos += n
             return
+        self._virtual()
         for off in range(0, len(data), WRITE_CHUNK):
             chunk = data[off : off + WRITE_CHUNK]
             a = addr + off
@@ -122,6 +134,7 @@ class Memory:
         """The guest-physical address of vaddr through cr3 (qRfx.V2P)."""
         self._cpu.check_stopped("translating")
         use = self._cr3(cr3)
+        self._virtual()
         try:
             reply = self._session().checked(f"qRfx.V2P:{use:x},{vaddr:x}")
         except StubError as exc:

@@ -3,8 +3,9 @@
     from ramooflax import VM, CPUFamily, CPUException
 
     vm = VM(CPUFamily.AMD, "127.0.0.1:1234")     # or "serial:/dev/ttyUSB0"
-    vm.attach()                                   # the VM stops
+    vm.attach()                                   # the VM stops (every vCPU)
     print(vm.cpu.gpr)                             # the register table
+    for cpu in vm.cpus: print(cpu.index, hex(cpu.sr.cr3))   # every vCPU
     vm.cpu.filter_write_cr(3, lambda vm: vm.event.val == target)
     vm.resume()                                   # runs until a filter says True
     vm.detach()                                   # the VM runs on, filters removed
@@ -15,6 +16,10 @@ stopped. A True verdict gives control back to the user (resume() returns
 True); False resumes the VM silently and resume() keeps waiting. A stop no
 filter claims (Ctrl-C, a breakpoint without a filter) returns True.
 resume(timeout=s) stops the VM itself after s seconds and returns False.
+
+Every core is a vCPU (`vm.cpus`); the stub stops them all before it reports
+a stop (all-stop), and `vm.cpu` is the one that stopped, so `vm.event.vcpu`
+== `vm.cpu.index`.
 """
 
 import sys
@@ -28,12 +33,13 @@ from ramooflax import rsp
 from ramooflax.errors import (
     ChannelLost,
     ChannelTimeout,
+    ClientError,
     NotAttached,
     NotRunning,
     RamooflaxError,
     VMRunning,
 )
-from ramooflax.model.cpu import CPU
+from ramooflax.model.cpu import CPU, CPUs
 from ramooflax.model.enums import CPUFamily, CPUMode, StopReason
 from ramooflax.model.events import Event, event_of
 from ramooflax.model.memory import Memory
@@ -62,6 +68,8 @@ class Status:
     lbr: bool
     stepping: bool
     ctrlc_guest_us: float | None = None
+    threads: int = 1  # the vCPUs of the VM
+    thread: int = 1  # the vCPU described (gdb thread id: index + 1)
 
     @classmethod
     def parse(cls, payload: bytes) -> "Status":
@@ -75,6 +83,8 @@ class Status:
             kv.get("lbr", "0") == "1",
             kv.get("stepping", "0") == "1",
             _ctrlc_us(kv.get("ctrlc"), kv.get("tsc_hz")),
+            int(kv.get("threads", "1"), 16),
+            int(kv.get("thread", "1"), 16),
         )
 
 
@@ -90,6 +100,16 @@ def _read_layout(session: Session, features: dict[str, str]) -> Layout:
         return read_target_xml(session.request, annex)
 
     return Layout.from_xml(read("target.xml"), include=read)
+
+
+def _thread_count(session: Session) -> int:
+    """The vCPUs the stub reports (qfThreadInfo, qsThreadInfo...); 1 for a stub without threads."""
+    count = 0
+    reply = session.request("qfThreadInfo")
+    while reply.startswith(b"m"):
+        count += len([t for t in reply[1:].split(b",") if t])
+        reply = session.request("qsThreadInfo")
+    return max(count, 1)
 
 
 def _ctrlc_us(window: str | None, tsc_hz: str | None) -> float | None:
@@ -113,8 +133,11 @@ class VM:
         self.target = target
         self.timeout = timeout
         self.keepalive = keepalive
-        self.cpu = CPU(self, family)
-        self.mem = Memory(lambda: self.session, self.cpu)
+        self.cpus = CPUs([CPU(self, family)])  # one per vCPU, from the stub at attach
+        self._current = 0  # the index of the vCPU that stopped last
+        self._gthread: int | None = None  # the stub's Hg thread (index), as we last set it
+        self.active_cr3 = 0  # the VM's active cr3 (QRfx.ActiveCr3), 0: each vCPU's own
+        self.mem = Memory(lambda: self.session, lambda: self.cpu)
         self.event: Event | None = None
         self.debug = False  # the shell shows full tracebacks when True (ramooflax.shell)
         self._transport = transport
@@ -129,6 +152,20 @@ class VM:
         self._ka_thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------
+    @property
+    def cpu(self) -> CPU:
+        """The vCPU that stopped last (at attach: the one the stub reports)."""
+        return self.cpus[self._current]
+
+    def select(self, index: int) -> None:
+        """Point the stub's register and memory accesses (Hg) at vCPU index."""
+        if self._gthread == index:
+            return
+        if not 0 <= index < len(self.cpus):
+            raise ClientError(f"no vCPU {index}: the VM has vCPUs 0 to {len(self.cpus) - 1}")
+        self.session.expect_ok(f"Hg{index + 1:x}")
+        self._gthread = index
+
     @property
     def session(self) -> Session:
         if self._session is None:
@@ -168,15 +205,20 @@ class VM:
             features = session.handshake()
             stop = rsp.parse_stop(session.checked("?"))
             layout = _read_layout(session, features)
+            count = _thread_count(session)
         except BaseException:
             session.close()
             raise
         self._session = session
         self._running = False
+        first = self.cpus[0]
+        self.cpus[1:] = [CPU(self, self.family, i, shared=first) for i in range(1, count)]
+        for cpu in self.cpus:
+            cpu.layout = layout
+            cpu.invalidate()
+        self._note_stop(stop)
         ev = event_of(stop)
-        self.event = Event(StopReason.ATTACH, ev.kind, ev.args, stop)
-        self.cpu.layout = layout
-        self.cpu.invalidate()
+        self.event = Event(StopReason.ATTACH, ev.kind, ev.args, stop, vcpu=ev.vcpu)
         self._start_keepalive()
         return self
 
@@ -189,7 +231,7 @@ class VM:
             with s.lock:
                 if self._running:
                     self.stop()
-                self.cpu.commit()
+                self._commit()
                 s.expect_ok("D")
         except ChannelLost:
             pass
@@ -203,7 +245,10 @@ class VM:
         self._session = None
         self._running = False
         self._ran_since = None
-        self.cpu.forget()
+        self._gthread = None
+        self.active_cr3 = 0
+        for cpu in self.cpus:
+            cpu.forget()
 
     def reconnect(self) -> None:
         """Reconnect after a lost channel (the VMM dropped our filters: set them again)."""
@@ -239,8 +284,7 @@ class VM:
         s = self.session
         with s.lock:
             self.check_stopped("resuming")
-            self.cpu.commit()
-            self.cpu.invalidate()
+            self._commit()
             s.resume("c")
             self._running = True
             self._ran_since = time.monotonic()
@@ -277,19 +321,20 @@ class VM:
         self.cont()
         return self.wait(timeout)
 
-    def singlestep(self) -> bool:
+    def singlestep(self, cpu: CPU | None = None) -> bool:
         """Execute one instruction; with a singlestep filter, step until it returns True.
 
-        A stop other than the step (a breakpoint, a filtered exit) runs its
-        own filter and ends the stepping.
+        The step runs vm.cpu (the vCPU that stopped), or `cpu`; the other
+        vCPUs stay where they are. A stop other than the step (a breakpoint,
+        a filtered exit) runs its own filter and ends the stepping.
         """
         s = self.session
         while True:
             with s.lock:
                 self.check_stopped("singlestep()")
-                self.cpu.commit()
-                self.cpu.invalidate()
-                s.resume("s")
+                target = self.cpu if cpu is None else cpu
+                self._commit()
+                s.resume("s" if target is self.cpu else f"vCont;s:{target.thread:x}")
                 self._running = True
                 self._ran_since = time.monotonic()
             self._stopped(s.wait_stop(self.timeout))
@@ -306,8 +351,26 @@ class VM:
             self.run_seconds += time.monotonic() - self._ran_since
             self._ran_since = None
         self._running = False
-        self.cpu.invalidate()
+        self._note_stop(stop)
         self.event = event_of(stop)
+
+    def _note_stop(self, stop: rsp.StopReply) -> None:
+        """The stopped vCPU becomes vm.cpu, and the stub's Hg thread (it resets it)."""
+        for cpu in self.cpus:
+            cpu.invalidate()
+        tid = stop.thread
+        if tid is not None and 1 <= tid <= len(self.cpus):
+            self._current = tid - 1
+        elif tid is None:
+            self._current = 0
+        self._gthread = self._current
+
+    def _commit(self) -> None:
+        """Every vCPU's pending register writes, then the caches dropped (the VM runs)."""
+        for cpu in self.cpus:
+            cpu.commit()
+        for cpu in self.cpus:
+            cpu.invalidate()
 
     def _linear_pc(self) -> int:
         gpr, sr = self.cpu.gpr, self.cpu.sr
@@ -343,9 +406,8 @@ class VM:
 
     # -- information ------------------------------------------------------------
     def status(self) -> Status:
-        """qRfx.Status: the VM's mode, exits, cr3, rip, cpl."""
-        self.check_stopped("status()")
-        return Status.parse(self.session.checked("qRfx.Status"))
+        """qRfx.Status of vm.cpu (the vCPU that stopped): mode, exits, cr3, rip, cpl."""
+        return self.cpu.status()
 
     def exits(self) -> str:
         """The VMM's exit counters (qRfx.Exits)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ramooflax import VM, CPUFamily, StopReason
 from ramooflax.lab import facts
 from ramooflax.lab.machine import Machine
 
@@ -182,3 +183,154 @@ def test_gdb_sees_every_vcpu(machines: dict[str, Machine]) -> None:
     rip_b = re.search(r"R1B=(0x[0-9a-f]+)", out)
     assert rip_a and rip_b and rip_a.group(1) == rip_b.group(1), "thread 1 ran during a stepi"
     assert machine.run("echo alive").output == "alive\n"
+
+
+def attach(machine: Machine) -> VM:
+    return VM(CPUFamily.AMD, f"127.0.0.1:{machine.free_ctrl_port()}").attach()
+
+
+def busy(machine: Machine, n: int, body: str) -> list[str]:
+    """One background loop pinned to each of the n CPUs; their pids."""
+    pids = []
+    for k in range(n):
+        job = f"taskset -c {k} sh -c 'while :; do {body}; done' >/dev/null 2>&1 & echo $!"
+        pids.append(machine.run(job).output.split()[-1])
+    return pids
+
+
+def test_python_sees_every_vcpu(machines: dict[str, Machine]) -> None:
+    """vm.cpus lists the 4 vCPUs, each with its own registers (Hg), status
+    and memory view; vm.cpu is the one that stopped, named by the event."""
+    machine = machines["hv_amd64_4"]
+    vm = attach(machine)
+    try:
+        assert len(vm.cpus) == 4 and [c.index for c in vm.cpus] == [0, 1, 2, 3]
+        assert vm.event is not None and vm.event.vcpu == vm.cpu.index
+        table = vm.cpus.table().splitlines()
+        assert [line[2:].split(":")[0] for line in table] == [f"CPU {k}" for k in range(4)]
+        assert table[vm.cpu.index].startswith("* ")
+        per_cpu = set()
+        for cpu in vm.cpus:
+            st = cpu.status()
+            assert st.thread == cpu.index + 1 and st.threads == 4
+            assert cpu.sr.cr0 & 0x80000001 == 0x80000001, cpu  # every vCPU pages
+            assert st.rip == cpu.gpr.rip and st.cr3 == cpu.sr.cr3, cpu
+            assert f"ring {st.cpl}" in cpu.describe()
+            # Linux's per-CPU area: GS base in the kernel, the swapped one in a process.
+            per_cpu.add(cpu.sr.gs_base if st.cpl == 0 else cpu.sr.kernel_gs_base)
+            # Its memory view translates its own rip in the kernel half.
+            if cpu.gpr.rip >= 0xFFFF800000000000:
+                assert cpu.mem.translate(cpu.gpr.rip)
+        assert len(per_cpu) == 4, [hex(g) for g in per_cpu]
+        sysregs = vm.cpus.sr_table().splitlines()
+        assert sysregs[0].split() == ["vCPU", "0", "vCPU", "1", "vCPU", "2", "vCPU", "3"]
+        assert any(row.split()[0] == "cr3" and len(row.split()) == 5 for row in sysregs)
+    finally:
+        vm.detach()
+    assert machine.run("echo alive").output == "alive\n"
+
+
+def test_cr3_filter_sees_every_vcpu(machines: dict[str, Machine]) -> None:
+    """A CR3-write filter runs for writes made on each of the 4 vCPUs, and
+    each event names the vCPU whose registers vm.cpu then shows."""
+    machine = machines["hv_amd64_4"]
+    pids = busy(machine, 4, "/bin/true")
+    seen: dict[int, int] = {}
+    mismatched: list[str] = []
+    vm = attach(machine)
+    try:
+
+        def on_cr3(vm: VM) -> bool:
+            assert vm.event is not None and vm.event.vcpu is not None
+            seen[vm.event.vcpu] = seen.get(vm.event.vcpu, 0) + 1
+            if vm.cpu.index != vm.event.vcpu or vm.cpu.sr.cr3 & ~0xFFF != vm.event.val & ~0xFFF:
+                mismatched.append(f"{vm.event!r}: vm.cpu {vm.cpu.index} cr3 {vm.cpu.sr.cr3:#x}")
+            return len(seen) == 4
+
+        vm.cpu.filter_write_cr(3, on_cr3)
+        assert vm.resume(timeout=180), f"only vCPUs {sorted(seen)} wrote cr3 in 180 s"
+        vm.cpu.release_write_cr(3)
+    finally:
+        vm.detach()
+        machine.run("kill " + " ".join(pids))
+    assert sorted(seen) == [0, 1, 2, 3] and not mismatched, (seen, mismatched[:3])
+
+
+def test_breakpoint_reports_its_vcpu(machines: dict[str, Machine]) -> None:
+    """A hardware breakpoint on the syscall entry, hit by a process pinned to
+    CPU 2: the stop names vCPU 2, whose rip is the entry."""
+    machine = machines["hv_amd64_4"]
+    vm = attach(machine)
+    try:
+        lstar = vm.cpu.sr.lstar
+    finally:
+        vm.detach()
+    pids = busy(machine, 1, "cat /proc/version")  # on CPU 0: the others stay quiet
+    pid2 = machine.run(
+        "taskset -c 2 sh -c 'while :; do cat /proc/version; done' >/dev/null 2>&1 & echo $!"
+    ).output.split()[-1]
+    hits: dict[int, int] = {}
+    vm = attach(machine)
+    try:
+
+        def on_entry(vm: VM) -> bool:
+            assert vm.event is not None and vm.event.vcpu is not None
+            hits[vm.event.vcpu] = hits.get(vm.event.vcpu, 0) + 1
+            return vm.event.vcpu == 2
+
+        vm.cpu.breakpoints.add_hw_insn(lstar, on_entry, "syscall entry")
+        assert vm.resume(timeout=180), f"no hit on vCPU 2 in 180 s: {hits}"
+        assert vm.event is not None and vm.event.reason is StopReason.HW_BREAKPOINT
+        assert vm.event.vcpu == 2 and vm.cpu.index == 2
+        assert vm.cpu.gpr.rip == lstar and vm.cpus[2].gpr.rip == lstar
+        assert vm.cpus[2].status().rip == lstar
+        vm.cpu.breakpoints.remove_all()
+    finally:
+        vm.detach()
+        machine.run(f"kill {pid2} " + " ".join(pids))
+    print(f"syscall-entry hits per vCPU: {hits}")
+    assert machine.run("echo alive").output == "alive\n"
+
+
+def test_step_one_vcpu(machines: dict[str, Machine]) -> None:
+    """vm.cpus[k].singlestep() runs vCPU k alone: the others' rips stay."""
+    machine = machines["hv_amd64_4"]
+    pids = busy(machine, 4, ":")
+    vm = attach(machine)
+    try:
+        other = (vm.cpu.index + 1) % 4
+        before = [cpu.gpr.rip for cpu in vm.cpus]
+        vm.cpus[other].singlestep()
+        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP
+        assert vm.event.vcpu == other and vm.cpu.index == other
+        after = [cpu.gpr.rip for cpu in vm.cpus]
+        assert [a for k, a in enumerate(after) if k != other] == [
+            b for k, b in enumerate(before) if k != other
+        ], (before, after)
+    finally:
+        vm.detach()
+        machine.run("kill " + " ".join(pids))
+
+
+def test_process_finder_on_four_cores(machines: dict[str, Machine]) -> None:
+    """The paper's annex, unchanged, on the 4-core guest."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "process_finder.py"
+    spec = importlib.util.spec_from_file_location("process_finder", path)
+    assert spec is not None and spec.loader is not None
+    finder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finder)
+    machine = machines["hv_amd64_4"]
+    job = machine.run_background(
+        "printf '#!/bin/sh\\nsleep 15\\n' > /tmp/rfxsmp4 && chmod +x /tmp/rfxsmp4 && "
+        "taskset -c 3 /tmp/rfxsmp4; echo done"
+    )
+    vm = attach(machine)
+    try:
+        task, _ = finder.find_process(vm, "rfxsmp4")
+        assert task.comm == "rfxsmp4" and task.cr3
+    finally:
+        vm.detach()
+    assert job.result().output.endswith("done\n")

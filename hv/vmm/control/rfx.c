@@ -11,15 +11,18 @@
 
 static uint8_t bulk[STUB_PACKET_SIZE];
 
+/* The status of the Hg thread (after a stop: the vCPU that stopped);
+ * `stopped:` names the vCPU that stopped. */
 static void rfx_status(struct stub *s, struct reply *r)
 {
     struct stub_status st;
-    s->t->status(s->ctx, s->stopped_thread, &st);
+    s->t->status(s->ctx, s->gthread, &st);
     reply_fmt(r,
               "mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x;ctrlc:%llx;"
-              "tsc_hz:%llx;threads:%x;thread:%x",
+              "tsc_hz:%llx;threads:%x;thread:%x;stopped:%x",
               st.mode, X(st.exits), X(st.cr3), X(st.rip), st.cpl, s->lbr_on, st.stepping,
-              X(s->ctrlc_window), X(s->tsc_hz), s->t->nthreads(s->ctx), s->stopped_thread + 1);
+              X(s->ctrlc_window), X(s->tsc_hz), s->t->nthreads(s->ctx), s->gthread + 1,
+              s->stopped_thread + 1);
 }
 
 static void rfx_sysregs(struct stub *s, struct reply *r)
