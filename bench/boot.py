@@ -4,27 +4,33 @@
 Boots the same amd64 guest to its shell marker (RAMOOFLAX-GUEST-READY), with
 and without the hypervisor, alternating, RUNS times each; prints each run,
 the median ratio hv/native and the VMM's exit counts per reason.
-Usage: python bench/boot.py [RUNS]
+Usage: python bench/boot.py [RUNS] [--smp N]   (N cores, default 2 as the lab)
 """
 
+import argparse
 import statistics
-import sys
 
 from _common import boot
 
 from ramooflax.lab import facts
 
-TARGET = 1.10
+TARGET = {1: 1.02}  # the issue's targets: 1.02 on one core, 1.05 on several
+TARGET_SMP = 1.05
 
 
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    ap = argparse.ArgumentParser(description="boot time with the hypervisor / without it")
+    ap.add_argument("runs", nargs="?", type=int, default=3, help="boots of each kind (default 3)")
+    ap.add_argument("--smp", type=int, default=2, help="cores of the machine (default 2)")
+    args = ap.parse_args()
+    runs = args.runs
+    target = TARGET.get(args.smp, TARGET_SMP)
     times: dict[str, list[float]] = {"hv": [], "native": []}
     counts: dict[str, int] = {}
     total = 0
     for i in range(runs):
         for kind in ("native", "hv"):
-            machine = boot(f"boot-{kind}-{i}", with_hv=kind == "hv")
+            machine = boot(f"boot-{kind}-{i}", with_hv=kind == "hv", smp=args.smp)
             try:
                 assert machine.ready_after is not None
                 times[kind].append(machine.ready_after)
@@ -39,8 +45,11 @@ def main() -> None:
             f"   median {statistics.median(values):.2f} s"
         )
     ratio = statistics.median(times["hv"]) / statistics.median(times["native"])
-    verdict = "meets" if ratio <= TARGET else "misses"
-    print(f"boot time ratio hv/native (medians): {ratio:.3f}  ({verdict} the target <= {TARGET})")
+    verdict = "meets" if ratio <= target else "misses"
+    print(
+        f"boot time ratio hv/native (medians), {args.smp} cores: {ratio:.3f}  "
+        f"({verdict} the target <= {target})"
+    )
     print(f"exits of the last hv boot, up to its shell: {total} total")
     for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
         print(f"  {name:16s} {n:10d}")

@@ -44,6 +44,7 @@ class MachineSpec:
     hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
     gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
     kernel_package: str | None = None  # NAME[=VERSION] instead of the arch's default kernel
+    qemu_args: tuple[str, ...] = ()  # more QEMU arguments: devices, say (-device ...)
     # The line wait_ready() waits for on COM1: the guest shell's by default;
     # another guest (the test kernel) names its own. stop() powers the
     # guest off through its shell only when it is the shell's.
@@ -86,6 +87,7 @@ class Machine:
         log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
+        extra += list(s.qemu_args)
         hv_append = qemu.Config.hv_append
         if s.hv_options:
             hv_append = f"{hv_append} {s.hv_options}"

@@ -89,6 +89,7 @@ void ctrl_event(struct vcpu *v, const char *fmt, ...) __attribute__((format(prin
 void ctrl_hook_event(struct vcpu *v, const struct vm_event *e);
 void ctrl_hook_intercepts(struct vcpu *v, struct intercepts *want);
 /* The filters changed (target op). */
+const char *ctrl_filters_unsupported(void *ctx, const struct filters *want);
 void ctrl_filters_changed(void *ctx, const struct filters *old);
 
 /* breakpoints.c */

@@ -99,6 +99,16 @@ void ctrl_hook_event(struct vcpu *v, const struct vm_event *e)
     }
 }
 
+const char *ctrl_filters_unsupported(void *ctx, const struct filters *want)
+{
+    struct ctrl *c = ctx;
+    struct intercepts need = {
+        .exceptions = want->excp, .cr_read = want->cr_read, .cr_write = want->cr_write};
+    for (unsigned i = 0; i < sizeof(want->intn); i++)
+        need.intn |= want->intn[i] != 0;
+    return c->vm->ops->intercept_unsupported(c->vm, &need);
+}
+
 void ctrl_filters_changed(void *ctx, const struct filters *old)
 {
     struct ctrl *c = ctx;

@@ -273,6 +273,12 @@ static void rfx_filter(struct stub *s, struct reply *r, const char *p, size_t n)
         reply_str(r, "E01");
         return;
     }
+    const char *why = s->t->filters_unsupported(s->ctx, &s->f);
+    if (why) {
+        s->f = old;
+        reply_fmt(r, "E.%s", why);
+        return;
+    }
     s->t->filters_changed(s->ctx, &old);
     reply_str(r, "OK");
 }

@@ -116,9 +116,10 @@ static void report_stop(struct ctrl *c, struct vcpu *v, const char *reply)
     send_str(c, c->s.last_stop);
 }
 
-static void detach(struct ctrl *c, const char *why)
+/* The client's session ends: its breakpoints and filters go, the next
+ * client starts from a fresh stub (ack mode, thread 1...). */
+static void end_session(struct ctrl *c, const char *why)
 {
-    rsp_rx_init(&c->rx); /* half a packet from a vanished client must not restart a session */
     ctrl_bp_clear_all(c);
     stub_filters_clear(&c->s);
     stub_session_reset(&c->s);
@@ -126,6 +127,12 @@ static void detach(struct ctrl *c, const char *why)
     for (unsigned i = 0; i < c->vm->nvcpus; i++)
         cv_of(c->vm->vcpus[i])->event_pending = false;
     log_printf("vmm: control: client detached (%s)\n", why);
+}
+
+static void detach(struct ctrl *c, const char *why)
+{
+    rsp_rx_init(&c->rx); /* half a packet from a vanished client must not restart a session */
+    end_session(c, why);
 }
 
 /* --- all-stop --- */
@@ -232,6 +239,12 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
             enum rsp_event ev = rsp_rx_byte(&c->rx, (uint8_t)b);
             if (ev == RSP_EV_BAD && !c->s.noack)
                 uart_putc(c->port, '-');
+            /* A bare ack after a silence, in no-ack mode: a new client
+             * acking our last reply (lldb's first byte is '+'). It talks
+             * in ack mode until it asks otherwise. */
+            if (ev == RSP_EV_ACK && c->s.noack &&
+                rdtsc() - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S)
+                c->s.noack = false;
             if (ev != RSP_EV_PACKET)
                 continue;
         }
@@ -323,9 +336,13 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             stop_and_serve(c, v, "T02", false);
             return;
         case RSP_EV_PACKET:
-            /* A packet while running (gdb's first qSupported, say): stop and serve. */
-            if (!c->session)
-                c->last_packet_tsc = 0; /* a first packet is a new client's */
+            /* A packet while the VM runs is a new client's (gdb's first
+             * qSupported, say): an all-stop client sends only 0x03 while
+             * the VM runs. If the one before vanished without a `D`, its
+             * session ends here: the new one is acked and starts fresh. */
+            if (c->session)
+                end_session(c, "a new client: the previous one vanished while the VM ran");
+            c->last_packet_tsc = 0; /* a first packet is a new client's */
             spin_unlock(&c->line);
             take_session(c, v);
             set_stop(c, v, "T05");

@@ -111,6 +111,9 @@ struct stub_target_ops {
     /* Z/z types 0-4. Return 0 / -1. */
     int (*bp_insert)(void *ctx, unsigned type, uint64_t addr, unsigned len);
     int (*bp_remove)(void *ctx, unsigned type, uint64_t addr, unsigned len);
+    /* 0 if the VMM can stop on everything want filters, else what it
+     * cannot (the QRfx.Filter reply's E.text). */
+    const char *(*filters_unsupported)(void *ctx, const struct filters *want);
     /* The filters changed: the intercepts follow (old: before the change). */
     void (*filters_changed)(void *ctx, const struct filters *old);
     /* Returns 0, or -1 if the CPU has no LBR virtualization. */
@@ -163,6 +166,11 @@ enum stub_action stub_rfx_query(struct stub *s, struct reply *r, char *p, size_t
 enum stub_action stub_rfx_set(struct stub *s, struct reply *r, char *p, size_t n);
 /* Clears every filter (detach). */
 void stub_filters_clear(struct stub *s);
+
+/* lldb.c: lldb's qHostInfo, qProcessInfo, qRegisterInfoN */
+enum stub_action stub_lldb_host_info(struct stub *s, struct reply *r, char *p, size_t n);
+enum stub_action stub_lldb_process_info(struct stub *s, struct reply *r, char *p, size_t n);
+enum stub_action stub_lldb_register_info(struct stub *s, struct reply *r, char *p, size_t n);
 
 /* monitor.c: `monitor ...` (qRcmd) */
 void stub_monitor(struct stub *s, struct reply *r, char *cmd, size_t len);

@@ -436,6 +436,7 @@ const struct stub_target_ops ctrl_target_ops = {
     .g2h = g2h,
     .bp_insert = ctrl_bp_insert,
     .bp_remove = ctrl_bp_remove,
+    .filters_unsupported = ctrl_filters_unsupported,
     .filters_changed = ctrl_filters_changed,
     .lbr = lbr,
     .text = text,

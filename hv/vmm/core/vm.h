@@ -155,6 +155,10 @@ struct backend_ops {
     void (*inject)(struct vcpu *v, const struct x86_event *ev);
     /* Makes the hardware intercept what want lists on this vCPU. */
     void (*apply_intercepts)(struct vcpu *v, const struct intercepts *want);
+    /* 0 if the hardware can intercept all of want, else what it cannot, in
+     * words for the client (a backend whose CPU has no INT n intercept,
+     * say): a filter that asks for it is refused, not silently dead. */
+    const char *(*intercept_unsupported)(const struct vm *vm, const struct intercepts *want);
     /* Machine-wide I/O and MSR intercepts (shared permission maps). */
     void (*set_io_intercept)(struct vm *vm, uint16_t port, bool on);
     void (*set_msr_intercept)(struct vm *vm, uint32_t msr, bool read, bool write);

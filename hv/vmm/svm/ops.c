@@ -301,6 +301,14 @@ static void inject(struct vcpu *v, const struct x86_event *ev)
 #define V_INTR_PRIO (0xfull << 16)
 #define V_IGN_TPR   (1ull << 20)
 
+/* AMD-V intercepts every CR read and write, every exception vector and
+ * INT n (APM Vol.2 §15.9 "Instruction Intercepts", §15.12 "Exception
+ * Intercepts"): nothing a filter asks for is out of reach. */
+static const char *intercept_unsupported(const struct vm *vm, const struct intercepts *want)
+{
+    return 0;
+}
+
 static void apply_intercepts(struct vcpu *v, const struct intercepts *w)
 {
     struct vmcb_control *c = &vmcb_of(v)->control;
@@ -435,6 +443,7 @@ const struct backend_ops svm_ops = {
     .insn_len = insn_len,
     .inject = inject,
     .apply_intercepts = apply_intercepts,
+    .intercept_unsupported = intercept_unsupported,
     .set_io_intercept = set_io_intercept,
     .set_msr_intercept = set_msr_intercept,
     .check_state = check_state,
