@@ -76,7 +76,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static graphviz chromium
-cpio fdisk e2fsprogs gdb python3-venv python3-pip dpkg-dev clang-format"
+cpio fdisk e2fsprogs gdb lldb python3-venv python3-pip dpkg-dev clang-format"
 
 need_update=0
 . /etc/os-release

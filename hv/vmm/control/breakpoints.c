@@ -244,16 +244,18 @@ static void arm_tf(struct vcpu *v)
 }
 
 /*
- * System calls are stepped over, not into: INT n in protected mode, and
- * SYSCALL. TF would leak to the VM through them: INT n pushes it in the
- * handler's frame, SYSCALL saves it in R11 and SYSRET loads it back, so the
- * process would trap after its next instruction (AMD APM Vol.3, SYSCALL and
+ * System calls are stepped over, not into: INT n (in real mode too: the
+ * BIOS services, a stepi over `int 13h` ends after it), and SYSCALL. TF
+ * would leak to the VM through them: INT n pushes it in the handler's
+ * frame (SDM Vol.2 "INT n": real-address mode pushes FLAGS, then clears
+ * TF), SYSCALL saves it in R11 and SYSRET loads it back, so the caller
+ * would trap after its next instruction (AMD APM Vol.3, SYSCALL and
  * SYSRET). SYSENTER returns where the kernel chooses: it keeps TF stepping.
  */
-static bool is_system_call(struct vcpu *v, const struct insn *in)
+static bool is_system_call(const struct insn *in)
 {
     if (in->map == 1 && (in->opcode == 0xcd || in->opcode == 0xcc || in->opcode == 0xce))
-        return v->ops->get_cr(v, 0) & CR0_PE;
+        return true;
     return in->map == 2 && in->opcode == 0x05;
 }
 
@@ -304,7 +306,7 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
     }
 
     bool tracing = cv->stepping || sw >= 0;
-    if (tracing && decoded && is_system_call(v, &in)) {
+    if (tracing && decoded && is_system_call(&in)) {
         /* No TF: a one-shot exec breakpoint where the kernel returns. */
         unsigned i;
         for (i = 0; i < 4 && c->hw[i].used; i++)
