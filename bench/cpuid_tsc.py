@@ -8,7 +8,7 @@ RUNS times each. The kernel prints the median over SAMPLES of
 of the same with nothing between the two RDTSC (rdtsc_cycles: what the
 measurement itself costs). Printed: each run, the medians, and the ratio
 hv/native of cpuid_cycles. Under the hypervisor every CPUID is a vm-exit;
-the VMM takes the time it spends off the VM's TSC (docs/architecture.md §4),
+the VMM takes the time it spends off the VM's TSC (docs/architecture.md §6),
 so the ratio is what the VM can see of it, not the wall-clock cost.
 Usage: python bench/cpuid_tsc.py [RUNS] [SAMPLES]
 """

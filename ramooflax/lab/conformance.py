@@ -562,7 +562,7 @@ class Difference:
         return fnmatch.fnmatchcase(check, self.pattern) and self.when(check, native)
 
 
-_HIDDEN = "docs/architecture.md §3 (intercepts), DESIGN of the VMM: SVM is the VMM's own"
+_HIDDEN = "docs/architecture.md §7-§8 (intercepts, the SVM backend): SVM is the VMM's own"
 DIFFERENCES: tuple[Difference, ...] = (
     Difference("*.cpuid_e1", "policy", "CPUID 8000_0001 ECX[2] (SVM) is clear", _HIDDEN,
                svm_bit_cleared),
@@ -803,7 +803,7 @@ def judge_ending(native: Ending, hv: Ending) -> list[str]:
 
     Natively the machine resets (QEMU exits, -no-reboot) after the kernel
     says it is armed; under the hypervisor a reset is blocked and logged and
-    the kernel goes on, a triple fault is logged and the machine halts."""
+    the kernel goes on, a triple fault is logged and the machine resets."""
     problems = []
     armed = f"{native.group}.armed"
     survived = f"{native.group}.survived"

@@ -17,7 +17,7 @@ CR4 writes that flip PAE, and EFER writes that flip LME. The trace ends at
 the write that turns paging on: the kernel's, since boot loaders run
 without paging (long mode if EFER.LME is set then).
 
-The VMM answers INT 15h E820 and the A20 services itself (hv/vmm/core/int15.c)
+The VMM answers INT 15h E820 and the A20 services itself (hv/vmm/core/intn.c)
 and reports the stop after its answer: the E820 entry is then in the
 caller's buffer, which the step reads. Other calls stop at the BIOS's
 handler, before the BIOS runs: a disk read's step gives what is asked.

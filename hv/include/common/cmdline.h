@@ -1,7 +1,7 @@
 /*
  * Boot command line: space-separated key=value words, e.g.
  * "ctrl=uart:0x2f8 log=uart:0x3e8 disk=0x80". Everything configurable comes
- * from here (DESIGN §3): no menu, no rebuild.
+ * from here: no menu, no rebuild.
  */
 #ifndef COMMON_CMDLINE_H
 #define COMMON_CMDLINE_H

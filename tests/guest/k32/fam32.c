@@ -119,7 +119,7 @@ static void io(const struct group *g, const char *check, unsigned code, uint16_t
 }
 
 /*
- * The ports a VMM stands in front of (docs/architecture.md §6): port 92h
+ * The ports a VMM stands in front of (docs/architecture.md §9): port 92h
  * (system control port A), the keyboard controller (60h, 64h), CF9h (reset
  * control, inside the PCI configuration ports CF8h-CFFh). Reads and
  * harmless writes; the string forms last.
@@ -217,7 +217,7 @@ void fam_triple_gp(const struct group *g)
     report_op("survived", &r, "%s", "");
 }
 
-/* Reset attempts (docs/architecture.md §6): port 92h bit 0 (fast reset),
+/* Reset attempts (docs/architecture.md §9): port 92h bit 0 (fast reset),
  * CF9h bits 1-2 (hard reset, reset CPU: Intel PIIX4 "Reset Control
  * Register"), the 8042 command FEh (pulse the reset line). */
 void fam_reset_92(const struct group *g)
