@@ -29,23 +29,32 @@ def main() -> None:
     for i in range(runs):
         for kind in ("native", "hv"):
             run = conformance.run(
-                qemu.DEFAULT_CPU, kind == "hv", LOGS / f"{kind}-{i}", only=["bench"],
+                qemu.DEFAULT_CPU,
+                kind == "hv",
+                LOGS / f"{kind}-{i}",
+                only=["bench"],
                 options=[f"bench_runs={samples}"],
-            )  # fmt: skip
+            )
             if "cpuid_cycles" not in run.bench:
                 group = run.groups.get("pm32.bench")
                 why = group.reason if group is not None else run.last
                 raise SystemExit(f"[{kind}] the timing group printed nothing: {why}")
             cycles[kind].append(run.bench["cpuid_cycles"])
             empty[kind].append(run.bench.get("rdtsc_cycles", 0))
-            print(f"[{kind}] run {i + 1}: cpuid {run.bench['cpuid_cycles']} cycles, "
-                  f"rdtsc {run.bench.get('rdtsc_cycles', 0)} cycles "
-                  f"(median of {samples}; boot {run.seconds:.1f} s)", flush=True)  # fmt: skip
+            print(
+                f"[{kind}] run {i + 1}: cpuid {run.bench['cpuid_cycles']} cycles, "
+                f"rdtsc {run.bench.get('rdtsc_cycles', 0)} cycles "
+                f"(median of {samples}; boot {run.seconds:.1f} s)",
+                flush=True,
+            )
     print()
     for kind in ("native", "hv"):
-        print(f"{kind:7s} cpuid " + "  ".join(f"{c:8d}" for c in cycles[kind])
-              + f"   median {statistics.median(cycles[kind]):.0f} cycles"
-              f"   (rdtsc alone: median {statistics.median(empty[kind]):.0f})")  # fmt: skip
+        print(
+            f"{kind:7s} cpuid "
+            + "  ".join(f"{c:8d}" for c in cycles[kind])
+            + f"   median {statistics.median(cycles[kind]):.0f} cycles"
+            f"   (rdtsc alone: median {statistics.median(empty[kind]):.0f})"
+        )
     ratio = statistics.median(cycles["hv"]) / statistics.median(cycles["native"])
     print(f"cpuid cycles ratio hv/native (medians): {ratio:.2f}")
     print(f"logs: {LOGS}")

@@ -59,8 +59,13 @@ def ram_ranges(vm: "VM", source: str = "auto") -> tuple[Ranges, str]:
 Read = Callable[[int, int], bytes]
 
 
-def write_ranges(out: Path, ranges: Ranges, read: Read, fmt: str = "lime",
-                 advance: Callable[[int], None] | None = None) -> int:  # fmt: skip
+def write_ranges(
+    out: Path,
+    ranges: Ranges,
+    read: Read,
+    fmt: str = "lime",
+    advance: Callable[[int], None] | None = None,
+) -> int:
     """Write each [start, end) range, its bytes from read(addr, n), as LiME or raw;
     the bytes of memory written."""
     done = 0
@@ -81,8 +86,9 @@ def write_ranges(out: Path, ranges: Ranges, read: Read, fmt: str = "lime",
     return done
 
 
-def dump_all(vm: "VM", out: Path, fmt: str = "lime", progress: bool = True,
-             ranges: Ranges | None = None) -> int:  # fmt: skip
+def dump_all(
+    vm: "VM", out: Path, fmt: str = "lime", progress: bool = True, ranges: Ranges | None = None
+) -> int:
     """Write the RAM ranges (default: ram_ranges(vm)) to out; the bytes of memory written."""
     from ramooflax.progressbar import Bar
 

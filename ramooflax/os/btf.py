@@ -25,8 +25,14 @@ QUALIFIERS = (KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_
 
 # Bytes that follow the common 12-byte header, per kind (vlen-scaled ones apart).
 _EXTRA = {KIND_INT: 4, KIND_ARRAY: 12, KIND_VAR: 4, KIND_DECL_TAG: 4}
-_PER_VLEN = {KIND_STRUCT: 12, KIND_UNION: 12, KIND_ENUM: 8, KIND_FUNC_PROTO: 8,
-             KIND_DATASEC: 12, KIND_ENUM64: 12}  # fmt: skip
+_PER_VLEN = {
+    KIND_STRUCT: 12,
+    KIND_UNION: 12,
+    KIND_ENUM: 8,
+    KIND_FUNC_PROTO: 8,
+    KIND_DATASEC: 12,
+    KIND_ENUM64: 12,
+}
 CHUNK = 0x10000
 
 
@@ -143,8 +149,14 @@ class Btf:
             t = Type(tid, kind, name, size, encoding=(enc >> 24) & 0xF, bits=enc & 0xFF)
         elif kind == KIND_ENUM:
             vals = [struct.unpack_from("<Ii", body, 8 * i) for i in range(vlen)]
-            t = Type(tid, kind, name, size, values=tuple((self._str(n), v) for n, v in vals),
-                     signed=bool(kflag))  # fmt: skip
+            t = Type(
+                tid,
+                kind,
+                name,
+                size,
+                values=tuple((self._str(n), v) for n, v in vals),
+                signed=bool(kflag),
+            )
         elif kind == KIND_ENUM64:
             vals64 = []
             for i in range(vlen):
@@ -193,8 +205,12 @@ class Btf:
                 if inner.kind in (KIND_STRUCT, KIND_UNION):
                     found = self._find(inner, member)
                     if found is not None:
-                        return Member(found.name, found.type_id,
-                                      m.bit_offset + found.bit_offset, found.bit_size)  # fmt: skip
+                        return Member(
+                            found.name,
+                            found.type_id,
+                            m.bit_offset + found.bit_offset,
+                            found.bit_size,
+                        )
         return None
 
     def member(self, struct_name: str, member: str) -> tuple[int, Type]:

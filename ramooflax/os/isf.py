@@ -19,10 +19,16 @@ from ramooflax.os.profile import Profile
 
 # Globals the Linux plugins take as objects (vmlinux.object_from_symbol).
 SYMBOL_TYPES = {
-    "init_task": "task_struct", "init_mm": "mm_struct", "init_files": "files_struct",
-    "modules": "list_head", "init_uts_ns": "uts_namespace", "init_pid_ns": "pid_namespace",
-    "init_net": "net", "super_blocks": "list_head", "mod_tree": "mod_tree_root",
-}  # fmt: skip
+    "init_task": "task_struct",
+    "init_mm": "mm_struct",
+    "init_files": "files_struct",
+    "modules": "list_head",
+    "init_uts_ns": "uts_namespace",
+    "init_pid_ns": "pid_namespace",
+    "init_net": "net",
+    "super_blocks": "list_head",
+    "mod_tree": "mod_tree_root",
+}
 PRODUCER = {"name": "ramooflax", "version": "0.1.0"}
 
 
@@ -67,11 +73,14 @@ class _Builder:
     def add(self, t: B.Type) -> None:
         if t.kind == B.KIND_INT:
             kind = "bool" if t.encoding & 4 else "char" if t.encoding & 2 or t.size == 1 else "int"
-            self.base_types.setdefault(t.name, {"kind": kind, "size": t.size, "endian": "little",
-                                                "signed": bool(t.encoding & 1)})  # fmt: skip
+            self.base_types.setdefault(
+                t.name,
+                {"kind": kind, "size": t.size, "endian": "little", "signed": bool(t.encoding & 1)},
+            )
         elif t.kind == B.KIND_FLOAT:
-            self.base_types.setdefault(t.name, {"kind": "float", "size": t.size,
-                                                "signed": True, "endian": "little"})  # fmt: skip
+            self.base_types.setdefault(
+                t.name, {"kind": "float", "size": t.size, "signed": True, "endian": "little"}
+            )
         elif t.kind in (B.KIND_STRUCT, B.KIND_UNION):
             name = self.name_of(t)
             old = self.user_types.get(name)
@@ -82,24 +91,41 @@ class _Builder:
                 if m.bit_size:
                     base = self.btf.resolve(m.type_id)
                     unit = max(base.size, 1) * 8
-                    fields[m.name] = {"offset": (m.bit_offset // unit) * unit // 8, "type": {
-                        "kind": "bitfield", "bit_position": m.bit_offset % unit,
-                        "bit_length": m.bit_size, "type": self.desc(m.type_id)}}  # fmt: skip
+                    fields[m.name] = {
+                        "offset": (m.bit_offset // unit) * unit // 8,
+                        "type": {
+                            "kind": "bitfield",
+                            "bit_position": m.bit_offset % unit,
+                            "bit_length": m.bit_size,
+                            "type": self.desc(m.type_id),
+                        },
+                    }
                 elif m.name:
                     fields[m.name] = {"offset": m.bit_offset // 8, "type": self.desc(m.type_id)}
                 else:
-                    fields[f"unnamed_field_{i}"] = {"offset": m.bit_offset // 8, "anonymous": True,
-                                                    "type": self.desc(m.type_id)}  # fmt: skip
+                    fields[f"unnamed_field_{i}"] = {
+                        "offset": m.bit_offset // 8,
+                        "anonymous": True,
+                        "type": self.desc(m.type_id),
+                    }
             kind = "union" if t.kind == B.KIND_UNION else "struct"
             self.user_types[name] = {"kind": kind, "size": t.size, "fields": fields}
         elif t.kind in (B.KIND_ENUM, B.KIND_ENUM64):
             bname = (
                 ("int" if t.signed else "unsigned int") if t.size <= 4 else "long long unsigned int"
             )
-            self.base_types.setdefault(bname, {"kind": "int", "size": 8 if "long" in bname else 4,
-                                              "signed": t.signed, "endian": "little"})  # fmt: skip
-            self.enums.setdefault(self.name_of(t), {"size": t.size, "base": bname,
-                                                    "constants": dict(t.values)})  # fmt: skip
+            self.base_types.setdefault(
+                bname,
+                {
+                    "kind": "int",
+                    "size": 8 if "long" in bname else 4,
+                    "signed": t.signed,
+                    "endian": "little",
+                },
+            )
+            self.enums.setdefault(
+                self.name_of(t), {"size": t.size, "base": bname, "constants": dict(t.values)}
+            )
         elif t.kind == B.KIND_FWD:
             self.user_types.setdefault(self.name_of(t), {"kind": "struct", "size": 0, "fields": {}})
 
@@ -124,15 +150,22 @@ def build(
     banner = profile.banner.encode("latin-1") + b"\0"
     if "linux_banner" in out_syms:
         out_syms["linux_banner"]["constant_data"] = base64.b64encode(banner).decode()
-        out_syms["linux_banner"]["type"] = {"kind": "array", "count": len(banner),
-                                            "subtype": {"kind": "base", "name": "char"}}  # fmt: skip
-        b.base_types.setdefault("char", {"kind": "char", "size": 1, "signed": True,
-                                         "endian": "little"})  # fmt: skip
+        out_syms["linux_banner"]["type"] = {
+            "kind": "array",
+            "count": len(banner),
+            "subtype": {"kind": "base", "name": "char"},
+        }
+        b.base_types.setdefault(
+            "char", {"kind": "char", "size": 1, "signed": True, "endian": "little"}
+        )
     return {
-        "metadata": {"producer": PRODUCER, "format": "6.2.0",
-                     "linux": {"symbols": [{"kind": "btf+kallsyms", "name": "vmlinux"}]}},
+        "metadata": {
+            "producer": PRODUCER,
+            "format": "6.2.0",
+            "linux": {"symbols": [{"kind": "btf+kallsyms", "name": "vmlinux"}]},
+        },
         "base_types": b.base_types,
         "user_types": b.user_types,
         "enums": b.enums,
         "symbols": out_syms,
-    }  # fmt: skip
+    }

@@ -91,8 +91,7 @@ def _looks_like_offsets(data: bytes) -> bool:
     return all(_step_ok(a, b) for a, b in itertools.pairwise(words))
 
 
-def find(read: Read, start: int, stop: int, ptr_size: int,
-         step: int = SAMPLE_STEP) -> Kallsyms:  # fmt: skip
+def find(read: Read, start: int, stop: int, ptr_size: int, step: int = SAMPLE_STEP) -> Kallsyms:
     """Locate and decode kallsyms in [start, stop) of the kernel's address space."""
     first = start - start % step
     for addr in range(first, stop, step):
@@ -223,8 +222,9 @@ def _addresses(raw: bytes, n: int, base: int) -> list[int]:
     return [base + v for v in vals]
 
 
-def _decode_old(read: Read, offsets_at: int, n: int, base: int, names_at: int,
-                ps: int) -> Kallsyms | None:  # fmt: skip
+def _decode_old(
+    read: Read, offsets_at: int, n: int, base: int, names_at: int, ps: int
+) -> Kallsyms | None:
     offsets = read(offsets_at, 4 * n)
     names = b""
     used = None
@@ -244,8 +244,11 @@ def _decode_old(read: Read, offsets_at: int, n: int, base: int, names_at: int,
         if found is not None:
             tokens, tstart = found
             names_list, types, _ = _expand(names, n, tokens)
-            where = {"kallsyms_offsets": offsets_at, "kallsyms_names": names_at,
-                     "kallsyms_token_table": tail_at + skip + tstart}  # fmt: skip
+            where = {
+                "kallsyms_offsets": offsets_at,
+                "kallsyms_names": names_at,
+                "kallsyms_token_table": tail_at + skip + tstart,
+            }
             return Kallsyms(names_list, types, _addresses(offsets, n, base), where)
     return None
 
@@ -324,7 +327,10 @@ def _decode_new(read: Read, start: int, end: int, base: int, ps: int) -> Kallsym
                     names = region[cand:names_end]
                     names_list, types, _ = _expand(names, n, tokens)
                     offsets = read(offsets_at, 4 * n)
-                    where = {"kallsyms_offsets": offsets_at, "kallsyms_names": region_at + cand,
-                             "kallsyms_token_table": head_at + table_at}  # fmt: skip
+                    where = {
+                        "kallsyms_offsets": offsets_at,
+                        "kallsyms_names": region_at + cand,
+                        "kallsyms_token_table": head_at + table_at,
+                    }
                     return Kallsyms(names_list, types, _addresses(offsets, n, base), where)
     return None

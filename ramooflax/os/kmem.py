@@ -34,8 +34,7 @@ class ReadStats:
         self.elapsed = time.monotonic() - self.started
 
     def __str__(self) -> str:
-        return (f"{self.bytes / 1e6:.2f} MB in {self.requests} reads, "
-                f"{self.seconds:.2f} s")  # fmt: skip
+        return f"{self.bytes / 1e6:.2f} MB in {self.requests} reads, {self.seconds:.2f} s"
 
 
 class KernelMemory:

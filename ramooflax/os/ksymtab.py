@@ -37,8 +37,12 @@ def _s32(v: int) -> int:
 
 def _plausible(entries: list[tuple[int, int]], lo: int, hi: int) -> bool:
     names = [n for _, n in entries]
-    return (len(set(names)) == len(names) and all(lo <= v < hi for v, _ in entries)
-            and all(lo <= n < hi for n in names) and max(names) - min(names) < WINDOW)  # fmt: skip
+    return (
+        len(set(names)) == len(names)
+        and all(lo <= v < hi for v, _ in entries)
+        and all(lo <= n < hi for n in names)
+        and max(names) - min(names) < WINDOW
+    )
 
 
 def _sorted_names(read: Read, ents: list[tuple[int, int]]) -> bool:

@@ -69,8 +69,12 @@ class VMA:
     @property
     def perms(self) -> str:
         f = self.flags
-        return ("r" if f & VM_READ else "-") + ("w" if f & VM_WRITE else "-") + \
-            ("x" if f & VM_EXEC else "-") + ("s" if f & VM_SHARED else "p")  # fmt: skip
+        return (
+            ("r" if f & VM_READ else "-")
+            + ("w" if f & VM_WRITE else "-")
+            + ("x" if f & VM_EXEC else "-")
+            + ("s" if f & VM_SHARED else "p")
+        )
 
 
 class Linux:
@@ -88,8 +92,7 @@ class Linux:
         return cls(vm, Profile.from_memory(vm, cache, refresh))
 
     @classmethod
-    def from_package(cls, vm: "VM", vmlinuz: Path | None = None, check: bool = False
-                     ) -> "Linux":  # fmt: skip
+    def from_package(cls, vm: "VM", vmlinuz: Path | None = None, check: bool = False) -> "Linux":
         """From the kernel package's vmlinuz (default: the lab's cached one with the
         guest's banner). check=True also builds the profile from memory and
         raises if the two disagree."""
@@ -158,8 +161,12 @@ class Linux:
         """Walk init_task.tasks: every thread-group leader, init_task first.
         details adds ppid, uid and state (three more small reads a task)."""
         o = self.profile.offsets
-        t_tasks, t_comm, t_mm, t_pid = (o["task_struct.tasks"], o["task_struct.comm"],
-                                        o["task_struct.mm"], o["task_struct.pid"])  # fmt: skip
+        t_tasks, t_comm, t_mm, t_pid = (
+            o["task_struct.tasks"],
+            o["task_struct.comm"],
+            o["task_struct.mm"],
+            o["task_struct.pid"],
+        )
         lo = min(t_tasks, t_mm, t_pid)
         span = max(t_tasks + 8, t_mm + 8, t_pid + 4) - lo
         head = self.symbol("init_task")
@@ -217,8 +224,7 @@ class Linux:
         """The first task whose comm contains name (the paper's match)."""
         for task in self.tasks(with_cr3=False):
             if name in task.comm and task.mm:
-                return Task(task.addr, task.pid, task.comm, task.mm, task.pgd,
-                            self._pa(task.pgd))  # fmt: skip
+                return Task(task.addr, task.pid, task.comm, task.mm, task.pgd, self._pa(task.pgd))
         return None
 
     def task(self, pid: int) -> Task:
@@ -263,16 +269,21 @@ class Linux:
             return []
         o = self.profile.offsets
         if o.get("mm_struct.mm_mt", -1) >= 0:
-            root = self._ptr(self._read(task.mm + o["mm_struct.mm_mt"] + o["maple_tree.ma_root"],
-                                        self.profile.ptr_size), 0)  # fmt: skip
+            root = self._ptr(
+                self._read(
+                    task.mm + o["mm_struct.mm_mt"] + o["maple_tree.ma_root"], self.profile.ptr_size
+                ),
+                0,
+            )
             addrs = sorted(set(self._maple_entries(root, 0)))
         elif o.get("mm_struct.mmap", -1) >= 0:
             addrs = []
             vma = self._ptr(self._read(task.mm + o["mm_struct.mmap"], self.profile.ptr_size), 0)
             while vma and len(addrs) < 1 << 16:
                 addrs.append(vma)
-                vma = self._ptr(self._read(vma + self._off("vm_area_struct.vm_next"),
-                                           self.profile.ptr_size), 0)  # fmt: skip
+                vma = self._ptr(
+                    self._read(vma + self._off("vm_area_struct.vm_next"), self.profile.ptr_size), 0
+                )
         else:
             raise LinuxError("this kernel's mm_struct layout is unknown (no BTF): no VMAs")
         out = [self._vma(a) for a in addrs]
@@ -308,8 +319,11 @@ class Linux:
         """/proc/PID/maps' names of the anonymous areas it names: [heap], [stack],
         [vdso] (by start address; from the mm's brk, start_stack, context.vdso)."""
         o, out = self.profile.offsets, {}
-        words = {k: self.mm_field(task, k) for k in ("start_brk", "brk", "start_stack")
-                 if o.get(f"mm_struct.{k}", -1) >= 0}  # fmt: skip
+        words = {
+            k: self.mm_field(task, k)
+            for k in ("start_brk", "brk", "start_stack")
+            if o.get(f"mm_struct.{k}", -1) >= 0
+        }
         vdso = (
             self.mm_field(task, "context.vdso") if o.get("mm_struct.context.vdso", -1) >= 0 else 0
         )
@@ -328,8 +342,13 @@ class Linux:
 
     def _vma(self, addr: int) -> VMA:
         ps = self.profile.ptr_size
-        keys = ["vm_area_struct.vm_start", "vm_area_struct.vm_end", "vm_area_struct.vm_flags",
-                "vm_area_struct.vm_file", "vm_area_struct.vm_pgoff"]  # fmt: skip
+        keys = [
+            "vm_area_struct.vm_start",
+            "vm_area_struct.vm_end",
+            "vm_area_struct.vm_flags",
+            "vm_area_struct.vm_file",
+            "vm_area_struct.vm_pgoff",
+        ]
         offs = [self._off(k) for k in keys]
         raw = self._read(addr, max(offs) + ps)
         start, end, flags, file, pgoff = (self._ptr(raw, x) for x in offs)
@@ -338,12 +357,14 @@ class Linux:
     def file_path(self, file: int) -> str:
         """A struct file's path, from its dentry up to the root (mounts not crossed)."""
         ps = self.profile.ptr_size
-        dentry = self._ptr(self._read(file + self._off("file.f_path") + self._off("path.dentry"),
-                                      ps), 0)  # fmt: skip
+        dentry = self._ptr(
+            self._read(file + self._off("file.f_path") + self._off("path.dentry"), ps), 0
+        )
         parts: list[str] = []
         for _ in range(64):
-            name_ptr = self._ptr(self._read(dentry + self._off("dentry.d_name")
-                                            + self._off("qstr.name"), ps), 0)  # fmt: skip
+            name_ptr = self._ptr(
+                self._read(dentry + self._off("dentry.d_name") + self._off("qstr.name"), ps), 0
+            )
             name = self.kmem.cstring(name_ptr, 256).decode("latin-1", "replace")
             parent = self._ptr(self._read(dentry + self._off("dentry.d_parent"), ps), 0)
             if parent == dentry or not parent:
@@ -358,8 +379,10 @@ class Linux:
         (iomem_resource's top-level children, as /proc/iomem lists them)."""
         root = self.lookup("iomem_resource")
         if root is None:
-            raise LinuxError("the profile has no iomem_resource (a kernel without "
-                             "CONFIG_KALLSYMS_ALL): no RAM map from the kernel")  # fmt: skip
+            raise LinuxError(
+                "the profile has no iomem_resource (a kernel without "
+                "CONFIG_KALLSYMS_ALL): no RAM map from the kernel"
+            )
         ps = self.profile.ptr_size
         o_start, o_end = self._off("resource.start"), self._off("resource.end")
         size = o_end - o_start  # resource_size_t
@@ -384,8 +407,10 @@ class Linux:
         base_var = self.lookup("vmemmap_base")
         size = self.profile.offsets.get("sizeof.page", -1)
         if base_var is None or size <= 0:
-            raise LinuxError("this kernel's struct page array is unknown (no vmemmap_base "
-                             "or no BTF): no map counts")  # fmt: skip
+            raise LinuxError(
+                "this kernel's struct page array is unknown (no vmemmap_base "
+                "or no BTF): no map counts"
+            )
         vmemmap = self._ptr(self._read(base_var, 8), 0)
         off = self._off("page._mapcount")
         out: dict[int, int] = {}

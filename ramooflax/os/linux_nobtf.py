@@ -112,8 +112,9 @@ def mm_layout_from_words(words: list[int], user_top: int) -> int | None:
     return None
 
 
-def offsets_from_memory(read: Callable[[int, int], bytes], init_task: int, ps: int,
-                        text: int, end: int) -> dict[str, int]:  # fmt: skip
+def offsets_from_memory(
+    read: Callable[[int, int], bytes], init_task: int, ps: int, text: int, end: int
+) -> dict[str, int]:
     """The same fields from the running init_task (swapper/0), whose lists have
     moved on since boot: tasks now links other tasks, and the boot CPU's idle
     task may have borrowed a process's mm as active_mm (lazy TLB). What still
@@ -128,15 +129,27 @@ def offsets_from_memory(read: Callable[[int, int], bytes], init_task: int, ps: i
     def self_list(i: int) -> bool:
         return w[i] == init_task + i * ps and w[i + 1] == init_task + i * ps
 
-    tasks = next((i for i in range(len(w) - 12)
-                  if w[i] and w[i + 1] and w[i + 2] == MAX_PRIO and self_list(i + 3)
-                  and self_list(i + 5) and w[i + 7] == w[i + 8] == w[i + 9] == 0
-                  and w[i + 10] == 0 and w[i + 11]), None)  # fmt: skip
+    tasks = next(
+        (
+            i
+            for i in range(len(w) - 12)
+            if w[i]
+            and w[i + 1]
+            and w[i + 2] == MAX_PRIO
+            and self_list(i + 3)
+            and self_list(i + 5)
+            and w[i + 7] == w[i + 8] == w[i + 9] == 0
+            and w[i + 10] == 0
+            and w[i + 11]
+        ),
+        None,
+    )
     if tasks is None:
         raise NoBtfError("no tasks/pushable_tasks/mm signature in the running init_task")
     mm = tasks + 10
-    parent = next((j for j in range(mm + 2, len(w) - 1)
-                   if w[j] == init_task and w[j + 1] == init_task), None)  # fmt: skip
+    parent = next(
+        (j for j in range(mm + 2, len(w) - 1) if w[j] == init_task and w[j + 1] == init_task), None
+    )
     if parent is None:
         raise NoBtfError("no real_parent/parent = &init_task in the running init_task")
     canary = w[parent - 1] != 0

@@ -45,10 +45,24 @@ class Mode:
         return ((va & self.va_mask) >> self.shifts[level]) % self.counts[level]
 
 
-LONG4 = Mode("4-level", 8, (39, 30, 21, 12), (512, 512, 512, 512), (False, True, True, False),
-             ("PML4", "PDPT", "PD", "PT"), 0x000F_FFFF_FFFF_F000)  # fmt: skip
-PAE = Mode("PAE", 8, (30, 21, 12), (4, 512, 512), (False, True, False), ("PDPT", "PD", "PT"),
-           0x000F_FFFF_FFFF_F000)  # fmt: skip
+LONG4 = Mode(
+    "4-level",
+    8,
+    (39, 30, 21, 12),
+    (512, 512, 512, 512),
+    (False, True, True, False),
+    ("PML4", "PDPT", "PD", "PT"),
+    0x000F_FFFF_FFFF_F000,
+)
+PAE = Mode(
+    "PAE",
+    8,
+    (30, 21, 12),
+    (4, 512, 512),
+    (False, True, False),
+    ("PDPT", "PD", "PT"),
+    0x000F_FFFF_FFFF_F000,
+)
 LEGACY = Mode("2-level", 4, (22, 12), (1024, 1024), (True, False), ("PD", "PT"), 0xFFFF_F000)
 
 
@@ -104,8 +118,13 @@ class Chunk:
 class PageTables:
     """The page tables under one cr3; table pages are read once and kept."""
 
-    def __init__(self, read_page: Callable[[int], bytes], cr3: int, mode: Mode = LONG4,
-                 cache: dict[int, bytes] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        read_page: Callable[[int], bytes],
+        cr3: int,
+        mode: Mode = LONG4,
+        cache: dict[int, bytes] | None = None,
+    ) -> None:
         self.read_page = read_page
         self.mode = mode
         self.root = cr3 & (~0x1F if mode is PAE else ~0xFFF) & 0xFFFF_FFFF_FFFF
@@ -123,8 +142,9 @@ class PageTables:
         off = pa - page
         return data[off : off + self.mode.counts[0] * self.mode.entry_size] if pa != page else data
 
-    def table(self, level: int, pa: int, va: int, parent: int | None = None,
-              index: int = 0) -> Table:  # fmt: skip
+    def table(
+        self, level: int, pa: int, va: int, parent: int | None = None, index: int = 0
+    ) -> Table:
         t = self.tables.get(pa)
         if t is None:
             t = self.tables[pa] = Table(level, pa, va, self.raw(pa), parent, index)

@@ -44,36 +44,81 @@ ENTRY = {"amd64": ("lstar", "entry_SYSCALL_64"), "i386": ("sysenter_eip", "entry
 DEFAULT_LINK_TEXT = {"amd64": 0xFFFFFFFF81000000, "i386": 0xC1000000}
 SEARCH_SPAN = {"amd64": 64 << 20, "i386": 48 << 20}  # past the entry: text end, rodata
 
-SYMBOLS = ["_text", "_etext", "_end", "init_task", "init_mm", "linux_banner", "init_uts_ns",
-           "modules", "init_top_pgt", "swapper_pg_dir", "init_files", "__start_BTF",
-           "__stop_BTF", "__start_rodata", "__end_rodata",
-           # the memory map (plot memmap) and the RAM ranges (dump --all)
-           "vmemmap_base", "page_offset_base", "vmalloc_base", "empty_zero_page",
-           "iomem_resource"]  # fmt: skip
+SYMBOLS = [
+    "_text",
+    "_etext",
+    "_end",
+    "init_task",
+    "init_mm",
+    "linux_banner",
+    "init_uts_ns",
+    "modules",
+    "init_top_pgt",
+    "swapper_pg_dir",
+    "init_files",
+    "__start_BTF",
+    "__stop_BTF",
+    "__start_rodata",
+    "__end_rodata",
+    # the memory map (plot memmap) and the RAM ranges (dump --all)
+    "vmemmap_base",
+    "page_offset_base",
+    "vmalloc_base",
+    "empty_zero_page",
+    "iomem_resource",
+]
 
 # "struct.member" the walks use; a missing one (another kernel's layout) is -1.
 MEMBERS = [
-    ("task_struct", "tasks"), ("task_struct", "comm"), ("task_struct", "mm"),
-    ("task_struct", "pid"), ("task_struct", "tgid"), ("task_struct", "real_parent"),
-    ("task_struct", "cred"), ("task_struct", "__state"), ("task_struct", "state"),
-    ("task_struct", "exit_state"), ("task_struct", "flags"),
+    ("task_struct", "tasks"),
+    ("task_struct", "comm"),
+    ("task_struct", "mm"),
+    ("task_struct", "pid"),
+    ("task_struct", "tgid"),
+    ("task_struct", "real_parent"),
+    ("task_struct", "cred"),
+    ("task_struct", "__state"),
+    ("task_struct", "state"),
+    ("task_struct", "exit_state"),
+    ("task_struct", "flags"),
     ("cred", "uid"),
-    ("mm_struct", "pgd"), ("mm_struct", "start_code"), ("mm_struct", "arg_start"),
-    ("mm_struct", "arg_end"), ("mm_struct", "mm_mt"), ("mm_struct", "mmap"),
-    ("mm_struct", "start_brk"), ("mm_struct", "start_stack"), ("mm_struct", "brk"),
+    ("mm_struct", "pgd"),
+    ("mm_struct", "start_code"),
+    ("mm_struct", "arg_start"),
+    ("mm_struct", "arg_end"),
+    ("mm_struct", "mm_mt"),
+    ("mm_struct", "mmap"),
+    ("mm_struct", "start_brk"),
+    ("mm_struct", "start_stack"),
+    ("mm_struct", "brk"),
     ("mm_struct", "context.vdso"),
-    ("vm_area_struct", "vm_start"), ("vm_area_struct", "vm_end"),
-    ("vm_area_struct", "vm_flags"), ("vm_area_struct", "vm_file"),
-    ("vm_area_struct", "vm_pgoff"), ("vm_area_struct", "vm_next"),
-    ("file", "f_path"), ("path", "dentry"), ("dentry", "d_name"), ("dentry", "d_parent"),
+    ("vm_area_struct", "vm_start"),
+    ("vm_area_struct", "vm_end"),
+    ("vm_area_struct", "vm_flags"),
+    ("vm_area_struct", "vm_file"),
+    ("vm_area_struct", "vm_pgoff"),
+    ("vm_area_struct", "vm_next"),
+    ("file", "f_path"),
+    ("path", "dentry"),
+    ("dentry", "d_name"),
+    ("dentry", "d_parent"),
     ("qstr", "name"),
-    ("module", "list"), ("module", "name"), ("module", "state"), ("module", "mem"),
-    ("module", "core_layout"), ("module_memory", "size"), ("module_layout", "size"),
+    ("module", "list"),
+    ("module", "name"),
+    ("module", "state"),
+    ("module", "mem"),
+    ("module", "core_layout"),
+    ("module_memory", "size"),
+    ("module_layout", "size"),
     ("maple_tree", "ma_root"),
     ("page", "_mapcount"),
-    ("resource", "start"), ("resource", "end"), ("resource", "name"), ("resource", "flags"),
-    ("resource", "sibling"), ("resource", "child"),
-]  # fmt: skip
+    ("resource", "start"),
+    ("resource", "end"),
+    ("resource", "name"),
+    ("resource", "flags"),
+    ("resource", "sibling"),
+    ("resource", "child"),
+]
 
 
 @dataclass
@@ -126,8 +171,7 @@ class Profile:
 
     # -- from memory ---------------------------------------------------------------
     @classmethod
-    def from_memory(cls, vm: "VM", cache: Path | None = None, refresh: bool = False
-                    ) -> "Profile":  # fmt: skip
+    def from_memory(cls, vm: "VM", cache: Path | None = None, refresh: bool = False) -> "Profile":
         """The running kernel's profile, from the cache when its banner matches."""
         arch = _arch_of(vm)
         stats = ReadStats()
@@ -194,18 +238,25 @@ class Profile:
             from ramooflax.os.linux_nobtf import offsets_without_btf
 
             config = _config_of(vmlinuz)
-            offsets = offsets_without_btf(img, stackprotector=config.get("CONFIG_STACKPROTECTOR")
-                                          == "y")  # fmt: skip
+            offsets = offsets_without_btf(
+                img, stackprotector=config.get("CONFIG_STACKPROTECTOR") == "y"
+            )
             has_btf = False
         base = syms.get("_text") or text.addr
         banner, banner_at = _banner(img.read, sym)
         reg, entry = ENTRY[arch]
         return cls(
-            arch=arch, banner=banner, banner_off=banner_at - base, entry_reg=reg,
-            entry_off=syms[entry] - base, link_text=base,
-            symbols={k: v - base for k, v in sym.items()}, offsets=offsets,
-            source=f"package {vmlinuz.name}", has_btf=has_btf,
-        )  # fmt: skip
+            arch=arch,
+            banner=banner,
+            banner_off=banner_at - base,
+            entry_reg=reg,
+            entry_off=syms[entry] - base,
+            link_text=base,
+            symbols={k: v - base for k, v in sym.items()},
+            offsets=offsets,
+            source=f"package {vmlinuz.name}",
+            has_btf=has_btf,
+        )
 
     @classmethod
     def find(cls, vm: "VM", root: Path | None = None) -> "Profile":
@@ -304,8 +355,11 @@ def _has(btf: Btf, struct_name: str, member: str | None) -> bool:
     """Whether the struct (and member) exist, without parsing the whole BTF for a
     struct that only another kernel has: a member's struct is found through
     the structs the walks already know."""
-    roots = {"module_memory": ("module", "mem"), "module_layout": ("module", "core_layout"),
-             "maple_tree": ("mm_struct", "mm_mt")}  # fmt: skip
+    roots = {
+        "module_memory": ("module", "mem"),
+        "module_layout": ("module", "core_layout"),
+        "maple_tree": ("mm_struct", "mm_mt"),
+    }
     if struct_name in roots:
         parent, via = roots[struct_name]
         if not _has(btf, parent, via):
@@ -395,27 +449,37 @@ def _build_from_memory(vm: "VM", arch: str) -> tuple[Profile, KernelMemory]:
     if has_btf:
         assert btf_at is not None and btf_end is not None
         start = btf_at
-        btf = Btf(lambda off, n: kmem.read(start + off, max(0, min(n, btf_end - start - off))),
-                  btf_end - btf_at)  # fmt: skip
+        btf = Btf(
+            lambda off, n: kmem.read(start + off, max(0, min(n, btf_end - start - off))),
+            btf_end - btf_at,
+        )
         offsets = member_offsets(btf)
     else:
         from ramooflax.os.linux_nobtf import offsets_from_memory
 
-        offsets = offsets_from_memory(kmem.read, sym["init_task"], ps, text,
-                                      sym.get("_end", text + SEARCH_SPAN[arch]))  # fmt: skip
+        offsets = offsets_from_memory(
+            kmem.read, sym["init_task"], ps, text, sym.get("_end", text + SEARCH_SPAN[arch])
+        )
     banner, banner_at = _banner(kmem.read, sym)
     prof = Profile(
-        arch=arch, banner=banner, banner_off=banner_at - text, entry_reg=reg,
-        entry_off=syms[entry_name] - text, link_text=DEFAULT_LINK_TEXT[arch],
-        symbols={k: v - text for k, v in sym.items()}, offsets=offsets, source="memory",
+        arch=arch,
+        banner=banner,
+        banner_off=banner_at - text,
+        entry_reg=reg,
+        entry_off=syms[entry_name] - text,
+        link_text=DEFAULT_LINK_TEXT[arch],
+        symbols={k: v - text for k, v in sym.items()},
+        offsets=offsets,
+        source="memory",
         has_btf=has_btf,
-    )  # fmt: skip
+    )
     _save_symbols(prof, syms, text)
     return prof, kmem
 
 
-def _save_symbols(prof: Profile, syms: kallsyms.Kallsyms, text: int,
-                  cache: Path | None = None) -> None:  # fmt: skip
+def _save_symbols(
+    prof: Profile, syms: kallsyms.Kallsyms, text: int, cache: Path | None = None
+) -> None:
     """The full table, for the ISF: [name, type, offset from _text or absolute]."""
     top = 1 << (8 * prof.ptr_size - 1)
     rows = [[n, t, a - text if a >= top else a, a < top] for n, t, a in syms.items()]
@@ -427,8 +491,10 @@ def _save_symbols(prof: Profile, syms: kallsyms.Kallsyms, text: int,
 def load_symbols(prof: Profile, cache: Path | None = None) -> list[tuple[str, str, int, bool]]:
     path = cache_dir(cache) / f"{prof.key}.syms.json.gz"
     if not path.exists():
-        raise LinuxError(f"no symbol table cached for this kernel ({path}): attach with "
-                         "Linux.from_memory(vm, refresh=True)")  # fmt: skip
+        raise LinuxError(
+            f"no symbol table cached for this kernel ({path}): attach with "
+            "Linux.from_memory(vm, refresh=True)"
+        )
     return [
         (str(r[0]), str(r[1]), int(r[2]), bool(r[3]))
         for r in json.loads(gzip.decompress(path.read_bytes()))
@@ -467,8 +533,9 @@ def full_btf(vm: "VM", prof: Profile, cache: Path | None = None, progress: bool 
     return Btf(bytes(out))
 
 
-def symbols_for(vm: "VM", prof: Profile, cache: Path | None = None
-                ) -> list[tuple[str, str, int, bool]]:  # fmt: skip
+def symbols_for(
+    vm: "VM", prof: Profile, cache: Path | None = None
+) -> list[tuple[str, str, int, bool]]:
     """The full symbol table; read again from memory if it is not cached."""
     try:
         return load_symbols(prof, cache)

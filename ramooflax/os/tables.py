@@ -9,8 +9,9 @@ def _table(title: str, cols: list[str], rows: list[list[str]]) -> Any:
     try:
         from rich.table import Table
     except ImportError:
-        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-                  for i, c in enumerate(cols)]  # fmt: skip
+        widths = [
+            max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)
+        ]
         lines = [title, "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
         lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
         return "\n".join(lines)
@@ -23,8 +24,17 @@ def _table(title: str, cols: list[str], rows: list[list[str]]) -> Any:
 
 
 def ps(tasks: list[Task]) -> Any:
-    rows = [[str(t.pid), str(t.ppid), "?" if t.uid is None else str(t.uid), t.state, t.comm,
-             f"0x{t.cr3:x}" if t.cr3 else "-"] for t in tasks]  # fmt: skip
+    rows = [
+        [
+            str(t.pid),
+            str(t.ppid),
+            "?" if t.uid is None else str(t.uid),
+            t.state,
+            t.comm,
+            f"0x{t.cr3:x}" if t.cr3 else "-",
+        ]
+        for t in tasks
+    ]
     return _table(f"{len(tasks)} processes", ["pid", "ppid", "uid", "state", "comm", "cr3"], rows)
 
 
@@ -35,8 +45,9 @@ def modules(mods: list[Module]) -> Any:
 
 def vmas(task: Task, areas: list[VMA]) -> Any:
     rows = [[f"0x{v.start:x}", f"0x{v.end:x}", v.perms, v.file] for v in areas]
-    return _table(f"pid {task.pid} ({task.comm}): {len(areas)} areas",
-                  ["start", "end", "perms", "file"], rows)  # fmt: skip
+    return _table(
+        f"pid {task.pid} ({task.comm}): {len(areas)} areas", ["start", "end", "perms", "file"], rows
+    )
 
 
 def show(table: Any) -> None:

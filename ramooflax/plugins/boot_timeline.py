@@ -23,18 +23,42 @@ from ramooflax.model.enums import CPUMode
 from ramooflax.model.vm import VM
 from ramooflax.plugins.boot_trace import E820_TYPES, Step, trace_boot
 
-LANES = [("mode", "mode switches"), ("disk", "int 13h disk"), ("memory map", "int 15h E820"),
-         ("a20", "A20"), ("video", "int 10h video"), ("keyboard", "int 16h keyboard"),
-         ("clock", "int 1Ah clock"), ("system", "int 15h other")]  # fmt: skip
+LANES = [
+    ("mode", "mode switches"),
+    ("disk", "int 13h disk"),
+    ("memory map", "int 15h E820"),
+    ("a20", "A20"),
+    ("video", "int 10h video"),
+    ("keyboard", "int 16h keyboard"),
+    ("clock", "int 1Ah clock"),
+    ("system", "int 15h other"),
+]
 MODE_COLORS = {"real": "#f2b134", "protected": "#4e88c7", "long": "#5aae61", "paging": "#5aae61"}
-LANE_COLORS = {"mode": "#333333", "disk": "#d6604d", "memory map": "#8e44ad", "a20": "#1b9e77",
-               "video": "#888888", "keyboard": "#b8860b", "clock": "#b8860b",
-               "system": "#555555", "end": "#000000"}  # fmt: skip
-PHASE_COLORS = {"boot stub": "#7b3294", "boot sector": "#c2a5cf", "boot loader": "#737373",
-                "kernel": "#1a9850", "BIOS": "#bdbdbd"}  # fmt: skip
+LANE_COLORS = {
+    "mode": "#333333",
+    "disk": "#d6604d",
+    "memory map": "#8e44ad",
+    "a20": "#1b9e77",
+    "video": "#888888",
+    "keyboard": "#b8860b",
+    "clock": "#b8860b",
+    "system": "#555555",
+    "end": "#000000",
+}
+PHASE_COLORS = {
+    "boot stub": "#7b3294",
+    "boot sector": "#c2a5cf",
+    "boot loader": "#737373",
+    "kernel": "#1a9850",
+    "BIOS": "#bdbdbd",
+}
 # Who runs there, by the address of the instruction (the lab's chain; a guess elsewhere).
-PHASES = [(0x600, 0x7C00, "boot stub"), (0x7C00, 0x7E00, "boot sector"),
-          (0x7E00, 0xA0000, "boot loader"), (0x100000, 1 << 32, "kernel")]  # fmt: skip
+PHASES = [
+    (0x600, 0x7C00, "boot stub"),
+    (0x7C00, 0x7E00, "boot sector"),
+    (0x7E00, 0xA0000, "boot loader"),
+    (0x100000, 1 << 32, "kernel"),
+]
 
 
 @dataclass
@@ -68,9 +92,11 @@ def record(vm: VM, timeout: float = 600, progress: bool = True) -> BootTrace:
         now = time.monotonic()
         if progress and now - last[0] > (0.2 if tty else 10):
             last[0] = now
-            sys.stderr.write(f"{chr(13) if tty else ''}boot trace: {step.index} events, "
-                             f"{step.t - t0:6.2f} s of VM time, {step.mode} mode, "
-                             f"{counts['disk']} disk calls{'   ' if tty else chr(10)}")  # fmt: skip
+            sys.stderr.write(
+                f"{chr(13) if tty else ''}boot trace: {step.index} events, "
+                f"{step.t - t0:6.2f} s of VM time, {step.mode} mode, "
+                f"{counts['disk']} disk calls{'   ' if tty else chr(10)}"
+            )
             sys.stderr.flush()
 
     steps = trace_boot(vm, timeout, show)
@@ -115,8 +141,7 @@ def _phase_spans(trace: BootTrace) -> list[tuple[float, float, str]]:
         if spans and spans[-1][2] == phase:
             spans[-1] = (spans[-1][0], s.t, phase)
         else:
-            spans.append((0.0 if not spans and phase_of(trace.start) == phase else s.t, s.t,
-                          phase))  # fmt: skip
+            spans.append((0.0 if not spans and phase_of(trace.start) == phase else s.t, s.t, phase))
     return spans
 
 
@@ -135,32 +160,44 @@ def timeline_svg(trace: BootTrace) -> str:
         return LEFT + span * min(max(t, 0.0), end) / end
 
     height = 30 + 2 * (BAND_H + 8) + LANE_H * len(LANES) + 30
-    out = [(f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{W}" '
+    out = [
+        (
+            f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{W}" '
             f'height="{height}" viewBox="0 0 {W} {height}" font-family="sans-serif" '
-            'font-size="12">')]  # fmt: skip
+            'font-size="12">'
+        )
+    ]
     y = 30
     out.append(f'<text x="8" y="{y + 17}">CPU mode</text>')
     for lo, hi, mode in _mode_spans(trace):
         w = max(x(hi) - x(lo), 0.5)
-        out.append(f'<rect class="band" data-mode="{mode}" x="{x(lo):.2f}" y="{y}" '
-                   f'width="{w:.2f}" height="{BAND_H}" fill="{MODE_COLORS.get(mode, "#ccc")}">'
-                   f"<title>{mode} mode, {lo:.3f}-{hi:.3f} s</title></rect>")  # fmt: skip
+        out.append(
+            f'<rect class="band" data-mode="{mode}" x="{x(lo):.2f}" y="{y}" '
+            f'width="{w:.2f}" height="{BAND_H}" fill="{MODE_COLORS.get(mode, "#ccc")}">'
+            f"<title>{mode} mode, {lo:.3f}-{hi:.3f} s</title></rect>"
+        )
     if trace.steps and trace.steps[-1].mode in ("long", "paging"):
         last = trace.steps[-1]
-        out.append(f'<line class="band-end" data-mode="{last.mode}" x1="{x(last.t):.2f}" '
-                   f'x2="{x(last.t):.2f}" y1="{y - 4}" y2="{y + BAND_H + 4}" stroke-width="3" '
-                   f'stroke="{MODE_COLORS[last.mode]}"><title>{_e(last.what)}</title></line>'
-                   f'<text x="{x(last.t) - 4:.2f}" y="{y - 6}" text-anchor="end">'
-                   f"{'long mode' if last.mode == 'long' else 'paging'} at {last.t:.2f} s</text>")  # fmt: skip
+        out.append(
+            f'<line class="band-end" data-mode="{last.mode}" x1="{x(last.t):.2f}" '
+            f'x2="{x(last.t):.2f}" y1="{y - 4}" y2="{y + BAND_H + 4}" stroke-width="3" '
+            f'stroke="{MODE_COLORS[last.mode]}"><title>{_e(last.what)}</title></line>'
+            f'<text x="{x(last.t) - 4:.2f}" y="{y - 6}" text-anchor="end">'
+            f"{'long mode' if last.mode == 'long' else 'paging'} at {last.t:.2f} s</text>"
+        )
     y += BAND_H + 8
     out.append(f'<text x="8" y="{y + 17}">code</text>')
-    out.append(f'<rect x="{LEFT}" y="{y}" width="{span}" height="{BAND_H}" fill="#eeeeee">'
-               "<title>no event: what ran there is not known</title></rect>")  # fmt: skip
+    out.append(
+        f'<rect x="{LEFT}" y="{y}" width="{span}" height="{BAND_H}" fill="#eeeeee">'
+        "<title>no event: what ran there is not known</title></rect>"
+    )
     for lo, hi, phase in _phase_spans(trace):
         color = PHASE_COLORS.get(phase, "#ccc")
-        out.append(f'<rect class="phase" data-phase="{phase}" x="{x(lo):.2f}" y="{y}" '
-                   f'width="{max(x(hi) - x(lo), 0.5):.2f}" height="{BAND_H}" fill="{color}">'
-                   f"<title>{phase}, {lo:.3f}-{hi:.3f} s</title></rect>")  # fmt: skip
+        out.append(
+            f'<rect class="phase" data-phase="{phase}" x="{x(lo):.2f}" y="{y}" '
+            f'width="{max(x(hi) - x(lo), 0.5):.2f}" height="{BAND_H}" fill="{color}">'
+            f"<title>{phase}, {lo:.3f}-{hi:.3f} s</title></rect>"
+        )
         if x(hi) - x(lo) > 70:
             out.append(f'<text x="{x(lo) + 4:.2f}" y="{y + 17}" fill="#fff">{phase}</text>')
     y += BAND_H + 8
@@ -178,21 +215,29 @@ def timeline_svg(trace: BootTrace) -> str:
         color = LANE_COLORS.get(s.kind, "#000")
         tip = f"#{s.index} {s.t:.3f} s {s.at:#x}: {s.what}"
         if s.kind == "mode":
-            out.append(f'<circle class="event" data-kind="mode" data-index="{s.index}" '
-                       f'cx="{x(s.t):.2f}" cy="{ly + LANE_H / 2}" r="3" fill="{color}">'
-                       f"<title>{_e(tip)}</title></circle>")  # fmt: skip
+            out.append(
+                f'<circle class="event" data-kind="mode" data-index="{s.index}" '
+                f'cx="{x(s.t):.2f}" cy="{ly + LANE_H / 2}" r="3" fill="{color}">'
+                f"<title>{_e(tip)}</title></circle>"
+            )
         else:
-            out.append(f'<line class="event" data-kind="{_e(s.kind)}" data-index="{s.index}" '
-                       f'x1="{x(s.t):.2f}" x2="{x(s.t):.2f}" y1="{ly + 3}" y2="{ly + LANE_H - 3}" '
-                       f'stroke="{color}" stroke-width="1"><title>{_e(tip)}</title></line>')  # fmt: skip
+            out.append(
+                f'<line class="event" data-kind="{_e(s.kind)}" data-index="{s.index}" '
+                f'x1="{x(s.t):.2f}" x2="{x(s.t):.2f}" y1="{ly + 3}" y2="{ly + LANE_H - 3}" '
+                f'stroke="{color}" stroke-width="1"><title>{_e(tip)}</title></line>'
+            )
     axis = y + LANE_H * len(LANES)
     out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{axis}" y2="{axis}" stroke="#000"/>')
     for t in _ticks(end):
-        out.append(f'<line x1="{x(t):.2f}" x2="{x(t):.2f}" y1="{axis}" y2="{axis + 5}" '
-                   f'stroke="#000"/><text x="{x(t):.2f}" y="{axis + 18}" '
-                   f'text-anchor="middle">{t:g} s</text>')  # fmt: skip
-    out.append(f'<text x="{LEFT}" y="18">VM run time, from {trace.start:#x} to paging on '
-               f"({trace.vm_seconds:.2f} s)</text>")  # fmt: skip
+        out.append(
+            f'<line x1="{x(t):.2f}" x2="{x(t):.2f}" y1="{axis}" y2="{axis + 5}" '
+            f'stroke="#000"/><text x="{x(t):.2f}" y="{axis + 18}" '
+            f'text-anchor="middle">{t:g} s</text>'
+        )
+    out.append(
+        f'<text x="{LEFT}" y="18">VM run time, from {trace.start:#x} to paging on '
+        f"({trace.vm_seconds:.2f} s)</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -204,24 +249,34 @@ def disk_svg(reads: list[Step], end: float) -> str:
     lbas = [int(s.info["lba"]) + int(s.info["count"]) for s in reads]
     max_lba = max(lbas, default=1) or 1
     span = W - LEFT - RIGHT
-    out = [(f'<svg id="disk-map" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" '
-            f'viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">'),
-           f'<text x="8" y="{top + 4}">LBA {max_lba}</text>',
-           f'<text x="8" y="{h - bottom}">LBA 0</text>',
-           (f'<rect x="{LEFT}" y="{top}" width="{span}" height="{h - top - bottom}" '
-            'fill="#fafafa" stroke="#ccc"/>')]  # fmt: skip
+    out = [
+        (
+            f'<svg id="disk-map" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" '
+            f'viewBox="0 0 {W} {h}" font-family="sans-serif" font-size="12">'
+        ),
+        f'<text x="8" y="{top + 4}">LBA {max_lba}</text>',
+        f'<text x="8" y="{h - bottom}">LBA 0</text>',
+        (
+            f'<rect x="{LEFT}" y="{top}" width="{span}" height="{h - top - bottom}" '
+            'fill="#fafafa" stroke="#ccc"/>'
+        ),
+    ]
     scale = (h - top - bottom) / max_lba
     for s in reads:
         lba, count = int(s.info["lba"]), int(s.info["count"])
         xx = LEFT + span * s.t / end
         y = h - bottom - (lba + count) * scale
-        out.append(f'<rect class="read" data-lba="{lba}" x="{xx:.2f}" y="{y:.2f}" width="2" '
-                   f'height="{max(count * scale, 1):.2f}" fill="{LANE_COLORS["disk"]}">'
-                   f"<title>{s.t:.3f} s: {count} sectors at LBA {lba} to "
-                   f"{int(s.info['buffer']):#x}</title></rect>")  # fmt: skip
+        out.append(
+            f'<rect class="read" data-lba="{lba}" x="{xx:.2f}" y="{y:.2f}" width="2" '
+            f'height="{max(count * scale, 1):.2f}" fill="{LANE_COLORS["disk"]}">'
+            f"<title>{s.t:.3f} s: {count} sectors at LBA {lba} to "
+            f"{int(s.info['buffer']):#x}</title></rect>"
+        )
     for t in _ticks(end):
-        out.append(f'<text x="{LEFT + span * t / end:.2f}" y="{h - 10}" '
-                   f'text-anchor="middle">{t:g} s</text>')  # fmt: skip
+        out.append(
+            f'<text x="{LEFT + span * t / end:.2f}" y="{h - 10}" '
+            f'text-anchor="middle">{t:g} s</text>'
+        )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -272,21 +327,24 @@ def render(trace: BootTrace) -> str:
     sectors = sum(int(s.info["count"]) for s in reads)
     modes = [s for s in steps if s.kind == "mode"]
     final = steps[-1].what if steps else "no event"
-    legend = "".join(f'<span style="background:{c}">{m}</span>'
-                     for m, c in MODE_COLORS.items() if m != "paging")  # fmt: skip
+    legend = "".join(
+        f'<span style="background:{c}">{m}</span>' for m, c in MODE_COLORS.items() if m != "paging"
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>Boot timeline</title>',
         f"<style>{CSS}</style></head><body>",
         f"<h1>Boot timeline: from {_e(trace.start_text or hex(trace.start))} to paging</h1>",
-        (f'<p class="summary" id="summary">{len(steps)} events in {trace.vm_seconds:.2f} s of VM '
-        f"run time ({trace.wall_seconds:.0f} s traced). Times are the VM's run time: the "
-        "wall-clock seconds it ran between the stops, as the client measures them, so each "
-        "stop adds its packets' round trip, and QEMU's emulation stretches with the host's "
-        "load. "
-        f"{kinds['disk']} disk calls reading {sectors} sectors "
-        f"({sectors * 512 / 2**20:.1f} MiB), {kinds['memory map']} E820 calls, "
-        f"{kinds['a20']} A20 events, {len(modes)} mode switches. Last: {_e(final)}.</p>"),
+        (
+            f'<p class="summary" id="summary">{len(steps)} events in {trace.vm_seconds:.2f} s of VM '
+            f"run time ({trace.wall_seconds:.0f} s traced). Times are the VM's run time: the "
+            "wall-clock seconds it ran between the stops, as the client measures them, so each "
+            "stop adds its packets' round trip, and QEMU's emulation stretches with the host's "
+            "load. "
+            f"{kinds['disk']} disk calls reading {sectors} sectors "
+            f"({sectors * 512 / 2**20:.1f} MiB), {kinds['memory map']} E820 calls, "
+            f"{kinds['a20']} A20 events, {len(modes)} mode switches. Last: {_e(final)}.</p>"
+        ),
         f'<p class="legend">CPU mode: {legend}</p>',
         timeline_svg(trace),
         "<h2>Disk reads (int 13h): LBA over time</h2>",
@@ -297,23 +355,28 @@ def render(trace: BootTrace) -> str:
         "<h2>Mode switches</h2>",
         _modes_table(modes),
         "<h2>A20</h2>",
-        _steps_table([s for s in steps if s.kind == "a20"], "a20-table",
-                     empty="no A20 call or gate write: the A20 line was on already"),
+        _steps_table(
+            [s for s in steps if s.kind == "a20"],
+            "a20-table",
+            empty="no A20 call or gate write: the A20 line was on already",
+        ),
         f"<h2>Every event ({len(steps)})</h2>",
         f"<details><summary>show the {len(steps)} events</summary>",
         _steps_table(steps, "event-table"),
         "</details></body></html>",
-    ]  # fmt: skip
+    ]
     return "\n".join(parts)
 
 
 def _step_row(s: Step) -> str:
     data = "".join(f' data-{k.replace(" ", "-")}="{_e(v)}"' for k, v in s.info.items())
-    return (f'<tr class="ev" data-kind="{_e(s.kind)}" data-index="{s.index}" '
-            f'data-t="{s.t:.6f}"{data}><td class="n">{s.index}</td>'
-            f'<td class="n">{s.t:.3f}</td><td class="n">{s.at:#010x}</td>'
-            f"<td>{_e(phase_of(s.at))}</td><td>{_e(s.mode)}</td>"
-            f"<td>{_e(s.what)}</td></tr>")  # fmt: skip
+    return (
+        f'<tr class="ev" data-kind="{_e(s.kind)}" data-index="{s.index}" '
+        f'data-t="{s.t:.6f}"{data}><td class="n">{s.index}</td>'
+        f'<td class="n">{s.t:.3f}</td><td class="n">{s.at:#010x}</td>'
+        f"<td>{_e(phase_of(s.at))}</td><td>{_e(s.mode)}</td>"
+        f"<td>{_e(s.what)}</td></tr>"
+    )
 
 
 def _steps_table(steps: list[Step], table_id: str, empty: str = "none") -> str:
@@ -341,13 +404,15 @@ def _modes_table(modes: list[Step]) -> str:
             i += 1
             continue
         last = modes[k - 1]
-        rows.append(f'<tr class="ev trips" data-kind="mode" data-index="{s.index}" '
-                    f'data-trips="{trips}"><td class="n">{s.index}-{last.index}</td>'
-                    f'<td class="n">{s.t:.3f}-{last.t:.3f}</td>'
-                    f'<td class="n">{s.at:#x}, {modes[i + 1].at:#x}</td>'
-                    f"<td>{_e(phase_of(s.at))}</td><td>{_e(s.mode)}, {_e(last.mode)}</td>"
-                    f"<td>{trips} round trips: {_e(s.what)} / {_e(modes[i + 1].what)}"
-                    "</td></tr>")  # fmt: skip
+        rows.append(
+            f'<tr class="ev trips" data-kind="mode" data-index="{s.index}" '
+            f'data-trips="{trips}"><td class="n">{s.index}-{last.index}</td>'
+            f'<td class="n">{s.t:.3f}-{last.t:.3f}</td>'
+            f'<td class="n">{s.at:#x}, {modes[i + 1].at:#x}</td>'
+            f"<td>{_e(phase_of(s.at))}</td><td>{_e(s.mode)}, {_e(last.mode)}</td>"
+            f"<td>{trips} round trips: {_e(s.what)} / {_e(modes[i + 1].what)}"
+            "</td></tr>"
+        )
         i = k
     head = (
         "<tr><th>#</th><th>VM s</th><th>address</th><th>code</th><th>mode</th><th>event</th></tr>"
@@ -356,13 +421,17 @@ def _modes_table(modes: list[Step]) -> str:
 
 
 def _runs_table(reads: list[Step]) -> str:
-    rows = [f'<tr class="run" data-lba="{lba}" data-sectors="{n}"><td class="n">{lba}</td>'
-            f'<td class="n">{lba + n - 1}</td><td class="n">{n}</td>'
-            f'<td class="n">{n * 512 / 1024:.0f} KiB</td><td class="n">{calls}</td>'
-            f'<td class="n">{t0:.3f}-{t1:.3f} s</td></tr>'
-            for lba, n, calls, t0, t1 in read_runs(reads)]  # fmt: skip
-    head = ("<tr><th>first LBA</th><th>last LBA</th><th>sectors</th><th>size</th>"
-            "<th>calls</th><th>VM time</th></tr>")  # fmt: skip
+    rows = [
+        f'<tr class="run" data-lba="{lba}" data-sectors="{n}"><td class="n">{lba}</td>'
+        f'<td class="n">{lba + n - 1}</td><td class="n">{n}</td>'
+        f'<td class="n">{n * 512 / 1024:.0f} KiB</td><td class="n">{calls}</td>'
+        f'<td class="n">{t0:.3f}-{t1:.3f} s</td></tr>'
+        for lba, n, calls, t0, t1 in read_runs(reads)
+    ]
+    head = (
+        "<tr><th>first LBA</th><th>last LBA</th><th>sectors</th><th>size</th>"
+        "<th>calls</th><th>VM time</th></tr>"
+    )
     return f'<table id="read-runs">{head}{"".join(rows)}</table>'
 
 
@@ -372,11 +441,13 @@ def _e820_table(entries: list[Step]) -> str:
     rows = []
     for s in entries:
         base, length, kind = int(s.info["base"]), int(s.info["length"]), int(s.info["type"])
-        rows.append(f'<tr class="e820" data-base="{base}" data-length="{length}" '
-                    f'data-type="{kind}"><td class="n">{base:#014x}</td>'
-                    f'<td class="n">{base + length - 1:#014x}</td>'
-                    f'<td class="n">{_size(length)}</td>'
-                    f"<td>{_e(E820_TYPES.get(kind, f'type {kind}'))}</td></tr>")  # fmt: skip
+        rows.append(
+            f'<tr class="e820" data-base="{base}" data-length="{length}" '
+            f'data-type="{kind}"><td class="n">{base:#014x}</td>'
+            f'<td class="n">{base + length - 1:#014x}</td>'
+            f'<td class="n">{_size(length)}</td>'
+            f"<td>{_e(E820_TYPES.get(kind, f'type {kind}'))}</td></tr>"
+        )
     head = "<tr><th>base</th><th>last</th><th>size</th><th>type</th></tr>"
     return f'<table id="e820">{head}{"".join(rows)}</table>'
 

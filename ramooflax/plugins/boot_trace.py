@@ -51,8 +51,14 @@ DISK_FUNCTIONS = {
 SYSTEM_FUNCTIONS = {0x24: "A20 gate", 0x88: "extended memory size", 0xE8: "memory map"}
 A20_FUNCTIONS = {0x00: "disable", 0x01: "enable", 0x02: "status", 0x03: "support"}
 # ACPI 6.4 table 15.1: address range types.
-E820_TYPES = {1: "usable", 2: "reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unusable",
-              7: "persistent"}  # fmt: skip
+E820_TYPES = {
+    1: "usable",
+    2: "reserved",
+    3: "ACPI data",
+    4: "ACPI NVS",
+    5: "unusable",
+    7: "persistent",
+}
 
 
 @dataclass
@@ -79,8 +85,9 @@ class Step:
 
 
 def _bits(old: int, new: int, names: dict[int, str]) -> list[str]:
-    return [f"{name} {'on' if new & bit else 'off'}" for bit, name in names.items()
-            if (old ^ new) & bit]  # fmt: skip
+    return [
+        f"{name} {'on' if new & bit else 'off'}" for bit, name in names.items() if (old ^ new) & bit
+    ]
 
 
 def describe_int(vm: VM, vec: int, ax: int) -> str:
@@ -108,8 +115,9 @@ def decode_int(vm: VM, vec: int, ax: int) -> tuple[str, str, dict[str, int | str
             cyl, sector = (cx >> 8) | ((cx & 0xC0) << 2), cx & 0x3F
             es, bx = vm.cpu.gpr.es & 0xFFFF, vm.cpu.gpr.rbx & 0xFFFF
             what += f": {ax & 0xFF} sector(s) at C/H/S {cyl}/{dh}/{sector} -> {es:04x}:{bx:04x}"
-            info.update(count=ax & 0xFF, cylinder=cyl, head=dh, sector=sector,
-                        buffer=(es << 4) + bx)  # fmt: skip
+            info.update(
+                count=ax & 0xFF, cylinder=cyl, head=dh, sector=sector, buffer=(es << 4) + bx
+            )
         return what, "disk", info
     if vec == 0x15:
         what = f"{name} ax={ax:04x}h {SYSTEM_FUNCTIONS.get(ah, '')}".rstrip()
@@ -146,17 +154,22 @@ def describe_a20_io(port: int, direction: str, val: int, kbc: dict[str, int]) ->
         kbc["cmd"] = val
         if val in (0xDD, 0xDF):
             return f"out 64h, {val:02x}h: keyboard controller A20 {'on' if val == 0xDF else 'off'}"
-        return f"out 64h, {val:02x}h: keyboard controller: write output port" if val == 0xD1 \
-            else None  # fmt: skip
+        return (
+            f"out 64h, {val:02x}h: keyboard controller: write output port" if val == 0xD1 else None
+        )
     if port == 0x60 and kbc.get("cmd") == 0xD1:
         kbc["cmd"] = 0
-        return f"out 60h, {val:02x}h: keyboard controller output port: A20 " + \
-            ("on" if val & 2 else "off")  # fmt: skip
+        return f"out 60h, {val:02x}h: keyboard controller output port: A20 " + (
+            "on" if val & 2 else "off"
+        )
     return None
 
 
-def trace_boot(vm: VM, timeout: float = 300, on_step: Callable[[Step], None] | None = None,
-               ) -> list[Step]:  # fmt: skip
+def trace_boot(
+    vm: VM,
+    timeout: float = 300,
+    on_step: Callable[[Step], None] | None = None,
+) -> list[Step]:
     """Run the attached, stopped VM until it turns paging on; the steps seen.
 
     `on_step` sees each step as it happens (to print a live trace).
@@ -166,8 +179,7 @@ def trace_boot(vm: VM, timeout: float = 300, on_step: Callable[[Step], None] | N
     kbc: dict[str, int] = {}
 
     def add(what: str, at: int, kind: str, info: dict[str, int | str] | None = None) -> None:
-        step = Step(len(steps) + 1, at, what, vm.run_seconds, kind, str(state["mode"]),
-                    info or {})  # fmt: skip
+        step = Step(len(steps) + 1, at, what, vm.run_seconds, kind, str(state["mode"]), info or {})
         steps.append(step)
         if on_step is not None:
             on_step(step)
@@ -205,8 +217,12 @@ def trace_boot(vm: VM, timeout: float = 300, on_step: Callable[[Step], None] | N
             mode = "long mode (paging with EFER.LME)" if long else "paging on"
             state["mode"] = "long" if long else "paging"
             state["done"] = 1
-        add(f"cr0 {old:#x} -> {new:#x}: {', '.join(flips)}: {mode}", pc(), "mode",
-            {"cr": 0, "old": old, "new": new})  # fmt: skip
+        add(
+            f"cr0 {old:#x} -> {new:#x}: {', '.join(flips)}: {mode}",
+            pc(),
+            "mode",
+            {"cr": 0, "old": old, "new": new},
+        )
         return bool(state["done"])
 
     def on_cr4(vm: VM) -> bool:
@@ -214,8 +230,12 @@ def trace_boot(vm: VM, timeout: float = 300, on_step: Callable[[Step], None] | N
         assert ev is not None
         flips = _bits(int(ev.old), int(ev.val), {CR4_PAE: "PAE"})
         if flips:
-            add(f"cr4 {int(ev.old):#x} -> {int(ev.val):#x}: {', '.join(flips)}", pc(), "mode",
-                {"cr": 4, "old": int(ev.old), "new": int(ev.val)})  # fmt: skip
+            add(
+                f"cr4 {int(ev.old):#x} -> {int(ev.val):#x}: {', '.join(flips)}",
+                pc(),
+                "mode",
+                {"cr": 4, "old": int(ev.old), "new": int(ev.val)},
+            )
         return False
 
     def on_efer(vm: VM) -> bool:
@@ -226,8 +246,12 @@ def trace_boot(vm: VM, timeout: float = 300, on_step: Callable[[Step], None] | N
             flips = _bits(int(state["efer"]), new, {EFER_LME: "LME"})
             old, state["efer"] = state["efer"], new
             if flips:
-                add(f"wrmsr EFER = {new:#x}: {', '.join(flips)}", pc(), "mode",
-                    {"msr": MSR_EFER, "old": old, "new": new})  # fmt: skip
+                add(
+                    f"wrmsr EFER = {new:#x}: {', '.join(flips)}",
+                    pc(),
+                    "mode",
+                    {"msr": MSR_EFER, "old": old, "new": new},
+                )
         return False
 
     cpu = vm.cpu

@@ -123,8 +123,9 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def collect(linux: Linux, pid: int, others: int = 16, progress: Progress | None = _stderr
-            ) -> MemMap:  # fmt: skip
+def collect(
+    linux: Linux, pid: int, others: int = 16, progress: Progress | None = _stderr
+) -> MemMap:
     """The memory map of process pid, read from the stopped VM."""
     say = progress or (lambda _m: None)
     t0 = time.monotonic()
@@ -151,8 +152,10 @@ def collect(linux: Linux, pid: int, others: int = 16, progress: Progress | None 
     tables = pt.PageTables(read_page, task.cr3, mode, cache)
     zero_pfn = _zero_pfn(linux)
     areas = [_area(tables, v, names.get(v.start, v.file), zero_pfn) for v in vmas]
-    say(f"memmap: {len(tables.tables)} table pages read "
-        f"({sum(a.present for a in areas)} pages present)")  # fmt: skip
+    say(
+        f"memmap: {len(tables.tables)} table pages read "
+        f"({sum(a.present for a in areas)} pages present)"
+    )
 
     counts: dict[int, int] = {}
     try:
@@ -199,11 +202,21 @@ def _area(tables: pt.PageTables, vma: VMA, name: str, zero_pfn: int) -> Area:
                 area.pfns[va] = pfn
                 if pfn == zero_pfn:
                     area.zero_vas.add(va)
-        run = Run(c.start, c.end, c.present, c.page_size if c.present else PAGE,
-                  c.present and c.writable, c.present and c.executable)  # fmt: skip
+        run = Run(
+            c.start,
+            c.end,
+            c.present,
+            c.page_size if c.present else PAGE,
+            c.present and c.writable,
+            c.present and c.executable,
+        )
         key = (run.present, run.page_size, run.writable, run.executable)
-        if runs and (runs[-1].present, runs[-1].page_size, runs[-1].writable,
-                     runs[-1].executable) == key and runs[-1].end == run.start:  # fmt: skip
+        if (
+            runs
+            and (runs[-1].present, runs[-1].page_size, runs[-1].writable, runs[-1].executable)
+            == key
+            and runs[-1].end == run.start
+        ):
             runs[-1] = Run(runs[-1].start, run.end, *key)
         else:
             runs.append(run)
@@ -213,14 +226,32 @@ def _area(tables: pt.PageTables, vma: VMA, name: str, zero_pfn: int) -> Area:
 def _count_shared(a: Area, counts: dict[int, int]) -> None:
     a.mapcounts = {va: counts[pfn] for va, pfn in a.pfns.items() if pfn in counts}
     a.shared_vas = {va for va, n in a.mapcounts.items() if n >= 2}
-    a.runs = [Run(r.start, r.end, r.present, r.page_size, r.writable, r.executable,
-                  sum(1 for va in a.shared_vas if r.start <= va < r.end),
-                  sum(1 for va in a.zero_vas if r.start <= va < r.end)) for r in a.runs]  # fmt: skip
+    a.runs = [
+        Run(
+            r.start,
+            r.end,
+            r.present,
+            r.page_size,
+            r.writable,
+            r.executable,
+            sum(1 for va in a.shared_vas if r.start <= va < r.end),
+            sum(1 for va in a.zero_vas if r.start <= va < r.end),
+        )
+        for r in a.runs
+    ]
 
 
-def _sharers(linux: Linux, task: Task, tasks: list[Task], areas: list[Area], mode: pt.Mode,
-             cache: dict[int, bytes], read_page: Callable[[int], bytes], limit: int,
-             say: Progress) -> dict[int, Task]:  # fmt: skip
+def _sharers(
+    linux: Linux,
+    task: Task,
+    tasks: list[Task],
+    areas: list[Area],
+    mode: pt.Mode,
+    cache: dict[int, bytes],
+    read_page: Callable[[int], bytes],
+    limit: int,
+    say: Progress,
+) -> dict[int, Task]:
     """Walk the other processes' areas; record who maps the same page frames."""
     candidates = [t for t in tasks if t.mm and t.mm != task.mm and t.pid != task.pid]
     walked: dict[int, Task] = {}
@@ -249,9 +280,14 @@ def _sharers(linux: Linux, task: Task, tasks: list[Task], areas: list[Area], mod
 
 
 # Documentation/arch/x86/x86_64/mm.rst, 4-level paging: the fixed part of the kernel half.
-FIXED_REGIONS = {256: "guard hole", 272: "LDT remap (PTI)", 504: "KASAN shadow",
-                 508: "cpu entry area", 510: "espfix stacks",
-                 511: "kernel image, modules, fixmap"}  # fmt: skip
+FIXED_REGIONS = {
+    256: "guard hole",
+    272: "LDT remap (PTI)",
+    504: "KASAN shadow",
+    508: "cpu entry area",
+    510: "espfix stacks",
+    511: "kernel image, modules, fixmap",
+}
 DESCEND = ("direct map of RAM", "kernel image, modules, fixmap")
 DESCEND_TABLES = 4  # page directories read below a region, at most
 
@@ -261,8 +297,11 @@ def _kernel_half(linux: Linux, tables: pt.PageTables, root: pt.Table) -> list[Ke
     region each maps (the kernel's own bases), with page sizes where it matters."""
     m = tables.mode
     starts = dict(FIXED_REGIONS)
-    for var, label in (("page_offset_base", "direct map of RAM"), ("vmalloc_base", "vmalloc"),
-                       ("vmemmap_base", "vmemmap (struct pages)")):  # fmt: skip
+    for var, label in (
+        ("page_offset_base", "direct map of RAM"),
+        ("vmalloc_base", "vmalloc"),
+        ("vmemmap_base", "vmemmap (struct pages)"),
+    ):
         addr = linux.lookup(var)
         if addr is not None:
             starts[m.index(0, linux.kmem.ptr(addr))] = label
@@ -320,8 +359,10 @@ def _row(text: str) -> str:
 
 def _table(rows: list[str], header: str, cols: int = 1, color: str = "#dddddd") -> str:
     head = f'<TR><TD COLSPAN="{cols}" BGCOLOR="{color}"><B>{header}</B></TD></TR>'
-    return ('<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" '
-            f'BGCOLOR="#ffffff">{head}{"".join(rows)}</TABLE>>')  # fmt: skip
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" '
+        f'BGCOLOR="#ffffff">{head}{"".join(rows)}</TABLE>>'
+    )
 
 
 def _strip(a: Area) -> str:
@@ -343,8 +384,11 @@ def _strip(a: Area) -> str:
         else:
             kind = "absent"
         cells.append(f'<TD BGCOLOR="{COLORS[kind]}" WIDTH="6" HEIGHT="12" FIXEDSIZE="TRUE"></TD>')
-    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0"><TR>'
-            + "".join(cells) + "</TR></TABLE>")  # fmt: skip
+    return (
+        '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0"><TR>'
+        + "".join(cells)
+        + "</TR></TABLE>"
+    )
 
 
 def _area_row(i: int, a: Area) -> str:
@@ -359,12 +403,20 @@ def _area_row(i: int, a: Area) -> str:
     if a.zero_vas:
         pages += f", {len(a.zero_vas)} zero page"
     runs = len(a.runs)
-    cells = [f"0x{v.start:x}", f"0x{v.end:x}", _size(v.end - v.start), f"<B>{v.perms}</B>", what,
-             f"{pages} ({runs} run{'s' if runs != 1 else ''})"]  # fmt: skip
+    cells = [
+        f"0x{v.start:x}",
+        f"0x{v.end:x}",
+        _size(v.end - v.start),
+        f"<B>{v.perms}</B>",
+        what,
+        f"{pages} ({runs} run{'s' if runs != 1 else ''})",
+    ]
     bg = PERM_COLORS[perm]
     port = f' PORT="a{i}"'
-    tds = [f'<TD ALIGN="LEFT" BGCOLOR="{bg}"{port if k == 0 else ""}>{c}</TD>'
-           for k, c in enumerate(cells)]  # fmt: skip
+    tds = [
+        f'<TD ALIGN="LEFT" BGCOLOR="{bg}"{port if k == 0 else ""}>{c}</TD>'
+        for k, c in enumerate(cells)
+    ]
     tds.append(f'<TD PORT="o{i}" BGCOLOR="{PERM_COLORS[perm]}">{_strip(a)}</TD>')
     return "<TR>" + "".join(tds) + "</TR>"
 
@@ -375,19 +427,26 @@ def _table_label(mm: MemMap, t: pt.Table) -> str:
     span = 1 << (m.shifts[t.level] + (m.counts[t.level] - 1).bit_length())
     rows = []
     if t.level == 0:
-        rows.append(_row(f"user half: {len(mm.root_user)} present "
-                         + " ".join(f"[{i}]" for i in mm.root_user[:8])))  # fmt: skip
+        rows.append(
+            _row(
+                f"user half: {len(mm.root_user)} present "
+                + " ".join(f"[{i}]" for i in mm.root_user[:8])
+            )
+        )
         if mm.kernel:
-            rows.append(_row(f"kernel half: {len(mm.kernel)} present (the same in every "
-                             "process)"))  # fmt: skip
+            rows.append(_row(f"kernel half: {len(mm.kernel)} present (the same in every process)"))
     else:
         rows.append(_row(f"maps 0x{t.va:x}–0x{t.va + span - 1:x}"))
     leaf_level = t.level == len(m.shifts) - 1
     used = sorted(t.used)
     if leaf_level:
         present = [i for i in used if t.entry(i, m.entry_size) & pt.P]
-        rows.append(_row(f"{len(used)} entries on the areas' path: {len(present)} present "
-                         f"(4 KiB), {len(used) - len(present)} empty"))  # fmt: skip
+        rows.append(
+            _row(
+                f"{len(used)} entries on the areas' path: {len(present)} present "
+                f"(4 KiB), {len(used) - len(present)} empty"
+            )
+        )
     else:
         shown = [i for i in used if t.level > 0 or i < m.counts[0] // 2 or m is not pt.LONG4]
         for i in shown[:8]:
@@ -426,29 +485,47 @@ def graph(mm: MemMap) -> "graphviz.Digraph":
     present = sum(a.present for a in mm.areas)
     pages = sum(a.pages for a in mm.areas)
     shared = sum(a.shared for a in mm.areas)
-    title = (f"{t.comm} (pid {t.pid}), cr3 0x{t.cr3:x}: {len(mm.areas)} areas, "
-             f"{present} of {pages} pages present"
-             + (f", {shared} mapped by other processes too" if mm.mapcount else "")
-             + f" — {mm.mode.name} page tables, {len(mm.tables)} table pages read")  # fmt: skip
-    g = graphviz.Digraph("memmap", graph_attr={
-        "rankdir": "LR", "label": title, "labelloc": "t", "fontname": "DejaVu Sans",
-        "fontsize": "14", "nodesep": "0.25", "ranksep": "0.6"},
+    title = (
+        f"{t.comm} (pid {t.pid}), cr3 0x{t.cr3:x}: {len(mm.areas)} areas, "
+        f"{present} of {pages} pages present"
+        + (f", {shared} mapped by other processes too" if mm.mapcount else "")
+        + f" — {mm.mode.name} page tables, {len(mm.tables)} table pages read"
+    )
+    g = graphviz.Digraph(
+        "memmap",
+        graph_attr={
+            "rankdir": "LR",
+            "label": title,
+            "labelloc": "t",
+            "fontname": "DejaVu Sans",
+            "fontsize": "14",
+            "nodesep": "0.25",
+            "ranksep": "0.6",
+        },
         node_attr={"shape": "plaintext", "fontname": "DejaVu Sans Mono", "fontsize": "10"},
-        edge_attr={"fontname": "DejaVu Sans", "fontsize": "9", "arrowsize": "0.6"})  # fmt: skip
+        edge_attr={"fontname": "DejaVu Sans", "fontsize": "9", "arrowsize": "0.6"},
+    )
     for tb in mm.tables.values():
         g.node(f"t{tb.pa:x}", _table_label(mm, tb))
         if tb.parent is not None and tb.parent in mm.tables:
             g.edge(f"t{tb.parent:x}", f"t{tb.pa:x}", label=f"[{tb.parent_index}]")
     if mm.kernel:
-        rows = [_row(f"{k.span} {_e(k.label)}" + (f": {_kernel_pages(k)}" if k.entries else ""))
-                for k in mm.kernel]  # fmt: skip
+        rows = [
+            _row(f"{k.span} {_e(k.label)}" + (f": {_kernel_pages(k)}" if k.entries else ""))
+            for k in mm.kernel
+        ]
         g.node("kernel", _table(rows, "kernel half of the PML4", color="#f8e0d0"))
         g.edge(f"t{next(iter(mm.tables.values())).pa:x}", "kernel", style="dotted")
-    head = "".join(f'<TD BGCOLOR="#dddddd"><B>{h}</B></TD>'
-                   for h in ("start", "end", "size", "perms", "mapping", "pages", "page strip"))  # fmt: skip
+    head = "".join(
+        f'<TD BGCOLOR="#dddddd"><B>{h}</B></TD>'
+        for h in ("start", "end", "size", "perms", "mapping", "pages", "page strip")
+    )
     area_rows = "".join(_area_row(i, a) for i, a in enumerate(mm.areas))
-    g.node("areas", '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" '
-           f'BGCOLOR="#ffffff"><TR>{head}</TR>{area_rows}</TABLE>>')  # fmt: skip
+    g.node(
+        "areas",
+        '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3" '
+        f'BGCOLOR="#ffffff"><TR>{head}</TR>{area_rows}</TABLE>>',
+    )
     for i, a in enumerate(mm.areas):
         for leaf in sorted(a.tables):
             g.edge(f"t{leaf:x}", f"areas:a{i}:w", style="dashed", color="#7a6fb0")
@@ -459,12 +536,20 @@ def graph(mm: MemMap) -> "graphviz.Digraph":
     for pid, other in mm.others.items():
         if any(pid in a.sharers for a in mm.areas):
             g.node(f"p{pid}", _table([], f"{_e(other.comm)} (pid {pid})", color="#d6e4f8"))
-    legend = "".join(f'<TR><TD BGCOLOR="{c}" WIDTH="12"></TD><TD ALIGN="LEFT">{k}</TD></TR>'
-                     for k, c in (("absent", COLORS["absent"]), ("present", COLORS["present"]),
-                                  ("shared (mapped 2+ times)", COLORS["shared"]),
-                                  ("the zero page", COLORS["zero"])))  # fmt: skip
-    g.node("legend", f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2">'
-           f'<TR><TD COLSPAN="2"><B>page strip</B></TD></TR>{legend}</TABLE>>')  # fmt: skip
+    legend = "".join(
+        f'<TR><TD BGCOLOR="{c}" WIDTH="12"></TD><TD ALIGN="LEFT">{k}</TD></TR>'
+        for k, c in (
+            ("absent", COLORS["absent"]),
+            ("present", COLORS["present"]),
+            ("shared (mapped 2+ times)", COLORS["shared"]),
+            ("the zero page", COLORS["zero"]),
+        )
+    )
+    g.node(
+        "legend",
+        f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="2">'
+        f'<TR><TD COLSPAN="2"><B>page strip</B></TD></TR>{legend}</TABLE>>',
+    )
     return g
 
 
@@ -493,7 +578,8 @@ def draw(mm: MemMap, out: Path) -> Path:
     try:
         data = g.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise ClientError("Graphviz's dot is not installed: apt-get install graphviz "
-                          "(or write a .dot file)") from None  # fmt: skip
+        raise ClientError(
+            "Graphviz's dot is not installed: apt-get install graphviz (or write a .dot file)"
+        ) from None
     out.write_bytes(data)
     return out

@@ -60,8 +60,7 @@ def layer_class() -> Any:
     class RfxPhysicalLayer(data_layer):
         """Guest-physical memory through the ramooflax stub (holes read as zeros)."""
 
-        def __init__(self, context: Any, config_path: str, name: str,
-                     metadata: Any = None) -> None:  # fmt: skip
+        def __init__(self, context: Any, config_path: str, name: str, metadata: Any = None) -> None:
             super().__init__(context, config_path, name, metadata)
             self._vm = _VMS[self.config["vm_key"]]
             self._top = int(self.config["top"])
@@ -71,8 +70,10 @@ def layer_class() -> Any:
 
         @classmethod
         def get_requirements(cls) -> list[Any]:
-            return [requirements.StringRequirement(name="vm_key", optional=False),
-                    requirements.IntRequirement(name="top", optional=False)]  # fmt: skip
+            return [
+                requirements.StringRequirement(name="vm_key", optional=False),
+                requirements.IntRequirement(name="top", optional=False),
+            ]
 
         @property
         def maximum_address(self) -> int:
@@ -131,8 +132,13 @@ def write_isf(linux: "Linux", path: Path, progress: bool = True) -> dict[str, An
     return doc
 
 
-def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = None,
-        record: PageRecord | None = None) -> str:  # fmt: skip
+def run(
+    linux: "Linux",
+    plugin: str,
+    args: list[str],
+    isf_path: Path | None = None,
+    record: PageRecord | None = None,
+) -> str:
     """Run a Volatility 3 plugin (e.g. linux.pslist) on the live VM; its text output.
 
     record, when given, is the page cache: runs that share it read each page
@@ -176,8 +182,9 @@ def run(linux: "Linux", plugin: str, args: list[str], isf_path: Path | None = No
     ctx.config["rfx.phys.top"] = top
     phys = layer_class()(ctx, "rfx.phys", "rfx_phys")
     ctx.layers.add_layer(phys)
-    table = vlinux.LinuxKernelIntermedSymbols(ctx, "rfx.symbols", name="rfx_symbols",
-                                              isf_url=isf_path.as_uri())  # fmt: skip
+    table = vlinux.LinuxKernelIntermedSymbols(
+        ctx, "rfx.symbols", name="rfx_symbols", isf_url=isf_path.as_uri()
+    )
     ctx.symbol_space.append(table)
     pgt = "init_top_pgt" if prof.arch == "amd64" else "swapper_pg_dir"
     dtb = linux.kmem.translate(linux.symbol(pgt))
@@ -237,8 +244,10 @@ def save_lime(linux: "Linux", record: PageRecord, path: Path) -> list[tuple[int,
     pages = record.read
     want = set(record.checked)
     for addr, n in wanted:
-        want.update(linux.kmem.translate(va) & ~(PAGE - 1)
-                    for va in range(addr & ~(PAGE - 1), addr + n, PAGE))  # fmt: skip
+        want.update(
+            linux.kmem.translate(va) & ~(PAGE - 1)
+            for va in range(addr & ~(PAGE - 1), addr + n, PAGE)
+        )
     for pa in sorted(want - set(pages)):
         try:
             pages[pa] = vm.mem.pread(pa, PAGE, progress=False)

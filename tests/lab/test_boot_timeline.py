@@ -39,8 +39,13 @@ class Booted:
 def booted(qemu_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     """A new machine traced from 0000:0600 by the CLI, then booted to its shell."""
     tmp = tmp_path_factory.mktemp("boot-timeline")
-    spec = MachineSpec(guest="amd64", with_hv=True, build=True,
-                       hv_options="ctrl_wait=1 ctrl_timeout=5", log=tmp / "hv.log")  # fmt: skip
+    spec = MachineSpec(
+        guest="amd64",
+        with_hv=True,
+        build=True,
+        hv_options="ctrl_wait=1 ctrl_timeout=5",
+        log=tmp / "hv.log",
+    )
     machine = Machine(spec)
     machine.start()
     try:
@@ -50,9 +55,22 @@ def booted(qemu_ok: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             time.sleep(0.1)
         page = tmp / "boot.html"
         t0 = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "ramooflax", "plot", "boot",
-                               f"127.0.0.1:{machine.free_ctrl_port()}", "-o", str(page)],
-                              capture_output=True, text=True, timeout=900, check=False)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ramooflax",
+                "plot",
+                "boot",
+                f"127.0.0.1:{machine.free_ctrl_port()}",
+                "-o",
+                str(page),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
         took = time.monotonic() - t0
         assert done.returncode == 0, done.stderr[-3000:]
         machine.wait_ready(300)  # detached: the VM boots on
@@ -118,7 +136,11 @@ def test_the_trace_in_the_page(booted: Booted, dom: Dom) -> None:
     # The boot stub reads the MBR (hv/setup/stub.S): C/H/S 0/0/1 to 0000:7c00.
     mbr = next(a for a, t in events if "read (CHS)" in t)
     assert (mbr["data-cylinder"], mbr["data-head"], mbr["data-sector"], mbr["data-buffer"]) == (
-        "0", "0", "1", str(0x7C00))  # fmt: skip
+        "0",
+        "0",
+        "1",
+        str(0x7C00),
+    )
     reads = [a for a, _ in events if a["data-kind"] == "disk" and "data-lba" in a]
     assert len(reads) > 10, "GRUB read the kernel with fewer than 10 BIOS calls?"
     assert any("PE on: protected mode" in w for w in whats)
@@ -138,8 +160,11 @@ def test_the_trace_in_the_page(booted: Booted, dom: Dom) -> None:
 def test_the_memory_map_is_what_the_kernel_got(booted: Booted, dom: Dom) -> None:
     """The E820 entries the page shows (read from the VM's buffer at each call)
     are the map the guest kernel prints at boot."""
-    ours = [(int(a["data-base"]), int(a["data-base"]) + int(a["data-length"]), a["data-type"])
-            for a, _ in dom.rows if a.get("class") == "e820"]  # fmt: skip
+    ours = [
+        (int(a["data-base"]), int(a["data-base"]) + int(a["data-length"]), a["data-type"])
+        for a, _ in dom.rows
+        if a.get("class") == "e820"
+    ]
     kinds = {"usable": "1", "reserved": "2", "ACPI data": "3", "ACPI NVS": "4"}
     theirs = [(r.start, r.end, kinds[r.kind]) for r in facts.e820(booted.dmesg)]
     assert ours == theirs, f"page: {ours}\nguest: {booted.dmesg}"
@@ -148,8 +173,12 @@ def test_the_memory_map_is_what_the_kernel_got(booted: Booted, dom: Dom) -> None
 def debugfs(image: Path, request: str) -> str:
     if not shutil.which("debugfs"):
         pytest.skip("debugfs (e2fsprogs) is needed to map the guest's files to sectors")
-    return subprocess.run(["debugfs", "-R", request, f"{image}?offset={PART_START}"],
-                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["debugfs", "-R", request, f"{image}?offset={PART_START}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def file_sectors(image: Path, path: str) -> set[int]:
@@ -165,8 +194,11 @@ def test_the_disk_reads_cover_the_kernel_and_initrd(booted: Booted, dom: Dom) ->
     """GRUB's boot.img loads core.img from sector 1, where lab/disk.py writes it,
     first its first sector, then the rest; GRUB then reads every block of the
     kernel and the initrd."""
-    reads = [(int(a["data-lba"]), int(a["data-count"])) for a, _ in dom.events()
-             if a["data-kind"] == "disk" and "data-lba" in a]  # fmt: skip
+    reads = [
+        (int(a["data-lba"]), int(a["data-count"]))
+        for a, _ in dom.events()
+        if a["data-kind"] == "disk" and "data-lba" in a
+    ]
     assert reads[0] == (1, 1) and reads[1][0] == 2, reads[:4]
     read = {s for lba, n in reads for s in range(lba, lba + n)}
     for path in ("/boot/vmlinuz", "/boot/initrd.img"):

@@ -27,8 +27,13 @@ PRESENT, PFN = 1 << 63, (1 << 55) - 1
 
 
 def ramooflax(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ramooflax", *args], capture_output=True,
-                          text=True, timeout=600, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "ramooflax", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def start_sleep(machine: Machine) -> int:
@@ -53,8 +58,9 @@ def guest_pagemap(machine: Machine, pid: int, lo: int, hi: int) -> dict[int, int
     """va -> pfn of each present page, from /proc/PID/pagemap (Documentation/
     admin-guide/mm/pagemap.rst: bit 63 present, bits 0-54 the frame)."""
     n = (hi - lo) // 4096
-    out = machine.run(f"dd if=/proc/{pid}/pagemap bs=8 skip={lo // 4096} count={n} "
-                      "2>/dev/null | od -An -tx8 -v").output  # fmt: skip
+    out = machine.run(
+        f"dd if=/proc/{pid}/pagemap bs=8 skip={lo // 4096} count={n} 2>/dev/null | od -An -tx8 -v"
+    ).output
     words = [int(w, 16) for w in out.split()]
     assert len(words) == n, f"pagemap gave {len(words)} entries for {n} pages"
     return {lo + i * 4096: w & PFN for i, w in enumerate(words) if w & PRESENT}
@@ -77,8 +83,9 @@ def test_memmap_of_a_sleep(name: str, request: pytest.FixtureRequest, tmp_path: 
         }
         svg = tmp_path / "map.svg"
         t0 = time.monotonic()
-        done = ramooflax("plot", "memmap", f"127.0.0.1:{machine.free_ctrl_port()}", str(pid),
-                         "-o", str(svg))  # fmt: skip
+        done = ramooflax(
+            "plot", "memmap", f"127.0.0.1:{machine.free_ctrl_port()}", str(pid), "-o", str(svg)
+        )
         took = time.monotonic() - t0
         assert done.returncode == 0, done.stderr[-2000:]
         assert "memmap: sharing:" in done.stderr and "table pages read" in done.stderr
@@ -128,14 +135,23 @@ def check_svg(svg: Path, mm: MemMap, pid: int) -> None:
     texts = svg_texts(svg)
     joined = "\n".join(texts)
     assert f"sleep (pid {pid})" in joined
-    for name in ("/bin/busybox", "[heap]", "[stack]", "[vdso]", "PML4 at", "kernel half",
-                 "direct map of RAM", "2 MiB"):  # fmt: skip
+    for name in (
+        "/bin/busybox",
+        "[heap]",
+        "[stack]",
+        "[vdso]",
+        "PML4 at",
+        "kernel half",
+        "direct map of RAM",
+        "2 MiB",
+    ):
         assert name in joined, f"{name!r} not in the picture"
     for a in mm.areas:
         assert f"0x{a.vma.start:x}" in texts, f"area {a.vma.start:#x} not drawn"
         assert any(t.startswith(f"{a.present}/{a.pages} present") for t in texts), a.vma
-    sharers = {f"{t.comm} (pid {p})" for p, t in mm.others.items()
-               if any(p in a.sharers for a in mm.areas)}  # fmt: skip
+    sharers = {
+        f"{t.comm} (pid {p})" for p, t in mm.others.items() if any(p in a.sharers for a in mm.areas)
+    }
     assert sharers and sharers <= set(texts), (sharers, [t for t in texts if "(pid" in t])
 
 
@@ -144,11 +160,15 @@ def test_plot_errors(hv_amd64: Machine, hv_i386: Machine, tmp_path: Path) -> Non
     timeline of a VM long booted: one line each, status 2, no traceback, no file
     left behind."""
     out = tmp_path / "map.svg"
-    cases = [(hv_amd64, "2", out, "kernel thread"), (hv_amd64, "1", tmp_path / "map.txt", ".svg"),
-             (hv_i386, "1", out, "no BTF")]  # fmt: skip
+    cases = [
+        (hv_amd64, "2", out, "kernel thread"),
+        (hv_amd64, "1", tmp_path / "map.txt", ".svg"),
+        (hv_i386, "1", out, "no BTF"),
+    ]
     for machine, pid, path, needle in cases:
-        done = ramooflax("plot", "memmap", f"127.0.0.1:{machine.free_ctrl_port()}", pid,
-                         "-o", str(path))  # fmt: skip
+        done = ramooflax(
+            "plot", "memmap", f"127.0.0.1:{machine.free_ctrl_port()}", pid, "-o", str(path)
+        )
         assert done.returncode == 2, done.stderr[-2000:]
         assert needle in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert not path.exists()

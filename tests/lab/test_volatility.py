@@ -25,8 +25,10 @@ def attach(machine: Machine) -> VM:
 
 def guest_ps(machine: Machine) -> dict[int, tuple[str, int]]:
     out = machine.run("cat /proc/[0-9]*/stat 2>/dev/null; echo").output
-    return {int(m.group(1)): (m.group(2), int(m.group(3)))
-            for m in re.finditer(r"^(\d+) \((.*?)\) \S (\d+)", out, re.MULTILINE)}  # fmt: skip
+    return {
+        int(m.group(1)): (m.group(2), int(m.group(3)))
+        for m in re.finditer(r"^(\d+) \((.*?)\) \S (\d+)", out, re.MULTILINE)
+    }
 
 
 def vol_rows(text: str) -> dict[int, tuple[str, int]]:
@@ -70,8 +72,9 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         doc = write_isf(linux, isf, progress=False)
         assert "task_struct" in doc["user_types"] and "init_task" in doc["symbols"]
         record = PageRecord()
-        texts = [run(linux, p, [], isf, record) for p in ("linux.pslist", "linux.pstree",
-                                                            "linux.lsmod")]  # fmt: skip
+        texts = [
+            run(linux, p, [], isf, record) for p in ("linux.pslist", "linux.pstree", "linux.lsmod")
+        ]
         ranges = save_lime(linux, record, out / "used.lime")
     finally:
         vm.detach()
@@ -108,9 +111,24 @@ def test_volatility_on_the_dump(live: Live) -> None:
     vol_cli = Path(sys.executable).with_name("vol")
     outs = []
     for plugin in ("linux.pslist", "linux.pstree", "linux.lsmod"):
-        done = subprocess.run([str(vol_cli), "-q", "--offline", "--cache-path", str(cache),
-                               "-s", str(live.isf_dir), "-f", str(live.lime), plugin],
-                              capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+        done = subprocess.run(
+            [
+                str(vol_cli),
+                "-q",
+                "--offline",
+                "--cache-path",
+                str(cache),
+                "-s",
+                str(live.isf_dir),
+                "-f",
+                str(live.lime),
+                plugin,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         outs.append(done.stdout)
     print(f"dump: {live.lime.stat().st_size} bytes in {len(live.ranges)} ranges")
@@ -133,16 +151,39 @@ def test_vol_cli(hv_amd64: Machine, tmp_path: Path) -> None:
     """The CLI: two plugins in one run, --save-lime after them; an unknown plugin
     is a message that lists the real ones."""
     lime = tmp_path / "used.lime"
-    done = subprocess.run([sys.executable, "-m", "ramooflax", "vol",
-                           f"127.0.0.1:{hv_amd64.free_ctrl_port()}", "linux.pslist,linux.lsmod",
-                           "--save-lime", str(lime)],
-                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ramooflax",
+            "vol",
+            f"127.0.0.1:{hv_amd64.free_ctrl_port()}",
+            "linux.pslist,linux.lsmod",
+            "--save-lime",
+            str(lime),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "\tinit\t" in done.stdout and "\tsh\t" in done.stdout
     assert "Module Name" in done.stdout  # lsmod's header, after pslist's rows
     assert re.search(r"wrote .*used.lime: the \d+ pages", done.stderr), done.stderr[-500:]
     assert lime.read_bytes()[:4] == b"EMiL"  # LiME's magic, little-endian
-    bad = subprocess.run([sys.executable, "-m", "ramooflax", "vol",
-                          f"127.0.0.1:{hv_amd64.free_ctrl_port()}", "linux.nosuch"],
-                         capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ramooflax",
+            "vol",
+            f"127.0.0.1:{hv_amd64.free_ctrl_port()}",
+            "linux.nosuch",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert bad.returncode == 2 and "linux.pslist" in bad.stderr and "Traceback" not in bad.stderr

@@ -52,23 +52,50 @@ def walker() -> tuple[pt.PageTables, list[int]]:
     ("start", "end", "want", "reads"),
     [
         # 4 KiB leaves, then the rest of the PT empty, entry by entry
-        (0, 0x6000, [(0, 0x1000, True, 4 * KiB, 0x10000), (0x1000, 0x2000, True, 4 * KiB, 0x11000),
-                     (0x2000, 0x3000, True, 4 * KiB, 0x12000), (0x3000, 0x4000, True, 4 * KiB, 0x13000),
-                     (0x4000, 0x5000, False, 4 * KiB, 0), (0x5000, 0x6000, False, 4 * KiB, 0)], 4),
+        (
+            0,
+            0x6000,
+            [
+                (0, 0x1000, True, 4 * KiB, 0x10000),
+                (0x1000, 0x2000, True, 4 * KiB, 0x11000),
+                (0x2000, 0x3000, True, 4 * KiB, 0x12000),
+                (0x3000, 0x4000, True, 4 * KiB, 0x13000),
+                (0x4000, 0x5000, False, 4 * KiB, 0),
+                (0x5000, 0x6000, False, 4 * KiB, 0),
+            ],
+            4,
+        ),
         # part of a 2 MiB page, then an empty PD entry: 2 MiB in one chunk
-        (0x201000, 0x500000, [(0x201000, 0x400000, True, 2 * MiB, 0x201000),
-                              (0x400000, 0x500000, False, 2 * MiB, 0)], 3),
+        (
+            0x201000,
+            0x500000,
+            [
+                (0x201000, 0x400000, True, 2 * MiB, 0x201000),
+                (0x400000, 0x500000, False, 2 * MiB, 0),
+            ],
+            3,
+        ),
         # inside a 1 GiB page
         (GiB + 0x3000, GiB + 0x5000, [(GiB + 0x3000, GiB + 0x5000, True, GiB, 0x40003000)], 2),
         # an empty PML4 entry leaves 512 GiB unmapped: one read, one chunk
-        (0x7F0000000000, 0x7F0000001000, [(0x7F0000000000, 0x7F0000001000, False, 512 * GiB, 0)], 1),
+        (
+            0x7F0000000000,
+            0x7F0000001000,
+            [(0x7F0000000000, 0x7F0000001000, False, 512 * GiB, 0)],
+            1,
+        ),
         # the kernel half (sign-extended addresses) indexes the PML4's upper half
-        (0xFFFF888000000000, 0xFFFF888000001000,
-         [(0xFFFF888000000000, 0xFFFF888000001000, False, 512 * GiB, 0)], 1),
+        (
+            0xFFFF888000000000,
+            0xFFFF888000001000,
+            [(0xFFFF888000000000, 0xFFFF888000001000, False, 512 * GiB, 0)],
+            1,
+        ),
     ],
-)  # fmt: skip
-def test_walk(start: int, end: int, want: list[tuple[int, int, bool, int, int]],
-              reads: int) -> None:  # fmt: skip
+)
+def test_walk(
+    start: int, end: int, want: list[tuple[int, int, bool, int, int]], reads: int
+) -> None:
     tabs, log = walker()
     got = [(c.start, c.end, c.present, c.page_size, c.pa) for c in tabs.walk(start, end)]
     assert got == want
@@ -99,9 +126,13 @@ def test_memmap_runs_and_sharing() -> None:
     tabs, _ = walker()
     area = memmap._area(tabs, VMA(0, 0x6000, 3, "/bin/busybox"), "/bin/busybox", 0x12)
     runs = [(r.start, r.end, r.present, r.writable) for r in area.runs]
-    assert runs == [(0, 0x1000, True, False), (0x1000, 0x2000, True, True),
-                    (0x2000, 0x3000, True, False), (0x3000, 0x4000, True, True),
-                    (0x4000, 0x6000, False, False)]  # fmt: skip
+    assert runs == [
+        (0, 0x1000, True, False),
+        (0x1000, 0x2000, True, True),
+        (0x2000, 0x3000, True, False),
+        (0x3000, 0x4000, True, True),
+        (0x4000, 0x6000, False, False),
+    ]
     assert area.pfns == {0: 0x10, 0x1000: 0x11, 0x2000: 0x12, 0x3000: 0x13}
     assert area.zero_vas == {0x2000} and area.tables == {0x4000}
     memmap._count_shared(area, {0x10: 3, 0x11: 1, 0x13: 2})
@@ -123,14 +154,21 @@ def test_sparse_lime_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("port", "direction", "val", "cmd_before", "want"),
-    [(0x92, "out", 0x02, None, "fast A20 gate on"), (0x92, "out", 0x00, None, "fast A20 gate off"),
-     (0x92, "in", 0x02, None, None), (0x64, "out", 0xDF, None, "keyboard controller A20 on"),
-     (0x64, "out", 0xD1, None, "write output port"), (0x60, "out", 0xDF, 0xD1, "A20 on"),
-     (0x60, "out", 0xDD, 0xD1, "A20 off"), (0x60, "out", 0xDF, None, None),
-     (0x64, "out", 0xAE, None, None)],
-)  # fmt: skip
-def test_a20_io(port: int, direction: str, val: int, cmd_before: int | None,
-                want: str | None) -> None:  # fmt: skip
+    [
+        (0x92, "out", 0x02, None, "fast A20 gate on"),
+        (0x92, "out", 0x00, None, "fast A20 gate off"),
+        (0x92, "in", 0x02, None, None),
+        (0x64, "out", 0xDF, None, "keyboard controller A20 on"),
+        (0x64, "out", 0xD1, None, "write output port"),
+        (0x60, "out", 0xDF, 0xD1, "A20 on"),
+        (0x60, "out", 0xDD, 0xD1, "A20 off"),
+        (0x60, "out", 0xDF, None, None),
+        (0x64, "out", 0xAE, None, None),
+    ],
+)
+def test_a20_io(
+    port: int, direction: str, val: int, cmd_before: int | None, want: str | None
+) -> None:
     kbc = {} if cmd_before is None else {"cmd": cmd_before}
     got = describe_a20_io(port, direction, val, kbc)
     assert (got is None) if want is None else (got is not None and got.endswith(want)), got
@@ -142,22 +180,41 @@ def steps() -> list[Step]:
     for walk in range(2):
         for i, (base, length, kind) in enumerate(e820):
             nxt = i + 1 if i + 1 < len(e820) else 0
-            out.append(Step(0, 0x9102, f"int 15h e820 {walk}", 0.1 + walk * 0.1 + i * 0.01,
-                            "memory map", "real",
-                            {"base": base, "length": length, "type": kind, "next": nxt}))  # fmt: skip
+            out.append(
+                Step(
+                    0,
+                    0x9102,
+                    f"int 15h e820 {walk}",
+                    0.1 + walk * 0.1 + i * 0.01,
+                    "memory map",
+                    "real",
+                    {"base": base, "length": length, "type": kind, "next": nxt},
+                )
+            )
     t = 0.5
     for lba in (2, 129, 256, 1000):
-        out.append(Step(0, 0x8058, "read", t, "disk", "real",
-                        {"lba": lba, "count": 127 if lba < 256 else 17, "buffer": 0x70000}))  # fmt: skip
+        out.append(
+            Step(
+                0,
+                0x8058,
+                "read",
+                t,
+                "disk",
+                "real",
+                {"lba": lba, "count": 127 if lba < 256 else 17, "buffer": 0x70000},
+            )
+        )
         t += 0.1
     for _ in range(3):  # the boot loader's round trips to real mode
-        out.append(Step(0, 0x82E7, "cr0 0x10 -> 0x11: PE on: protected mode", t, "mode",
-                        "protected"))  # fmt: skip
+        out.append(
+            Step(0, 0x82E7, "cr0 0x10 -> 0x11: PE on: protected mode", t, "mode", "protected")
+        )
         out.append(Step(0, 0x8373, "cr0 0x11 -> 0x10: PE off: real mode", t + 0.01, "mode"))
         t += 0.1
     out.append(Step(0, 0x82E7, "cr0 0x10 -> 0x11: PE on: protected mode", t, "mode", "protected"))
-    out.append(Step(0, 0x1000145, "cr0 0x11 -> 0x80050033: PG on: long mode", t + 1, "mode",
-                    "long"))  # fmt: skip
+    out.append(
+        Step(0, 0x1000145, "cr0 0x11 -> 0x80050033: PG on: long mode", t + 1, "mode", "long")
+    )
     for i, s in enumerate(out, 1):
         s.index = i
     return out

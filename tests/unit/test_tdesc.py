@@ -17,14 +17,28 @@ LAYOUT = Layout.from_xml(STUB_TARGET_XML.decode())
 @pytest.mark.parametrize(
     ("name", "num", "size", "offset"),
     [
-        ("rax", 0, 8, 0), ("rip", 16, 8, 128), ("eflags", 17, 4, 136), ("gs", 23, 4, 160),
-        ("st0", 24, 10, 164), ("fop", 39, 4, 272), ("xmm0", 40, 16, 276), ("mxcsr", 56, 4, 532),
-        ("cr0", 57, 8, 536), ("efer", 62, 8, 576), ("dbgctl", 69, 8, 632), ("cs_base", 70, 8, 640),
-        ("gs_attr", 87, 4, 732), ("gdtr_base", 88, 8, 736), ("ldtr", 92, 4, 760),
-        ("tr_attr", 99, 4, 796), ("kernel_gs_base", 100, 8, 800), ("lstar", 102, 8, 816),
-        ("sysenter_eip", 107, 8, 856), ("pat", 108, 8, 864),
+        ("rax", 0, 8, 0),
+        ("rip", 16, 8, 128),
+        ("eflags", 17, 4, 136),
+        ("gs", 23, 4, 160),
+        ("st0", 24, 10, 164),
+        ("fop", 39, 4, 272),
+        ("xmm0", 40, 16, 276),
+        ("mxcsr", 56, 4, 532),
+        ("cr0", 57, 8, 536),
+        ("efer", 62, 8, 576),
+        ("dbgctl", 69, 8, 632),
+        ("cs_base", 70, 8, 640),
+        ("gs_attr", 87, 4, 732),
+        ("gdtr_base", 88, 8, 736),
+        ("ldtr", 92, 4, 760),
+        ("tr_attr", 99, 4, 796),
+        ("kernel_gs_base", 100, 8, 800),
+        ("lstar", 102, 8, 816),
+        ("sysenter_eip", 107, 8, 856),
+        ("pat", 108, 8, 864),
     ],
-)  # fmt: skip
+)
 def test_stub_layout(name: str, num: int, size: int, offset: int) -> None:
     r = LAYOUT.by_name[name]
     assert (r.num, r.size, r.offset) == (num, size, offset)
@@ -34,8 +48,13 @@ def test_stub_views() -> None:
     assert LAYOUT.architecture == "i386:x86-64"
     assert LAYOUT.g_size == 872  # the stub's `g` reply: 1744 hex digits
     assert LAYOUT.gpr_names[:3] == ["rax", "rbx", "rcx"] and LAYOUT.gpr_names[-6:] == [
-        "cs", "ss", "ds", "es", "fs", "gs"
-    ]  # fmt: skip
+        "cs",
+        "ss",
+        "ds",
+        "es",
+        "fs",
+        "gs",
+    ]
     assert len(LAYOUT.gpr_names) == 24
     assert LAYOUT.sr_names[0] == "cr0" and LAYOUT.sr_names[-1] == "pat"
     assert len(LAYOUT.sr_names) == 52
@@ -78,12 +97,16 @@ def test_xinclude_and_regnum() -> None:
         ("<feature name='x'/>", "starts with <feature>"),
         ("<target><architecture>i386</architecture></target>", "describes no register"),
         ("<target><feature><reg name='rip' bitsize='0'/></feature></target>", "bad <reg>"),
-        ("<target><feature><reg name='rip' bitsize='64'/></feature></target>",
-         "no register eflags, cs, cr0, cr3, efer, cs_base, cs_attr"),
-        ("<target><xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='a.xml'/></target>",
-         "cannot fetch"),
+        (
+            "<target><feature><reg name='rip' bitsize='64'/></feature></target>",
+            "no register eflags, cs, cr0, cr3, efer, cs_base, cs_attr",
+        ),
+        (
+            "<target><xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='a.xml'/></target>",
+            "cannot fetch",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_documents(xml: str, message: str) -> None:
     with pytest.raises(TargetDescriptionError, match=message):
         Layout.from_xml(xml)
