@@ -43,7 +43,7 @@ def main() -> None:
         machine.run("taskset -c 0 sh -c 'while :; do echo x >/dev/null; done' >/dev/null 2>&1 &")
         with ctrl(machine) as client:
             client.interrupt()
-            assert client.wait_stop(15) == b"T02"
+            assert client.wait_stop(15).startswith(b"T02")
             client.noack()
             lstar = client.reg("lstar")
             assert client.command(f"Z1,{lstar:x},1") == b"OK"
@@ -59,7 +59,7 @@ def main() -> None:
                 machine.run(f"taskset -c {k} sh -c 'while :; do :; done' >/dev/null 2>&1 &")
             with ctrl(machine) as client:
                 client.interrupt()
-                assert client.wait_stop(15) == b"T02"
+                assert client.wait_stop(15).startswith(b"T02")
                 client.noack()
                 assert client.command(f"Z0,{lstar:x},1") == b"OK"
                 busy, busy_took = loop(client, seconds)

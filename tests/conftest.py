@@ -3,7 +3,8 @@
 Lab tests (marked `lab`) need QEMU >= 10; without it they are skipped with the
 reason. Booted machines are session-scoped and shared: every machine that the
 selected tests use is started at once when the first one is needed (they boot
-in parallel), and each is powered off at the end of the session.
+in parallel), and each is powered off after the last test that uses it (an
+idle guest still costs CPU under TCG, and the lab has 2 cores).
 """
 
 import shutil
@@ -54,14 +55,41 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def machines_of(item: pytest.Item) -> set[str]:
+    """The lab machines a test uses: its fixtures, or a parameter naming one
+    (tests that take the machine with request.getfixturevalue)."""
+    names = {name for name in MACHINES if name in getattr(item, "fixturenames", ())}
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        names |= {v for v in callspec.params.values() if isinstance(v, str) and v in MACHINES}
+    return names
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that provoke events on a shared machine run last (stable sort).
     items.sort(key=lambda item: item.get_closest_marker("disturbs") is not None)
-    wanted = {name for item in items for name in MACHINES if name in item.fixturenames}
-    config.stash[_WANTED] = wanted
+    last: dict[str, str] = {}
+    for item in items:
+        for name in machines_of(item):
+            last[name] = item.nodeid
+    config.stash[_WANTED] = set(last)
+    config.stash[_LAST_USE] = last
 
 
 _WANTED = pytest.StashKey[set[str]]()
+_LAST_USE = pytest.StashKey[dict[str, str]]()
+_POOL = pytest.StashKey["Pool"]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Power a machine off once the last test that uses it is done."""
+    pool = item.config.stash.get(_POOL, None)
+    if pool is None:
+        return
+    for name, nodeid in item.config.stash.get(_LAST_USE, {}).items():
+        if nodeid == item.nodeid and name in pool.machines:
+            pool.stop(name)
 
 
 @dataclass
@@ -138,6 +166,7 @@ def lab_pool(request: pytest.FixtureRequest, qemu_ok: None) -> Iterator[Pool]:
     # Not tmp_path_factory: a concurrent pytest run may prune its directories.
     logs = Path(tempfile.mkdtemp(prefix="ramooflax-lab-"))
     pool = Pool(set(request.config.stash.get(_WANTED, set())), logs)
+    request.config.stash[_POOL] = pool
     pool.start_all()
     yield pool
     pool.stop_all()

@@ -227,6 +227,9 @@ class VM:
         s = self._session
         if s is None:
             return
+        # The keep-alive stops first: a qRfx.Status sent after the D would
+        # reach a running VM as a new client's first packet, and stop it.
+        self._ka_stop.set()
         try:
             with s.lock:
                 if self._running:
@@ -450,7 +453,7 @@ class VM:
             if not s.lock.acquire(blocking=False):
                 continue
             try:
-                if self._session is s and not self._running:
+                if self._session is s and not self._running and not done.is_set():
                     s.request("qRfx.Status")
             except RamooflaxError as exc:
                 print(f"ramooflax: keep-alive failed: {exc}", file=sys.stderr)

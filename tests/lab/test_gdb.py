@@ -334,7 +334,7 @@ def test_target_xml_is_the_unit_tests_fixture(hv_amd64: Machine) -> None:
     fixture = REPO / "tests" / "unit" / "data" / "stub-target.xml"
     with RawGdb.connect(ctrl_port(hv_amd64)) as client:
         client.interrupt()
-        assert client.wait_stop(timeout=10) == b"T02"
+        assert client.wait_stop(timeout=10).startswith(b"T02")
         live = read_target_xml(client.command)
         layout = Layout.from_xml(live)
         assert len(client.regs()) == layout.g_size
