@@ -53,12 +53,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "disturbs: provokes guest events (NPF, reset); runs after the other tests"
     )
+    config.addinivalue_line(
+        "markers", "machines(*names): lab machines a test uses other than through its fixtures"
+    )
+
+
+# Fixtures that hand out a machine under another name.
+FIXTURE_MACHINE = {"hv_amd64_waiting": "hv_amd64_wait"}
 
 
 def machines_of(item: pytest.Item) -> set[str]:
     """The lab machines a test uses: its fixtures, or a parameter naming one
     (tests that take the machine with request.getfixturevalue)."""
-    names = {name for name in MACHINES if name in getattr(item, "fixturenames", ())}
+    fixtures = getattr(item, "fixturenames", ())
+    names = {name for name in MACHINES if name in fixtures}
+    names |= {FIXTURE_MACHINE[f] for f in fixtures if f in FIXTURE_MACHINE}
+    for mark in item.iter_markers("machines"):  # @pytest.mark.machines("hv_amd64_4", ...)
+        names |= set(mark.args)
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         names |= {v for v in callspec.params.values() if isinstance(v, str) and v in MACHINES}
@@ -66,8 +77,22 @@ def machines_of(item: pytest.Item) -> set[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests that provoke events on a shared machine run last (stable sort).
-    items.sort(key=lambda item: item.get_closest_marker("disturbs") is not None)
+    # Tests that provoke events on a shared machine run last; within a
+    # module, the tests of each machine booted on first use run together,
+    # so it boots once (stable sort: the order is kept otherwise).
+    module_at: dict[str, int] = {}
+    for item in items:
+        module_at.setdefault(item.nodeid.split("::")[0], len(module_at))
+
+    def order(item: pytest.Item) -> tuple[bool, int, str]:
+        lazy = sorted(machines_of(item) & LAZY)
+        return (
+            item.get_closest_marker("disturbs") is not None,
+            module_at[item.nodeid.split("::")[0]],
+            lazy[0] if lazy else "",
+        )
+
+    items.sort(key=order)
     last: dict[str, str] = {}
     for item in items:
         for name in machines_of(item):

@@ -70,6 +70,7 @@ class Status:
     ctrlc_guest_us: float | None = None
     threads: int = 1  # the vCPUs of the VM
     thread: int = 1  # the vCPU described (gdb thread id: index + 1)
+    stopped: int = 1  # the vCPU that stopped (gdb thread id)
 
     @classmethod
     def parse(cls, payload: bytes) -> "Status":
@@ -85,6 +86,7 @@ class Status:
             _ctrlc_us(kv.get("ctrlc"), kv.get("tsc_hz")),
             int(kv.get("threads", "1"), 16),
             int(kv.get("thread", "1"), 16),
+            int(kv.get("stopped", kv.get("thread", "1")), 16),
         )
 
 

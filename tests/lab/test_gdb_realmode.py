@@ -207,11 +207,6 @@ def test_ramooflax_gdb_from_real_mode_to_long_mode(
     assert "client detached (detach packet)" in machine.log_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a step over an instruction the VMM emulates (real-mode int n) stops one "
-    "instruction late; lead: C side",
-)
 def test_stepi_over_a_real_mode_int(qemu_ok: None, tmp_path: Path) -> None:
     """0000:0616 is the boot stub's first `int $0x13`; one stepi ends at the
     next instruction (0x618) or in the handler, never after 0x618."""

@@ -46,11 +46,6 @@ def test_a_held_line_is_named_by_both_sides(hv_amd64_wait: Machine) -> None:
     assert "exits" in machine.hv_summary()  # the lab's own monitor has the line again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stub keeps a vanished client's no-ack mode while the VM runs, so a new "
-    "client's first packet gets no `+` (lldb's attach fails on it); lead: C side",
-)
 def test_a_new_client_after_a_vanished_one_is_acked(hv_amd64_wait: Machine) -> None:
     from ramooflax.lab.rawgdb import RawGdb
 
