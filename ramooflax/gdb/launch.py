@@ -19,6 +19,9 @@ from pathlib import Path
 from ramooflax.errors import ClientError
 
 
+REMOTE_TIMEOUT_S = 20  # seconds gdb waits for a reply (its default: 2)
+
+
 def gdb_argv(target: str, args: list[str], gdb: str = "gdb") -> list[str]:
     """The command line that starts gdb on target."""
     package_root = str(Path(__file__).resolve().parents[2])
@@ -34,7 +37,10 @@ def gdb_argv(target: str, args: list[str], gdb: str = "gdb") -> list[str]:
         f"import ramooflax.gdb.extension as rfx_ext; rfx_ext.install({capstone_dir!r} or None)"
     )
     relay = f"{shlex.quote(sys.executable)} -m ramooflax.gdb.proxy {shlex.quote(target)}"
-    argv = [gdb, "-q", "-ex", setup]
+    # gdb gives a reply 2 s by default, then sends its next packet and takes
+    # the late reply for that one's: a VM under emulation, the relay and a
+    # busy machine can take longer than that for the first packets.
+    argv = [gdb, "-q", "-ex", setup, "-ex", f"set remotetimeout {REMOTE_TIMEOUT_S}"]
     if "-batch" in args or "--batch" in args:
         # gdb 13 in batch mode, with a software breakpoint planted, may end a
         # `continue` before the VM stops (then "Cannot execute this command

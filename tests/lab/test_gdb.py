@@ -44,6 +44,8 @@ def gdb(machine: Machine, *commands: str, timeout: float = 120) -> str:
         "-ex",
         "set pagination off",
         "-ex",
+        "set remotetimeout 20",  # 2 s by default: short on a busy 2-core machine
+        "-ex",
         f"target remote 127.0.0.1:{ctrl_port(machine)}",
     ]
     for cmd in commands:

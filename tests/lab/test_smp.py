@@ -151,7 +151,7 @@ def test_cpu_offline_online(name: str, machines: dict[str, Machine]) -> None:
 
 def gdb(machine: Machine, *commands: str, timeout: float = 180) -> str:
     assert GDB is not None
-    argv = [GDB, "-nx", "-batch", "-ex", "set pagination off",
+    argv = [GDB, "-nx", "-batch", "-ex", "set pagination off", "-ex", "set remotetimeout 20",
             "-ex", f"target remote 127.0.0.1:{machine.free_ctrl_port()}"]  # fmt: skip
     for cmd in commands:
         argv += ["-ex", cmd]

@@ -64,6 +64,7 @@ struct ctrl {
     struct rsp_rx rx;
     bool packet_waiting;      /* rx holds a packet that arrived while we sent */
     bool session;             /* a client has talked to us since the last detach */
+    bool noack_ack_due;       /* the client still owes the ack of QStartNoAckMode's OK */
     uint64_t timeout_tsc;     /* client silence that ends a stopped session */
     uint64_t quiet_tsc;       /* the VM's TSC at the last poll that found the line quiet */
     uint64_t last_packet_tsc; /* host TSC when the last packet came in */

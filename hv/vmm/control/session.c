@@ -241,9 +241,12 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
                 uart_putc(c->port, '-');
             /* A bare ack after a silence, in no-ack mode: a new client
              * acking our last reply (lldb's first byte is '+'). It talks
-             * in ack mode until it asks otherwise. */
-            if (ev == RSP_EV_ACK && c->s.noack &&
-                rdtsc() - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S)
+             * in ack mode until it asks otherwise. The one ack a client
+             * owes in no-ack mode, for QStartNoAckMode's OK, is not one. */
+            if (ev == RSP_EV_ACK && c->noack_ack_due)
+                c->noack_ack_due = false;
+            else if (ev == RSP_EV_ACK && c->s.noack &&
+                     rdtsc() - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S)
                 c->s.noack = false;
             if (ev != RSP_EV_PACKET)
                 continue;
@@ -251,11 +254,16 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         have_packet = false;
         /* A qSupported after a silence is a new client: it is acked,
          * whatever mode the one that vanished left (a qSupported amid a
-         * stream of packets is the same client's). */
+         * stream of packets is the same client's). So is QStartNoAckMode:
+         * a client in no-ack mode has no reason to send it, one in ack
+         * mode (lldb's first packet) waits for its '+'. */
         uint64_t now = rdtsc();
-        if (c->rx.len >= 10 && !lib_memcmp(c->rx.buf, "qSupported", 10) &&
-            now - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S)
+        bool to_noack = c->rx.len == 15 && !lib_memcmp(c->rx.buf, "QStartNoAckMode", 15);
+        if ((c->rx.len >= 10 && !lib_memcmp(c->rx.buf, "qSupported", 10) &&
+             now - c->last_packet_tsc > c->s.tsc_hz * NEW_CLIENT_SILENCE_S) ||
+            to_noack)
             c->s.noack = false;
+        c->noack_ack_due = to_noack;
         c->last_packet_tsc = now;
         if (!c->s.noack)
             uart_putc(c->port, '+');
