@@ -67,13 +67,23 @@ def no_svm(machine: Machine) -> str:
 
 
 def test_linux_on_cpu_max_uses_5_level_paging(cpu_max: Machine) -> None:
-    """The guest kernel turns LA57 on (its CR3 writes are then decoded
-    through a 5-level walk) and runs processes."""
+    """The guest kernel turns LA57 on and runs processes; the VMM's guest
+    page walk reads through the 5 levels: the client's virtual reads, and
+    the CR3 writes a filter makes exit (decoded from the bytes at rip)."""
     flags = no_svm(cpu_max)
     assert " la57" in flags, "-cpu max offers LA57 to the VM"
     assert cr4(cpu_max) & CR4_LA57, "the kernel runs with 5-level paging under the hv"
     assert cpu_max.run("seq 1 2000 | md5sum").status == 0
-    assert "cr3_write" in cpu_max.hv_summary()
+    job = cpu_max.run_background("for i in 1 2 3 4 5 6; do ls / >/dev/null; done; echo ok")
+    seen: list[int] = []
+    with VM(CPUFamily.AMD, f"127.0.0.1:{cpu_max.free_ctrl_port()}") as vm:
+        rip = vm.cpu.gpr.rip
+        assert len(vm.mem.vread(rip, 16)) == 16  # through the 5-level tables
+        vm.cpu.filter_write_cr(3, lambda vm: seen.append(int(vm.event.val)) or len(seen) >= 5)
+        assert vm.resume(timeout=120), f"{len(seen)} CR3 writes in 120 s"
+        vm.cpu.release_write_cr(3)
+    assert job.result().output.endswith("ok\n")
+    assert "cr3_write" in cpu_max.hv_summary() and len(set(seen)) >= 2
 
 
 def test_linux_on_cpu_qemu64_without_1g_pages(cpu_qemu64: Machine) -> None:
