@@ -70,16 +70,35 @@ static void net_write(struct channel *ch, const uint8_t *p, size_t len)
 
 static void net_flush(struct channel *ch) { tcp_output(&nc_of(ch)->n, rdtsc()); }
 
+/* The counters, when a client leaves: what a slow or broken link did. */
+static void log_counters(struct net_chan *nc)
+{
+    const struct net_counters *c = &nc->n.cnt;
+    log_printf(
+        "vmm: net: frames in %llu (dropped %llu, bad %llu), out %llu; tcp in %llu, out %llu, "
+        "retransmits %llu, resets %llu, clients refused %llu; ring full %llu\n",
+        (unsigned long long)nc->nic.rx_frames, (unsigned long long)nc->nic.rx_dropped,
+        (unsigned long long)c->bad, (unsigned long long)nc->nic.tx_frames,
+        (unsigned long long)c->tcp_in, (unsigned long long)c->tcp_out,
+        (unsigned long long)c->retransmits, (unsigned long long)c->rst_out,
+        (unsigned long long)c->refused, (unsigned long long)nc->nic.tx_full);
+}
+
 static bool net_closed(struct channel *ch)
 {
     struct tcp *t = &nc_of(ch)->n.tcp;
-    if (!t->gone || t->rx_len)
+    if (!t->gone || t->old_len)
         return false; /* what it sent before it left is read first */
     t->gone = false;
+    log_counters(nc_of(ch));
     return true;
 }
 
-static void net_drop(struct channel *ch) { tcp_abort(&nc_of(ch)->n); }
+static void net_drop(struct channel *ch)
+{
+    tcp_abort(&nc_of(ch)->n);
+    log_counters(nc_of(ch));
+}
 
 static const struct channel_ops net_ops = {
     .name = "net",

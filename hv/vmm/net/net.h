@@ -16,12 +16,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NET_MTU     1500
-#define NET_FRAME   1514 /* Ethernet header + MTU, no CRC */
-#define TCP_MSS     (NET_MTU - 40)
-#define TCP_RXQ     65536  /* bytes the client sent that the session has not read */
-#define TCP_TXQ     131072 /* bytes for the client, sent or not, not acknowledged */
-#define TCP_RETRIES 8
+#define NET_MTU          1500
+#define NET_FRAME        1514 /* Ethernet header + MTU, no CRC */
+#define TCP_MSS          (NET_MTU - 40)
+#define TCP_RXQ          65536  /* bytes the client sent that the session has not read */
+#define TCP_TXQ          131072 /* bytes for the client, sent or not, not acknowledged */
+#define TCP_RETRIES      8
+#define TCP_SYN_GRACE_MS 250
 
 enum tcp_state { TCP_LISTEN, TCP_SYN_RCVD, TCP_ESTABLISHED, TCP_LAST_ACK };
 
@@ -46,6 +47,18 @@ struct tcp {
     unsigned retries;
     uint64_t last_heard; /* TSC of the peer's last segment */
     bool gone;           /* the peer closed or reset: for the session */
+    uint32_t old_len;    /* of rx_len, the bytes it sent before it went */
+    /* A SYN from another client, held for TCP_SYN_GRACE: a client that
+     * reconnects may open its new connection before the FIN of the old
+     * one reaches us. Accepted if the connection ends meanwhile, else
+     * refused with a RST. */
+    struct {
+        bool on;
+        uint8_t mac[6];
+        uint32_t ip, seq;
+        uint16_t port, wnd, mss;
+        uint64_t at;
+    } syn;
 };
 
 struct netif;

@@ -6,8 +6,9 @@
  * window as flow control, go-back-N retransmission on a timer with
  * exponential back-off (RFC 6298 §5; 200 ms first, a LAN's), FIN and RST.
  * A SYN from another client while the connection lives is answered with a
- * RST, unless the connection has been silent for idle_ticks: its client
- * is taken for gone, reset, and the new one accepted.
+ * RST (after TCP_SYN_GRACE_MS: the old connection's FIN may be behind it),
+ * unless the connection has been silent for idle_ticks: its client is
+ * taken for gone, reset, and the new one accepted.
  */
 #include "lib/mem.h"
 #include "vmm/net/net.h"
@@ -100,7 +101,7 @@ static void to_listen(struct tcp *t)
 {
     t->state = TCP_LISTEN;
     t->rto_deadline = 0;
-    t->rx_len = t->tx_len = 0;
+    t->rx_len = t->tx_len = t->old_len = 0;
 }
 
 void tcp_init(struct netif *n)
@@ -185,6 +186,7 @@ static void close_after_fin(struct netif *n, uint64_t now)
 {
     struct tcp *t = &n->tcp;
     t->gone = true;
+    t->old_len = t->rx_len;
     t->tx_len = 0;
     t->snd_una = t->snd_nxt;
     t->state = TCP_LAST_ACK;
@@ -242,9 +244,23 @@ void tcp_input(struct netif *n, const uint8_t mac[6], uint32_t src, const uint8_
         if (dport == n->port && (fl & (F_SYN | F_ACK | F_FIN)) == F_SYN) {
             bool free_ = t->state == TCP_LISTEN || t->state == TCP_LAST_ACK ||
                          now - t->last_heard > n->idle_ticks;
+            uint16_t mss = peer_mss(s + TCP_HDR, hl - TCP_HDR);
             if (free_) {
-                accept(n, mac, src, sport, seq, wnd, peer_mss(s + TCP_HDR, hl - TCP_HDR), now);
+                accept(n, mac, src, sport, seq, wnd, mss, now);
                 return;
+            }
+            if (!t->syn.on || (t->syn.ip == src && t->syn.port == sport)) {
+                bool again = t->syn.on;
+                lib_memcpy(t->syn.mac, mac, 6);
+                t->syn.ip = src;
+                t->syn.port = sport;
+                t->syn.seq = seq;
+                t->syn.wnd = wnd;
+                t->syn.mss = mss;
+                if (!again)
+                    t->syn.at = now;
+                t->syn.on = true;
+                return; /* decided by tcp_tick */
             }
             n->cnt.refused++;
         }
@@ -255,10 +271,8 @@ void tcp_input(struct netif *n, const uint8_t mac[6], uint32_t src, const uint8_
     if (fl & F_RST) {
         /* RFC 5961 §3.2: only a RST at the edge of the window closes */
         if (seq == t->rcv_nxt || (t->state == TCP_SYN_RCVD && seq - t->rcv_nxt < 0x10000)) {
-            t->gone = t->state == TCP_ESTABLISHED || t->rx_len;
-            to_listen(t);
-            if (t->gone)
-                t->rx_len = 0;
+            t->gone = t->gone || t->state == TCP_ESTABLISHED;
+            to_listen(t); /* what it sent and we did not read is dropped */
         }
         return;
     }
@@ -289,6 +303,10 @@ void tcp_input(struct netif *n, const uint8_t mac[6], uint32_t src, const uint8_
         if (ack == t->snd_nxt)
             to_listen(t); /* our FIN is acknowledged: closed */
         return;
+    }
+    if (wnd > t->snd_wnd && !acked) {
+        t->retries = 0; /* a window update: the client is there */
+        t->rto = rto_first(n);
     }
     t->snd_wnd = wnd;
     if (acked) {
@@ -335,12 +353,30 @@ void tcp_output(struct netif *n, uint64_t now)
 bool tcp_due(const struct netif *n, uint64_t now)
 {
     const struct tcp *t = &n->tcp;
-    return t->rx_len || t->gone || (t->rto_deadline && now >= t->rto_deadline);
+    return t->rx_len || t->gone || t->syn.on || (t->rto_deadline && now >= t->rto_deadline);
+}
+
+/* The SYN held back: accepted once the connection is over, refused after
+ * the grace. */
+static void held_syn(struct netif *n, uint64_t now)
+{
+    struct tcp *t = &n->tcp;
+    if (!t->syn.on)
+        return;
+    if (t->state == TCP_LISTEN || t->state == TCP_LAST_ACK) {
+        t->syn.on = false;
+        accept(n, t->syn.mac, t->syn.ip, t->syn.port, t->syn.seq, t->syn.wnd, t->syn.mss, now);
+    } else if (now - t->syn.at > n->tsc_hz / 1000 * TCP_SYN_GRACE_MS) {
+        t->syn.on = false;
+        n->cnt.refused++;
+        rst_reply(n, t->syn.mac, t->syn.ip, t->syn.port, t->syn.seq, 0, F_SYN, 0);
+    }
 }
 
 void tcp_tick(struct netif *n, uint64_t now)
 {
     struct tcp *t = &n->tcp;
+    held_syn(n, now);
     if (!t->rto_deadline || now < t->rto_deadline)
         return;
     if (++t->retries > TCP_RETRIES) {
@@ -377,8 +413,12 @@ void tcp_tick(struct netif *n, uint64_t now)
 bool tcp_getc(struct netif *n, uint8_t *b)
 {
     struct tcp *t = &n->tcp;
-    if (!t->rx_len)
+    /* Once a client has gone, only its own last bytes are read: a new
+     * client's wait until the session has been told (tcp.gone). */
+    if (!t->rx_len || (t->gone && !t->old_len))
         return false;
+    if (t->gone)
+        t->old_len--;
     *b = t->rxq[t->rx_head];
     t->rx_head = t->rx_head + 1 == TCP_RXQ ? 0 : t->rx_head + 1;
     t->rx_len--;
