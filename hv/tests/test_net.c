@@ -366,8 +366,43 @@ static void test_fuzz(void)
     free(n);
 }
 
+/* RFC 1071's definition, 16 bits at a time in network order. */
+static uint16_t ref_cksum(const uint8_t *b, size_t len, uint32_t sum)
+{
+    uint64_t s = sum;
+    for (; len >= 2; b += 2, len -= 2)
+        s += (uint32_t)(b[0] << 8 | b[1]);
+    if (len)
+        s += (uint32_t)b[0] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)~s;
+}
+
+static void test_cksum(void)
+{
+    static uint8_t buf[1600];
+    unsigned wrong = 0;
+    srand(7);
+    for (int i = 0; i < 20000; i++) {
+        size_t len = (size_t)rand() % sizeof(buf), off = (size_t)rand() % 8;
+        if (off + len > sizeof(buf))
+            len = sizeof(buf) - off;
+        for (size_t j = 0; j < len; j++)
+            buf[off + j] = (uint8_t)(i % 3 ? rand() : 0xff);
+        uint32_t sum = (uint32_t)rand() % 0x40000;
+        if (net_cksum(buf + off, len, sum) != ref_cksum(buf + off, len, sum))
+            wrong++;
+    }
+    CHECK(wrong == 0, "net_cksum agrees with RFC 1071's definition (%u differ)", wrong);
+    static const uint8_t rfc[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+    CHECK(net_cksum(rfc, 8, 0) == (uint16_t)~0xddf2, "RFC 1071 §3 example (sum ddf2): %x",
+          net_cksum(rfc, 8, 0));
+}
+
 int main(void)
 {
+    test_cksum();
     test_arp_icmp();
     test_tcp();
     test_fuzz();

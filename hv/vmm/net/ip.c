@@ -18,17 +18,35 @@
 
 static const uint8_t broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
+static uint64_t fold(uint64_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return s;
+}
+
+/* Four bytes at a time in the CPU's (little-endian) order: the one's
+ * complement sum does not depend on byte order but for a swap of the
+ * result (RFC 1071 §2(B)). */
 uint16_t net_cksum(const void *p, size_t len, uint32_t sum)
 {
     const uint8_t *b = p;
-    uint64_t s = sum;
-    for (; len >= 2; b += 2, len -= 2)
-        s += (uint32_t)(b[0] << 8 | b[1]);
+    uint64_t s = 0;
+    for (; len >= 4; b += 4, len -= 4) {
+        uint32_t w;
+        __builtin_memcpy(&w, b, 4);
+        s += w;
+    }
+    if (len >= 2) {
+        s += (uint32_t)(b[0] | b[1] << 8);
+        b += 2;
+        len -= 2;
+    }
     if (len)
-        s += (uint32_t)b[0] << 8;
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
+        s += b[0];
+    uint64_t le = fold(s);
+    uint64_t be = (le >> 8 | le << 8) & 0xffff;
+    return (uint16_t)~fold(be + sum);
 }
 
 static uint8_t *eth_start(struct netif *n, const uint8_t dst[6], uint16_t type)

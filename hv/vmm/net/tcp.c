@@ -23,6 +23,32 @@
 #define ETH_IP_HDR 34
 #define IP_TCP     6
 
+/* Ring copies, in at most two runs, eight bytes at a time. */
+static void copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    for (; n >= 8; d += 8, s += 8, n -= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, s, 8);
+        __builtin_memcpy(d, &w, 8);
+    }
+    while (n--)
+        *d++ = *s++;
+}
+
+static void ring_out(const uint8_t *ring, uint32_t size, uint32_t at, uint8_t *d, uint32_t n)
+{
+    uint32_t first = size - at < n ? size - at : n;
+    copy(d, ring + at, first);
+    copy(d + first, ring, n - first);
+}
+
+static void ring_in(uint8_t *ring, uint32_t size, uint32_t at, const uint8_t *s, uint32_t n)
+{
+    uint32_t first = size - at < n ? size - at : n;
+    copy(ring + at, s, first);
+    copy(ring, s + first, n - first);
+}
+
 static uint64_t rto_first(const struct netif *n) { return n->tsc_hz / 5; }
 static uint64_t rto_max(const struct netif *n) { return n->tsc_hz * 2; }
 
@@ -65,10 +91,7 @@ static bool emit(struct netif *n, const uint8_t *mac, uint32_t ip, uint16_t port
         s[21] = 4;
         put16(s + 22, TCP_MSS);
     }
-    for (uint32_t i = 0, at = (t->tx_head + off) % TCP_TXQ; i < len; i++) {
-        s[hl + i] = t->txq[at];
-        at = at + 1 == TCP_TXQ ? 0 : at + 1;
-    }
+    ring_out(t->txq, TCP_TXQ, (t->tx_head + off) % TCP_TXQ, s + hl, len);
     put16(s + 16, tcp_cksum(n->ip, ip, s, hl + len));
     if (!(flags & F_RST))
         t->adv_wnd = wnd;
@@ -208,10 +231,7 @@ static void data_input(struct netif *n, uint32_t seq, const uint8_t *data, uint3
     uint32_t take = TCP_RXQ - t->rx_len;
     if (take > dlen)
         take = dlen;
-    for (uint32_t i = 0, at = (t->rx_head + t->rx_len) % TCP_RXQ; i < take; i++) {
-        t->rxq[at] = data[i];
-        at = at + 1 == TCP_RXQ ? 0 : at + 1;
-    }
+    ring_in(t->rxq, TCP_RXQ, (t->rx_head + t->rx_len) % TCP_RXQ, data, take);
     t->rx_len += take;
     t->rcv_nxt += take;
     if (fin && take == dlen) {
@@ -435,10 +455,7 @@ size_t tcp_write(struct netif *n, const uint8_t *p, size_t len)
     if (t->state != TCP_ESTABLISHED)
         return len; /* nobody to send it to: dropped */
     size_t room = TCP_TXQ - t->tx_len, k = len < room ? len : room;
-    for (size_t i = 0, at = (t->tx_head + t->tx_len) % TCP_TXQ; i < k; i++) {
-        t->txq[at] = p[i];
-        at = at + 1 == TCP_TXQ ? 0 : at + 1;
-    }
+    ring_in(t->txq, TCP_TXQ, (t->tx_head + t->tx_len) % TCP_TXQ, p, (uint32_t)k);
     t->tx_len += (uint32_t)k;
     return k;
 }
