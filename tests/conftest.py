@@ -61,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the machines still needed
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that provoke events on a shared machine run last (stable sort).
     items.sort(key=lambda item: item.get_closest_marker("disturbs") is not None)
