@@ -47,12 +47,25 @@ MACHINES = {
     "hv_amd64_net": MachineSpec(
         guest="amd64", with_hv=True, build=True, ctrl="net", hv_options="ctrl_timeout=3"
     ),
+    # ctrl=net: with a bad address: the VMM says so in its log and keeps the
+    # control channel on the UART (COM2), which the lab connects as usual.
+    "hv_amd64_badnet": MachineSpec(
+        guest="amd64", with_hv=True, build=True, hv_options="ctrl=net:e1000,ip=10.0.2.300"
+    ),
 }
 # The machine of each control channel, for tests run on both (hv_ctrl).
 CHANNEL_MACHINES = {"uart": "hv_amd64", "net": "hv_amd64_net"}
 # Started on first use only: a VM waiting for a client keeps the VMM polling
 # its UART flat out, which would slow the other machines' boot on 2 cores.
-LAZY = {"hv_amd64_wait", "hv_amd64_4", "nohv_amd64_4", "hv_i386_4", "nohv_i386_4", "nohv_i386"}
+LAZY = {
+    "hv_amd64_badnet",
+    "hv_amd64_wait",
+    "hv_amd64_4",
+    "nohv_amd64_4",
+    "hv_i386_4",
+    "nohv_i386_4",
+    "nohv_i386",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -168,6 +181,11 @@ def hv_ctrl(request: pytest.FixtureRequest, lab_pool: Pool) -> Machine:
 @pytest.fixture(scope="session")
 def hv_amd64_net(lab_pool: Pool) -> Machine:
     return lab_pool.get("hv_amd64_net")
+
+
+@pytest.fixture(scope="session")
+def hv_amd64_badnet(lab_pool: Pool) -> Machine:
+    return lab_pool.get("hv_amd64_badnet")
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,9 @@ class Machine:
         if s.ctrl == "net":
             hv_append = hv_append.replace("ctrl=uart:0x2f8", qemu.ctrl_net_option())
         if s.hv_options:
+            if any(opt.startswith("ctrl=") for opt in s.hv_options.split()):
+                # the hv takes the first ctrl=: the one given wins
+                hv_append = " ".join(w for w in hv_append.split() if not w.startswith("ctrl="))
             hv_append = f"{hv_append} {s.hv_options}"
         return qemu.Config(
             guest=image,

@@ -259,3 +259,14 @@ def test_malformed_rsp_over_tcp(hv_amd64_net: Machine) -> None:
         assert client.command("D") == b"OK"
     assert "FATAL" not in m.log_text()[mark:]
     vm_runs(m)
+
+
+def test_a_bad_option_is_a_log_line(hv_amd64_badnet: Machine) -> None:
+    """ctrl=net:e1000,ip=10.0.2.300: setup logs why, the machine boots, and
+    the control channel is the default UART."""
+    m = hv_amd64_badnet
+    log = m.log_text()
+    assert "setup: bad ctrl= option (ip= takes an IPv4 address" in log, log[-2000:]
+    assert "control channel on uart" in log, log[-2000:]
+    assert "exit" in m.monitor("exits").lower()
+    vm_runs(m)
