@@ -183,9 +183,11 @@ def hv_amd64_net(lab_pool: Pool) -> Machine:
     return lab_pool.get("hv_amd64_net")
 
 
-@pytest.fixture(scope="session")
-def hv_amd64_badnet(lab_pool: Pool) -> Machine:
-    return lab_pool.get("hv_amd64_badnet")
+@pytest.fixture
+def hv_amd64_badnet(lab_pool: Pool) -> Iterator[Machine]:
+    """Booted for its test and powered off after it."""
+    yield lab_pool.get("hv_amd64_badnet")
+    lab_pool.stop("hv_amd64_badnet")
 
 
 @pytest.fixture(scope="session")
