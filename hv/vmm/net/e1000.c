@@ -40,7 +40,7 @@
 /* EERD (§13.4.4): start bit 0, done bit 4, address 15:8, data 31:16 */
 #define EERD_START  (1u << 0)
 #define EERD_DONE   (1u << 4)
-/* RAH (§13.5.2): address valid */
+/* RAH, Receive Address High (§13.5 filter registers): address valid */
 #define RAH_AV      (1u << 31)
 /* RCTL (§13.4.22) */
 #define RCTL_EN     (1u << 1)
@@ -134,7 +134,7 @@ int e1000_open(struct e1000 *e, pci_bdf want, struct palloc *pa, uint64_t tsc_hz
         e->mmio = (volatile uint8_t *)(uintptr_t)base;
         e->mmio_size = size;
     }
-    /* The I/O window (IOADDR/IODATA, §13.1) is another BAR: found to be
+    /* The I/O window (IOADDR/IODATA, the SDM's I/O-mapped access) is another BAR: found to be
      * hidden from the VM with the rest. */
     for (unsigned i = 1; i < 6 && !e->io_size; i++)
         if (pci_bar(e->bdf, i, &base, &size, &io) == 0 && io) {
