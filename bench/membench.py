@@ -11,7 +11,14 @@
     no QStartNoAckMode in system mode, so it runs in ack mode.
 Prints MB/s (1 MB = 10^6 bytes) for each, our efficiency (stub / line rate)
 and the ratio to QEMU's gdbstub.
-Usage: python bench/membench.py [MiB]
+
+With --ctrl net, the same run boots two machines one after the other: one
+with the UART channel (our stub reads UART_MIB MiB), then one whose control
+channel is the VMM's e1000 (ctrl=net:e1000, QEMU user network): our stub
+reads MiB over TCP, then QEMU's gdbstub the same range. Prints each rate,
+the ratios net / UART and net / QEMU's gdbstub, and the time a dump of the
+guest's whole RAM would take at the net rate.
+Usage: python bench/membench.py [MiB] [--ctrl net]
 """
 
 import sys
@@ -86,8 +93,59 @@ def qemu_read(client, size: int) -> tuple[float, bytes]:
     return size / took / 1e6, bytes(out)
 
 
+UART_MIB = 1
+GUEST_RAM_MIB = 512
+
+
+def stub_rate(machine, size: int) -> tuple[float, bytes]:
+    with ctrl(machine) as client:
+        client.interrupt()
+        assert client.wait_stop(30).startswith(b"T02")
+        client.noack()
+        rate, data, _ = stub_read(client, size)
+        assert client.command("D") == b"OK"
+    return rate, data
+
+
+def main_net(mib: int) -> None:
+    size = mib * 1024 * 1024
+    machine = boot("membench-uart")
+    try:
+        uart, _ = stub_rate(machine, UART_MIB * 1024 * 1024)
+        print(f"(u) our stub over the UART, {UART_MIB} MiB: {uart:.3f} MB/s", flush=True)
+    finally:
+        machine.stop()
+    gdb_port = free_port()
+    machine = boot("membench-net", ctrl="net", gdb_port=gdb_port)
+    try:
+        net, data = stub_rate(machine, size)
+        print(f"(n) our stub over TCP (e1000), {mib} MiB at {BASE:#x}: {net:.3f} MB/s", flush=True)
+        with qemu_gdb(gdb_port) as q:
+            theirs, qdata = qemu_read(q, size)
+            print(f"(q) QEMU's gdbstub, same range: {theirs:.3f} MB/s", flush=True)
+            q.send("D")
+    finally:
+        machine.stop()
+    differ = sum(1 for i in range(0, size, 4096) if data[i : i + 4096] != qdata[i : i + 4096])
+    print(f"\npages that differ between the two reads: {differ} of {size // 4096} (the guest runs)")
+    print(f"our stub, UART         {uart:8.3f} MB/s")
+    print(f"our stub, net (e1000)  {net:8.3f} MB/s")
+    print(f"QEMU's gdbstub         {theirs:8.3f} MB/s")
+    print(f"ratio net / UART:              {net / uart:.2f}")
+    print(f"ratio net / QEMU's gdbstub:    {net / theirs:.3f}  (target >= 1.0)")
+    full = GUEST_RAM_MIB * 1024 * 1024 / (net * 1e6)
+    print(
+        f"a dump of the guest's {GUEST_RAM_MIB} MiB at the net rate: {full:.0f} s (target < 15 s)"
+    )
+
+
 def main() -> None:
-    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+    args = [a for a in sys.argv[1:] if a not in ("--ctrl", "net", "--ctrl=net")]
+    net = "--ctrl=net" in sys.argv or ("--ctrl" in sys.argv and "net" in sys.argv)
+    mib = int(args[0]) if args else 16
+    if net:
+        main_net(mib)
+        return
     size = mib * 1024 * 1024
     gdb_port = free_port()
     machine = boot("membench", gdb_port=gdb_port)

@@ -47,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         usb=args.usb,
         hv_options=" ".join(args.hv_option),
         kernel_package=args.kernel_package,
+        ctrl=args.ctrl,
     )
     if args.hv_option and args.no_hv:
         raise ClientError("--hv-option needs the hypervisor: drop --no-hv")
@@ -524,7 +525,15 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "--ctrl-port",
         metavar="PORT",
         type=_port,
-        help="TCP port of the hypervisor's control channel (COM2; default: a free one)",
+        help="TCP port of the hypervisor's control channel (COM2, or with --ctrl net the host "
+        "port forwarded to the VMM's NIC; default: a free one)",
+    )
+    p.add_argument(
+        "--ctrl",
+        choices=("uart", "net"),
+        default="uart",
+        help="the control channel: uart (COM2, default) or net (an e1000 the VMM owns, "
+        "10.0.2.15:1234 on QEMU's user network, forwarded from --ctrl-port)",
     )
     p.add_argument(
         "--console-port",

@@ -43,10 +43,30 @@ MACHINES = {
     "hv_amd64_wait": MachineSpec(
         guest="amd64", with_hv=True, build=True, hv_options="ctrl_wait=1 ctrl_timeout=3"
     ),
+    # The control channel on the VMM's own e1000 (ctrl=net:e1000), its port
+    # forwarded by QEMU's user network; a silent client is dropped after 3 s.
+    "hv_amd64_net": MachineSpec(
+        guest="amd64", with_hv=True, build=True, ctrl="net", hv_options="ctrl_timeout=3"
+    ),
+    # ctrl=net: with a bad address: the VMM says so in its log and keeps the
+    # control channel on the UART (COM2), which the lab connects as usual.
+    "hv_amd64_badnet": MachineSpec(
+        guest="amd64", with_hv=True, build=True, hv_options="ctrl=net:e1000,ip=10.0.2.300"
+    ),
 }
+# The machine of each control channel, for tests run on both (hv_ctrl).
+CHANNEL_MACHINES = {"uart": "hv_amd64", "net": "hv_amd64_net"}
 # Started on first use only: a VM waiting for a client keeps the VMM polling
 # its UART flat out, which would slow the other machines' boot on 2 cores.
-LAZY = {"hv_amd64_wait", "hv_amd64_4", "nohv_amd64_4", "hv_i386_4", "nohv_i386_4", "nohv_i386"}
+LAZY = {
+    "hv_amd64_badnet",
+    "hv_amd64_wait",
+    "hv_amd64_4",
+    "nohv_amd64_4",
+    "hv_i386_4",
+    "nohv_i386_4",
+    "nohv_i386",
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +96,7 @@ def machines_of(item: pytest.Item) -> set[str]:
     return names
 
 
+@pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the machines still needed
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that provoke events on a shared machine run last; within a
     # module, the tests of each machine booted on first use run together,
@@ -201,6 +222,26 @@ def lab_pool(request: pytest.FixtureRequest, qemu_ok: None) -> Iterator[Pool]:
 def hv_amd64(lab_pool: Pool) -> Machine:
     """The amd64 guest under the hypervisor (booted once per session)."""
     return lab_pool.get("hv_amd64")
+
+
+@pytest.fixture(scope="session", params=sorted(CHANNEL_MACHINES))
+def hv_ctrl(request: pytest.FixtureRequest, lab_pool: Pool) -> Machine:
+    """The amd64 machine of each control channel (uart, net), each booted
+    once and shared: a test that takes it runs on both channels (select one
+    with -k uart / -k net)."""
+    return lab_pool.get(CHANNEL_MACHINES[request.param])
+
+
+@pytest.fixture(scope="session")
+def hv_amd64_net(lab_pool: Pool) -> Machine:
+    return lab_pool.get("hv_amd64_net")
+
+
+@pytest.fixture
+def hv_amd64_badnet(lab_pool: Pool) -> Iterator[Machine]:
+    """Booted for its test and powered off after it."""
+    yield lab_pool.get("hv_amd64_badnet")
+    lab_pool.stop("hv_amd64_badnet")
 
 
 @pytest.fixture(scope="session")

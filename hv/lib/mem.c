@@ -1,9 +1,9 @@
 /*
  * Freestanding memory and string helpers (see lib/mem.h).
  *
- * Byte loops only: these run on small buffers (page tables are zeroed by
- * their allocator, ELF segments are copied once at boot), so simplicity wins
- * over speed. Each loop is kept out of GCC's memcpy/memset idiom recognition.
+ * Byte loops, but for lib_memcpy, which moves eight bytes at a time: it
+ * carries the control channel's bulk memory reads. Each loop is kept out
+ * of GCC's memcpy/memset idiom recognition.
  */
 #include "lib/mem.h"
 #include "lib/compiler.h"
@@ -16,6 +16,11 @@ void *lib_memcpy(void *d, const void *s, size_t n)
     uint8_t *dp = d;
     const uint8_t *sp = s;
 
+    for (; n >= 8; dp += 8, sp += 8, n -= 8) {
+        uint64_t w;
+        __builtin_memcpy(&w, sp, 8); /* a fixed size: one load, inlined */
+        __builtin_memcpy(dp, &w, 8);
+    }
     while (n--)
         *dp++ = *sp++;
     return d;

@@ -15,7 +15,8 @@ void setup_main(const struct multiboot_info *mbi, const struct multiboot_module 
 void setup_enter_vmm(uint64_t entry, struct boot_info *info, uint64_t stack_top, uint64_t cr3,
                      const void *gdtr) __attribute__((noreturn));
 
-static struct boot_info tmp; /* copied into the VMM range once it exists */
+static struct boot_info tmp;   /* copied into the VMM range once it exists */
+static const char *ctrl_error; /* a bad ctrl= value: logged once the log is open */
 
 void setup_fail(const char *why)
 {
@@ -34,9 +35,19 @@ static void parse_options(struct boot_info *info, const char *cmdline)
     info->boot_disk = 0x80;
     if (!cmdline_get(cmdline, "log", val, sizeof(val)) && log_parse(val, &info->log))
         setup_fail("bad log= option; use log=uart:0x3e8 or log=debugcon:0xe9");
-    if (!cmdline_get(cmdline, "ctrl", val, sizeof(val)) &&
-        (log_parse(val, &info->ctrl) || info->ctrl.kind != LOG_UART))
-        setup_fail("bad ctrl= option; use ctrl=uart:0x2f8");
+    /* ctrl=: a bad value is logged and the channel stays on the default
+     * UART -- the machine still boots, and its log says why. */
+    if (!cmdline_get(cmdline, "ctrl", val, sizeof(val))) {
+        struct log_target t;
+        if (!lib_strncmp(val, "net:", 4)) {
+            if (!netopt_parse(val + 4, &info->net, &ctrl_error))
+                info->ctrl.kind = LOG_NONE;
+        } else if (log_parse(val, &t) || t.kind != LOG_UART) {
+            ctrl_error = "use ctrl=uart:0x2f8 or ctrl=net:e1000,ip=A.B.C.D,port=N";
+        } else {
+            info->ctrl = t;
+        }
+    }
     if (!cmdline_get(cmdline, "ctrl_wait", val, sizeof(val)))
         info->ctrl_wait = val[0] == '1' || val[0] == 'y';
     if (!cmdline_get(cmdline, "ctrl_timeout", val, sizeof(val))) {
@@ -76,6 +87,9 @@ void setup_main(const struct multiboot_info *mbi, const struct multiboot_module 
     parse_options(&tmp, cmdline);
     log_init(&tmp.log);
     log_printf("setup: ramooflax setup\n");
+    if (ctrl_error)
+        log_printf("setup: bad ctrl= option (%s): the control channel stays on UART 0x%x\n",
+                   ctrl_error, tmp.ctrl.port);
     tmp.magic = BOOT_INFO_MAGIC;
     tmp.cpu_features = setup_check_cpu();
 

@@ -43,6 +43,7 @@ class MachineSpec:
     build: bool = False  # build the guest image and the hv when missing
     hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
     gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
+    ctrl: str = "uart"  # the control channel: "uart" (COM2) or "net" (an e1000 the VMM owns)
     kernel_package: str | None = None  # NAME[=VERSION] instead of the arch's default kernel
     qemu_args: tuple[str, ...] = ()  # more QEMU arguments: devices, say (-device ...)
     # The line wait_ready() waits for on COM1: the guest shell's by default;
@@ -89,7 +90,14 @@ class Machine:
         extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
         extra += list(s.qemu_args)
         hv_append = qemu.Config.hv_append
+        if s.ctrl not in ("uart", "net"):
+            raise LabError(f"unknown control channel {s.ctrl!r}: uart or net")
+        if s.ctrl == "net":
+            hv_append = hv_append.replace("ctrl=uart:0x2f8", qemu.ctrl_net_option())
         if s.hv_options:
+            if any(opt.startswith("ctrl=") for opt in s.hv_options.split()):
+                # the hv takes the first ctrl=: the one given wins
+                hv_append = " ".join(w for w in hv_append.split() if not w.startswith("ctrl="))
             hv_append = f"{hv_append} {s.hv_options}"
         return qemu.Config(
             guest=image,
@@ -103,6 +111,7 @@ class Machine:
             usb=s.usb,
             hv_append=hv_append,
             extra=extra,
+            ctrl=s.ctrl,
         )
 
     def start(self) -> None:

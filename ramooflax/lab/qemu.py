@@ -19,6 +19,11 @@ from ramooflax.lab import paths
 QEMU = "qemu-system-x86_64"
 MIN_VERSION = (10, 0)
 DEFAULT_CPU = "EPYC"
+# The network control channel (--ctrl net): the VMM's NIC and address on
+# QEMU's user network, whose first guest address is 10.0.2.15.
+CTRL_NICS = ("e1000",)
+CTRL_NET_IP = "10.0.2.15"
+CTRL_NET_PORT = 1234
 INSTALL_HINT = "on Debian 12: apt-get install -t bookworm-backports qemu-system-x86"
 _UNSUPPORTED = re.compile(r"TCG doesn't support requested feature: \S+\.([\w.-]+) \[bit")
 
@@ -110,6 +115,7 @@ class Config:
     hv_append: str = "ctrl=uart:0x2f8 log=uart:0x3e8 disk=0x80"
     usb: Path | None = None
     extra: list[str] = field(default_factory=list)
+    ctrl: str = "uart"  # or "net": ctrl_port is then forwarded to the VMM's NIC
 
 
 def command(cfg: Config) -> list[str]:
@@ -117,8 +123,16 @@ def command(cfg: Config) -> list[str]:
 
     COM1 (0x3f8) = guest console (TCP; QEMU waits for our client so no byte
     is lost), COM2 (0x2f8) = hypervisor control (TCP), COM3 (0x3e8) = the
-    hypervisor log (file).
+    hypervisor log (file). With ctrl "net", COM2 is left unconnected and the
+    control channel is an e1000 the VMM owns, on a user network whose host
+    port ctrl_port is forwarded to the VMM's address (no root, no tap).
     """
+    net = cfg.ctrl == "net"
+    ctrl_chardev = (
+        "null,id=ctrl"
+        if net
+        else f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off,nodelay=on"
+    )
     argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp)]
     argv += ["-machine", "pc", "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]
     disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
@@ -127,7 +141,7 @@ def command(cfg: Config) -> list[str]:
     argv += [
         "-chardev", f"socket,id=con,host=127.0.0.1,port={cfg.console_port},server=on,wait=on",
         "-serial", "chardev:con",
-        "-chardev", f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off,nodelay=on",
+        "-chardev", ctrl_chardev,
         "-serial", "chardev:ctrl",
         "-chardev", f"file,id=log,path={cfg.log}",
         "-serial", "chardev:log",
@@ -136,7 +150,16 @@ def command(cfg: Config) -> list[str]:
         loader, setup, vmm = cfg.hv
         argv += ["-kernel", str(loader), "-initrd", f"{setup} setup,{vmm} vmm"]
         argv += ["-append", cfg.hv_append]
+    if net:
+        fwd = f"tcp:127.0.0.1:{cfg.ctrl_port}-{CTRL_NET_IP}:{CTRL_NET_PORT}"
+        argv += ["-netdev", f"user,id=ctl,restrict=on,hostfwd={fwd}"]
+        argv += ["-device", "e1000,netdev=ctl"]
     return argv + cfg.extra
+
+
+def ctrl_net_option() -> str:
+    """The hv boot option of the lab's network control channel."""
+    return f"ctrl=net:e1000,ip={CTRL_NET_IP},port={CTRL_NET_PORT}"
 
 
 def _socket() -> socket.socket:

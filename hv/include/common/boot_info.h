@@ -14,6 +14,7 @@
 #include "common/palloc.h"
 #include "common/selectors.h"
 #include "lib/e820.h"
+#include "lib/netopt.h"
 
 #define BOOT_INFO_MAGIC  0x6f666e6978666172ull /* "rafxinfo" */
 #define BOOT_E820_MAX    64
@@ -45,7 +46,8 @@ struct boot_info {
     uint32_t ctrl_poll;    /* poll the channel on one exit in ctrl_poll (a power of two) */
     uint32_t tsc_debt_ms;  /* VMM time hidden from a vCPU's TSC at most, before it is repaid */
     struct log_target log;
-    struct log_target ctrl;
+    struct log_target ctrl; /* kind LOG_NONE when the control channel is the network */
+    struct netopt net;      /* ctrl=net:... */
     uint32_t e820_count;
     uint32_t ncpus;                   /* the cores the firmware reports (0: its tables gave none) */
     uint32_t apic_ids[BOOT_CPUS_MAX]; /* their APIC IDs, in table order */

@@ -7,6 +7,7 @@
 #define VMM_CONTROL_CTRL_H
 
 #include "lib/rsp.h"
+#include "vmm/control/channel.h"
 #include "vmm/control/stub.h"
 #include "vmm/core/hooks.h"
 #include "vmm/core/vm.h"
@@ -57,10 +58,11 @@ struct ctrl {
     struct stub s; /* what the commands see: first, so ctx casts */
     struct vm *vm;
     struct spinlock lock;        /* ownership changes */
-    struct spinlock line;        /* one vCPU reads the UART at a time */
+    struct spinlock line;        /* one vCPU reads the channel at a time */
     struct vcpu *volatile owner; /* the vCPU serving (or stepping), 0 when all run */
     /* transport */
-    uint16_t port;
+    struct channel ch;
+    bool hangup; /* the client closed its connection */
     struct rsp_rx rx;
     bool packet_waiting;      /* rx holds a packet that arrived while we sent */
     bool session;             /* a client has talked to us since the last detach */

@@ -1,10 +1,11 @@
 /*
- * The control channel's transport and session loop.
+ * The control channel's session loop, over a byte channel (channel.h: a
+ * UART, or TCP on the VMM's NIC).
  *
- * While the VM runs, the VMM looks at the UART at the poll points
+ * While the VM runs, the VMM looks at the channel at the poll points
  * (core/hooks.h: every HLT, every physical interrupt -- the periodic
  * source --, and one exit in ctrl_poll); that costs one status-register
- * read. A byte starts a session: Ctrl-C (0x03) or any packet stops the VM,
+ * read on a UART, one descriptor read in memory on the NIC. A byte starts a session: Ctrl-C (0x03) or any packet stops the VM,
  * and the VMM serves packets until one resumes it. An event recorded by an
  * exit handler (breakpoint, step, filtered exit) is reported the same way.
  * A client that goes silent while the VM is stopped is dropped after a
@@ -13,14 +14,16 @@
 #include "common/cpu.h"
 #include "common/log.h"
 #include "common/palloc.h"
-#include "common/uart.h"
 #include "lib/fmt.h"
 #include "lib/mem.h"
 #include "vmm/control/control.h"
 #include "vmm/control/ctrl.h"
 #include "vmm/core/apic.h"
 #include "vmm/core/hooks.h"
+#include "vmm/core/intercepts.h"
 #include "vmm/core/vcpu.h"
+#include "vmm/devices/devices.h"
+#include "vmm/net/chan_net.h"
 
 #define ACK_TIMEOUT_MS       500
 #define SESSION_TIMEOUT_S    10 /* default of ctrl_timeout= */
@@ -29,26 +32,40 @@
 #define STOP_WAIT_S          2
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
+#define DEFAULT_UART         0x2f8
 
 static uint8_t frame[2 * REPLY_SIZE + 16];
 
-/* Returns the next byte, or -1 after `ticks` TSC ticks of silence. */
+/* The client went away: remembered until the session detaches. */
+static bool hung_up(struct ctrl *c)
+{
+    if (!c->hangup && c->ch.ops->closed(&c->ch))
+        c->hangup = true;
+    return c->hangup;
+}
+
+/* Returns the next byte, or -1 after `ticks` TSC ticks of silence or when
+ * the client has gone. */
 static int recv_byte(struct ctrl *c, uint64_t ticks)
 {
     uint8_t b;
     uint64_t start = rdtsc();
     do {
-        if (uart_getc(c->port, &b))
+        if (c->ch.ops->getc(&c->ch, &b))
             return b;
+        if (hung_up(c))
+            return -1;
     } while (rdtsc() - start < ticks);
     return -1;
 }
 
 static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        uart_putc(c->port, (char)p[i]);
+    c->ch.ops->write(&c->ch, p, n);
+    c->ch.ops->flush(&c->ch);
 }
+
+static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&ch, 1); }
 
 /*
  * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
@@ -124,6 +141,7 @@ static void end_session(struct ctrl *c, const char *why)
     stub_filters_clear(&c->s);
     stub_session_reset(&c->s);
     c->session = false;
+    c->hangup = false;
     for (unsigned i = 0; i < c->vm->nvcpus; i++)
         cv_of(c->vm->vcpus[i])->event_pending = false;
     log_printf("vmm: control: client detached (%s)\n", why);
@@ -231,14 +249,20 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         }
         if (!have_packet) {
             int b = recv_byte(c, c->timeout_tsc);
+            if (b < 0 && hung_up(c)) {
+                detach(c, "the client closed the connection");
+                a = STUB_DETACH;
+                break;
+            }
             if (b < 0) {
+                c->ch.ops->drop(&c->ch);
                 detach(c, "timeout: no packet while the VM was stopped");
                 a = STUB_DETACH;
                 break;
             }
             enum rsp_event ev = rsp_rx_byte(&c->rx, (uint8_t)b);
             if (ev == RSP_EV_BAD && !c->s.noack)
-                uart_putc(c->port, '-');
+                send_char(c, '-');
             /* A bare ack after a silence, in no-ack mode: a new client
              * acking our last reply (lldb's first byte is '+'). It talks
              * in ack mode until it asks otherwise. The one ack a client
@@ -266,7 +290,7 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         c->noack_ack_due = to_noack;
         c->last_packet_tsc = now;
         if (!c->s.noack)
-            uart_putc(c->port, '+');
+            send_char(c, '+');
         c->session = true;
         c->rx.buf[c->rx.len] = 0; /* handlers may look one byte past the end */
         a = stub_dispatch(&c->s, &c->reply, (char *)c->rx.buf, c->rx.len);
@@ -302,6 +326,23 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         ctrl_release(c);
 }
 
+/* The client closed its connection while the VM ran: its breakpoints
+ * and filters go, with every vCPU stopped as for a detach packet. */
+static void drop_client(struct ctrl *c, struct vcpu *v)
+{
+    if (!c->session) {
+        c->hangup = false;
+        rsp_rx_init(&c->rx);
+        return;
+    }
+    take_session(c, v);
+    ctrl_hw_save(v);
+    detach(c, "the client closed the connection");
+    ctrl_hw_restore(v);
+    ctrl_prepare_resume(v, false);
+    ctrl_release(c);
+}
+
 /* v reports a stop and serves. */
 static void stop_and_serve(struct ctrl *c, struct vcpu *v, const char *reply, bool have_packet)
 {
@@ -330,12 +371,12 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
     if (why == POLL_EXIT && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
         return;
     uint64_t now = vcpu_guest_tsc(v);
-    if (!uart_rx_ready(c->port) || !spin_trylock(&c->line)) {
+    if (!c->ch.ops->rx_ready(&c->ch) || !spin_trylock(&c->line)) {
         c->quiet_tsc = now;
         return;
     }
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
-    for (int i = 0; i < 2 * RSP_MAX_PACKET && uart_getc(c->port, &b); i++) {
+    for (int i = 0; i < 2 * RSP_MAX_PACKET && c->ch.ops->getc(&c->ch, &b); i++) {
         switch (rsp_rx_byte(&c->rx, b)) {
         case RSP_EV_INTERRUPT:
             c->s.ctrlc_window = now - c->quiet_tsc;
@@ -358,13 +399,18 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             return;
         case RSP_EV_BAD:
             if (!c->s.noack)
-                uart_putc(c->port, '-');
+                send_char(c, '-');
             break;
         default:
             break;
         }
     }
+    bool gone = hung_up(c);
     spin_unlock(&c->line);
+    if (gone) {
+        drop_client(c, v);
+        return;
+    }
     /* Half a packet is here: the client is talking. Stop the VM and take
      * the rest at line speed rather than one poll at a time. */
     if (rsp_rx_busy(&c->rx)) {
@@ -410,6 +456,29 @@ static void *alloc(struct vm *vm, size_t bytes)
     return p;
 }
 
+/* The channel the boot options name: the network (ctrl=net:...), whose
+ * NIC is then hidden from the VM, or a UART. A NIC that cannot be used is
+ * logged and the channel falls back to the default UART, hidden then. */
+static void open_channel(struct ctrl *c, struct vm *vm)
+{
+    struct boot_info *bi = vm->info;
+    if (bi->net.on) {
+        struct net_hidden h;
+        uint64_t idle = bi->ctrl_timeout ? bi->ctrl_timeout : SESSION_TIMEOUT_S;
+        if (!channel_net_open(&c->ch, &bi->net, &bi->palloc, vm->tsc_hz, idle, &h)) {
+            pci_hide(vm, h.bdf, h.mmio_base, h.mmio_size, h.io_base, h.io_size,
+                     "the VMM's control NIC");
+            return;
+        }
+        log_printf("vmm: ctrl=net: no usable NIC: the control channel falls back to UART 0x%x\n",
+                   DEFAULT_UART);
+        bi->ctrl = (struct log_target){LOG_UART, DEFAULT_UART};
+        vm_own_ports(vm, DEFAULT_UART, 8, hidden_io);
+    }
+    channel_uart_open(&c->ch, (uint16_t)bi->ctrl.port);
+    log_printf("vmm: control UART 0x%x\n", bi->ctrl.port);
+}
+
 void control_init(struct vm *vm)
 {
     struct ctrl *c = alloc(vm, sizeof(*c));
@@ -419,8 +488,7 @@ void control_init(struct vm *vm)
     c->reply = (struct reply){alloc(vm, REPLY_SIZE), REPLY_SIZE, 0, alloc(vm, CONSOLE_SIZE),
                               CONSOLE_SIZE,          0,          0, false};
     rsp_rx_init(&c->rx);
-    c->port = (uint16_t)vm->info->ctrl.port;
-    uart_init(c->port);
+    open_channel(c, vm);
     c->s.tsc_hz = vm->tsc_hz;
     c->timeout_tsc =
         c->s.tsc_hz * (vm->info->ctrl_timeout ? vm->info->ctrl_timeout : SESSION_TIMEOUT_S);
@@ -432,6 +500,6 @@ void control_init(struct vm *vm)
     }
     vm->ctrl = c;
     vm->hooks = &ctrl_hooks;
-    log_printf("vmm: control channel on UART 0x%x, TSC %llu MHz\n", c->port,
+    log_printf("vmm: control channel on %s, TSC %llu MHz\n", c->ch.ops->name,
                (unsigned long long)(c->s.tsc_hz / 1000000));
 }

@@ -11,6 +11,7 @@
  * that another one needs.
  */
 #include "vmm/core/intercepts.h"
+#include "common/log.h"
 #include "hw/x86.h"
 #include "vmm/core/hooks.h"
 #include "vmm/core/vcpu.h"
@@ -46,6 +47,18 @@ static void owned_ports(struct vm *vm)
     add(vm, 0x64, 1, kbd_io);
     add(vm, 0x92, 1, port92_io);
     add(vm, 0xcf9, 1, cf9_io);
+}
+
+void vm_own_ports(struct vm *vm, uint16_t first, uint16_t count, owned_io_fn *fn)
+{
+    unsigned before = vm->nowned;
+    add(vm, first, count, fn);
+    if (vm->nowned == before) {
+        log_printf("vmm: no room to own ports 0x%x-0x%x\n", first, first + count - 1);
+        return;
+    }
+    for (unsigned p = first; p < (unsigned)first + count; p++)
+        vm->ops->set_io_intercept(vm, (uint16_t)p, true);
 }
 
 const struct owned_port *vm_port_owner(const struct vm *vm, uint16_t port)

@@ -5,7 +5,9 @@
  * completes as if no device answered there -- a load gets all ones, a
  * store is dropped. A fault anywhere else is a part of the physical space
  * the map does not cover yet (a device BAR placed high, say): the backend
- * maps it on demand and the instruction runs again.
+ * maps it on demand and the instruction runs again. The ranges of the
+ * devices the VMM owns (vm->hidden: the control NIC's BAR) are hidden the
+ * same way.
  */
 #include "common/log.h"
 #include "vmm/core/apic.h"
@@ -35,14 +37,14 @@ static void float_high(struct vcpu *v, const struct insn *in)
         emu_set_reg(v, in, GPR_RAX, in->opcode == 0xa0 ? 1 : in->opsize, ~0ull); /* MOV A, moffs */
 }
 
-static int hidden_access(struct vcpu *v, uint64_t gpa, bool write)
+static int hidden_access(struct vcpu *v, uint64_t gpa, bool write, const char *what)
 {
     struct insn in;
 
     __atomic_add_fetch(&v->vm->npf_hidden, 1, __ATOMIC_RELAXED);
     if (++v->npf_logged <= NPF_LOG_MAX)
-        log_printf("vmm: npf: cpu%u: VM %s of hidden VMM memory at 0x%llx, rip 0x%llx: dropped\n",
-                   v->id, write ? "write" : "read", (unsigned long long)gpa,
+        log_printf("vmm: npf: cpu%u: VM %s of hidden %s at 0x%llx, rip 0x%llx: dropped\n", v->id,
+                   write ? "write" : "read", what, (unsigned long long)gpa,
                    (unsigned long long)v->ops->get_rip(v));
     if (v->npf_logged == NPF_LOG_MAX)
         log_printf("vmm: npf: cpu%u: further accesses are counted, not logged\n", v->id);
@@ -63,7 +65,10 @@ int exit_npf(struct vcpu *v, uint64_t gpa, bool write, bool present)
     const struct boot_info *bi = v->vm->info;
 
     if (gpa >= bi->vmm_base && gpa - bi->vmm_base < bi->vmm_size)
-        return hidden_access(v, gpa, write);
+        return hidden_access(v, gpa, write, "VMM memory");
+    for (unsigned i = 0; i < v->vm->nhidden; i++)
+        if (gpa >= v->vm->hidden[i].base && gpa - v->vm->hidden[i].base < v->vm->hidden[i].size)
+            return hidden_access(v, gpa, write, v->vm->hidden[i].what);
     if (present && write && apic_page(v->vm, gpa))
         return apic_mmio_write(v, gpa);
     if (!present && !v->ops->npt_map(v->vm, gpa))

@@ -195,6 +195,9 @@ struct backend_ops {
     /* Makes the page at gpa read-only (writable: back to read-write) in
      * the nested tables. Returns 0 / -1. */
     int (*npt_protect)(struct vm *vm, uint64_t gpa, bool writable);
+    /* Takes [gpa, gpa + size) out of the nested tables for good (a device
+     * the VMM owns: vm->hidden). Returns 0 / -1. */
+    int (*npt_hide)(struct vm *vm, uint64_t gpa, uint64_t size);
     /* --- debugging --- */
     bool (*lbr_supported)(struct vcpu *v);
     void (*lbr_enable)(struct vcpu *v, bool on);
@@ -208,7 +211,19 @@ struct devices_state {
     bool a20;              /* last A20 state the VM asked for */
     bool kbd_wait_outport; /* i8042 got 0xD1: next 0x60 byte is the output port */
     uint64_t reset_attempts;
+    /* the PCI function the VM must not see (devices/pci_hide.c) */
+    bool pci_hidden;
+    uint32_t pci_hidden_bdf;    /* bus << 8 | dev << 3 | fn */
+    volatile uint32_t pci_addr; /* the last CONFIG_ADDRESS the VM wrote */
 };
+
+/* Guest-physical ranges besides the VMM's own that the nested tables
+ * leave out: a load there gives all ones, a store vanishes (core/npf.c). */
+struct hidden_range {
+    uint64_t base, size;
+    const char *what;
+};
+#define VM_HIDDEN_MAX 4
 
 /* A port range the VMM owns, and what answers the VM's I/O there. */
 typedef int owned_io_fn(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
@@ -216,7 +231,7 @@ struct owned_port {
     uint16_t first, count;
     owned_io_fn *io;
 };
-#define OWNED_PORTS_MAX 8
+#define OWNED_PORTS_MAX 16
 
 struct vm_hooks;
 
@@ -232,6 +247,8 @@ struct vm {
     uint64_t npf_hidden; /* VM accesses to the VMM range */
     struct owned_port owned[OWNED_PORTS_MAX];
     unsigned nowned;
+    struct hidden_range hidden[VM_HIDDEN_MAX];
+    unsigned nhidden;
     struct spinlock npt_lock; /* nested pages mapped on demand */
     uint64_t apic_base;       /* the local APICs' page (IA32_APIC_BASE) */
     unsigned nvcpus;

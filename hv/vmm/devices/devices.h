@@ -26,6 +26,13 @@ int cf9_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val)
 /* A port the VMM owns: reads float high (no device), writes vanish. */
 int hidden_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
 
+/* devices/pci_hide.c: the PCI function bdf (bus << 8 | dev << 3 | fn)
+ * reads as no device through CONFIG_ADDRESS/CONFIG_DATA, its memory BAR
+ * leaves the nested tables and its I/O BAR's ports are hidden. io_size 0:
+ * no I/O BAR. Returns 0 / -1. */
+int pci_hide(struct vm *vm, uint32_t bdf, uint64_t mmio, uint64_t mmio_size, uint64_t io,
+             uint64_t io_size, const char *what);
+
 /* Logs a reset attempt the VMM stopped and reports it; the VM goes on. */
 void reset_attempt(struct vcpu *v, const char *how);
 /* Resets the machine for real, as a PC's chipset does after a shutdown:

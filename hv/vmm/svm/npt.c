@@ -59,6 +59,18 @@ int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable)
     return r;
 }
 
+int svm_npt_hide(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+    struct boot_info *bi = vm->info;
+    struct pt pt = {svm_vm_of(vm)->npt_root, palloc_page_cb, &bi->palloc};
+    spin_lock(&vm->npt_lock);
+    int r = pt_unmap(&pt, gpa & ~0xfffull, (size + (gpa & 0xfff) + 0xfff) & ~0xfffull);
+    spin_unlock(&vm->npt_lock);
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        vm->vcpus[i]->ops->flush_tlb(vm->vcpus[i]);
+    return r;
+}
+
 int svm_npt_map(struct vm *vm, uint64_t gpa)
 {
     struct boot_info *bi = vm->info;
@@ -78,6 +90,10 @@ int svm_npt_map(struct vm *vm, uint64_t gpa)
     /* The VMM's range stays out, whatever region is mapped around it. */
     if (!r && base < bi->vmm_base + bi->vmm_size && bi->vmm_base < base + size)
         r = pt_unmap(&pt, bi->vmm_base, bi->vmm_size);
+    /* So do the devices the VMM owns (vm->hidden). */
+    for (unsigned i = 0; !r && i < vm->nhidden; i++)
+        if (base < vm->hidden[i].base + vm->hidden[i].size && vm->hidden[i].base < base + size)
+            r = pt_unmap(&pt, vm->hidden[i].base, vm->hidden[i].size);
     spin_unlock(&vm->npt_lock);
     if (r)
         return -1;

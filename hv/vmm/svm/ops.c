@@ -458,6 +458,7 @@ const struct backend_ops svm_ops = {
     .nested_root = svm_nested_root,
     .npt_map = svm_npt_map,
     .npt_protect = svm_npt_protect,
+    .npt_hide = svm_npt_hide,
     .lbr_supported = lbr_supported,
     .lbr_enable = lbr_enable,
     .lbr_read = lbr_read,

@@ -55,6 +55,7 @@ int svm_g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigne
 uint64_t svm_nested_root(struct vcpu *v);
 int svm_npt_map(struct vm *vm, uint64_t gpa);
 int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable);
+int svm_npt_hide(struct vm *vm, uint64_t gpa, uint64_t size);
 
 /* dump.c */
 unsigned long svm_vmcb_dump(const struct vmcb *vmcb, const uint64_t *gprs, char *buf,
