@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ramooflax.errors import ClientError
 
-
 REMOTE_TIMEOUT_S = 20  # seconds gdb waits for a reply (its default: 2)
 
 
