@@ -93,6 +93,9 @@ def machines_of(item: pytest.Item) -> set[str]:
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         names |= {v for v in callspec.params.values() if isinstance(v, str) and v in MACHINES}
+        channel = callspec.params.get("hv_ctrl")
+        if channel in CHANNEL_MACHINES:  # the machine of that control channel
+            names.add(CHANNEL_MACHINES[channel])
     return names
 
 
