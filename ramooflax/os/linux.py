@@ -258,8 +258,11 @@ class Linux:
         o["mm_struct.arg_end"] = (i + 8) * ps
 
     def argv(self, task: Task) -> list[str]:
-        """The task's command line, read through its own cr3."""
+        """The task's command line, read through its own cr3; [] while an exec
+        has not laid it out yet (the new comm comes before the new argv)."""
         start, end = self.mm_field(task, "arg_start"), self.mm_field(task, "arg_end")
+        if not start or end <= start:
+            return []
         raw = self.vm.mem.vread(start, end - start, task.cr3)
         return [a.decode("latin-1") for a in raw.rstrip(b"\0").split(b"\0")]
 

@@ -235,8 +235,15 @@ def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) ->
         elapsed = time.monotonic() - start
         print(f"{arch}: found {task.comm} pid {task.pid} cr3 0x{task.cr3:x} in {elapsed:.2f} s")
         assert task.comm == "rfxuniq42" and task.cr3
-        # The process's own memory, through the found cr3: its argv and its ELF header.
-        argv = linux.argv(task)
+        # The process's own memory, through the found cr3: its argv and its ELF
+        # header. A vCPU can catch it mid-exec (new comm, argv not yet laid
+        # out): let the VM run a little until the exec is done.
+        for _ in range(20):
+            argv = linux.argv(task)
+            if argv:
+                break
+            vm.resume(timeout=0.2)
+            task = linux.find("rfxuniq") or task
         assert argv[-2:] == ["/tmp/rfxuniq42", "hello-argv"], argv
         code = linux.mm_field(task, "start_code") & ~0xFFF
         for page in range(code, code - 0x10000, -0x1000):
