@@ -71,6 +71,8 @@ GRUB_MODULES = ["linux"]
 FIRMWARES = ("bios", "uefi")
 UEFI_LABEL = "RFXGUEST"  # FAT labels are upper case
 UEFI_ARCHES = ("amd64",)  # GRUB x86_64-efi from grub-efi-amd64-bin
+# efi=debug: the kernel logs the firmware's memory map (`efi: mem..` lines).
+UEFI_GRUB_BODY = GRUB_BODY.replace("iomem=relaxed", "iomem=relaxed efi=debug")
 
 
 def arch(name: str) -> Arch:
@@ -85,7 +87,7 @@ def recipe_hash(firmware: str = "bios") -> str:
     parts = [INIT_SCRIPT, GRUB_BODY, " ".join(GRUB_MODULES), str(IMAGE_MIB)]
     parts += [inspect.getsource(disk), inspect.getsource(cpio), inspect.getsource(initramfs)]
     if firmware == "uefi":
-        parts += [inspect.getsource(efidisk), UEFI_LABEL]
+        parts += [inspect.getsource(efidisk), UEFI_LABEL, UEFI_GRUB_BODY]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
@@ -194,7 +196,7 @@ def build_uefi(out: Path, files: dict[str, Path]) -> None:
     say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GPT, ESP '{UEFI_LABEL}', GRUB EFI)")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         grub = Path(tmp) / "grubx64.efi"
-        efidisk.grub_efi(grub, disk.early_config(UEFI_LABEL, GRUB_BODY), GRUB_MODULES, Path(tmp))
+        efidisk.grub_efi(grub, disk.early_config(UEFI_LABEL, UEFI_GRUB_BODY), GRUB_MODULES, Path(tmp))
         efidisk.build(out, {efidisk.BOOT_PATH: grub, **files}, UEFI_LABEL, IMAGE_MIB)
 
 
