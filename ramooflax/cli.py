@@ -60,7 +60,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_usb_image(args: argparse.Namespace) -> int:
     from ramooflax.lab import usb
 
-    print(usb.build(args.output, args.disk))
+    if args.firmware == "uefi":
+        print(usb.efi_key(args.output, usb.EFI_OPTIONS))
+    else:
+        print(usb.build(args.output, args.disk))
     return 0
 
 
@@ -569,6 +572,10 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         default="0x81",
         help="BIOS drive the hv boots (default 0x81: the disk after the USB key)",
     )
+    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                   help="bios: MBR and GRUB (default); uefi: a GPT key whose ESP holds "
+                        "ramooflax.efi as \\EFI\\BOOT\\BOOTX64.EFI and ramooflax.cfg "
+                        "(docs/uefi.md)")  # fmt: skip
     p.set_defaults(func=cmd_usb_image)
 
     p = _command(

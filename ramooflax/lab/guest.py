@@ -196,7 +196,9 @@ def build_uefi(out: Path, files: dict[str, Path]) -> None:
     say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GPT, ESP '{UEFI_LABEL}', GRUB EFI)")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         grub = Path(tmp) / "grubx64.efi"
-        efidisk.grub_efi(grub, disk.early_config(UEFI_LABEL, UEFI_GRUB_BODY), GRUB_MODULES, Path(tmp))
+        efidisk.grub_efi(
+            grub, disk.early_config(UEFI_LABEL, UEFI_GRUB_BODY), GRUB_MODULES, Path(tmp)
+        )
         efidisk.build(out, {efidisk.BOOT_PATH: grub, **files}, UEFI_LABEL, IMAGE_MIB)
 
 

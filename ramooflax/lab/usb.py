@@ -64,6 +64,7 @@ def build(output: Path, disk_id: str = "0x81") -> Path:
 EFI_LABEL = "RFXKEY"
 EFI_KEY_MIB = 8
 EFI_CFG = "/EFI/BOOT/ramooflax.cfg"
+EFI_OPTIONS = "ctrl=uart:0x2f8 log=uart:0x3e8"
 
 
 def efi_key(output: Path, options: str) -> Path:
