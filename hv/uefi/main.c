@@ -15,6 +15,7 @@
  * boots the next option without the hypervisor (UEFI 2.10 §3.1.1).
  */
 #include "common/log.h"
+#include "lib/cpus.h"
 #include "lib/mem.h"
 #include "setup/setup.h"
 #include "uefi/uefi.h"
@@ -40,6 +41,32 @@ void setup_fail(const char *why)
     uefi_print("ramooflax: not started; the firmware boots on without the hypervisor\n");
     uefi_free_vmm();
     uefi_abort(EFI_UNSUPPORTED);
+}
+
+static bool read_phys(void *ctx, uint64_t pa, void *buf, uint32_t len)
+{
+    if (pa + len > (4ull << 30) || pa + len < pa)
+        return false;
+    lib_memcpy(buf, (const void *)pa, len); /* the firmware maps memory 1:1 (§2.3.4) */
+    return true;
+}
+
+/* The cores, from the ACPI MADT that the EFI configuration table's RSDP
+ * leads to (UEFI 2.10 §4.6.1.1; ACPI 6.4 §5.2.5.2): the vmm brings each into
+ * the VM (vmm/core/smp.c), and the range is sized for them. */
+static void find_cpus(struct boot_info *info)
+{
+    static const struct efi_guid acpi20 = EFI_ACPI_20_TABLE_GUID, acpi10 = EFI_ACPI_10_TABLE_GUID;
+    uint64_t rsdp = 0;
+    for (int pass = 0; pass < 2 && !rsdp; pass++)
+        for (uint64_t i = 0; i < uefi_st->number_of_table_entries; i++) {
+            const struct efi_configuration_table *t = &uefi_st->configuration_table[i];
+            if (!lib_memcmp(&t->guid, pass ? &acpi10 : &acpi20, sizeof(t->guid)))
+                rsdp = (uint64_t)t->table;
+        }
+    info->ncpus = cpus_find_rsdp(read_phys, 0, rsdp, info->apic_ids, BOOT_CPUS_MAX);
+    log_printf("uefi: %u core%s from %s\n", info->ncpus, info->ncpus == 1 ? "" : "s",
+               info->ncpus ? "the ACPI MADT" : "no MADT (the boot CPU only)");
 }
 
 /* On the firmware's stack with interrupts off, the CPU recorded in r: into
@@ -69,9 +96,7 @@ efi_status uefi_main(efi_handle image, struct efi_system_table *st)
     uefi_print("ramooflax: UEFI application, options \"%s\"\n", options);
     tmp.magic = BOOT_INFO_MAGIC;
     tmp.cpu_features = setup_check_cpu();
-    /* The firmware's other cores stay with it (docs/uefi.md). */
-    tmp.ncpus = 1;
-    tmp.apic_ids[0] = 0;
+    find_cpus(&tmp);
 
     const uint8_t *img = vmm_image_start;
     uint64_t img_size = (uint64_t)(vmm_image_end - vmm_image_start);
