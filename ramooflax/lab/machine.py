@@ -52,6 +52,7 @@ class MachineSpec:
     # "bios" (SeaBIOS, the hv from multiboot) or "uefi" (OVMF, the hv as
     # ramooflax.efi on a key that boots before the guest disk: docs/uefi.md)
     firmware: str = "bios"
+    cpu_minus: str = ""  # features taken off the CPU after +svm,+npt, e.g. "npt"
 
 
 class Machine:
@@ -105,7 +106,7 @@ class Machine:
             console_port=console_port,
             ctrl_port=ctrl_port,
             log=log,
-            cpu=qemu.cpu_arg(s.cpu),
+            cpu=qemu.cpu_arg(s.cpu) + "".join(f",-{f}" for f in s.cpu_minus.split(",") if f),
             mem=s.mem,
             smp=s.smp,
             hv=hv_elfs,
