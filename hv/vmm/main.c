@@ -3,7 +3,9 @@
  * stack and the page tables setup built. It builds the machine (struct
  * vm: the backend, the owned ports and MSRs, the devices, the control
  * channel), the boot CPU's vCPU in the state the BIOS hands over in (real
- * mode at the stub setup wrote, 0000:0600), and runs it.
+ * mode at the stub setup wrote, 0000:0600) -- or, started by the UEFI
+ * application, in the firmware's own state at its launch point -- and runs
+ * it.
  */
 #include "common/cpu.h"
 #include "common/log.h"
