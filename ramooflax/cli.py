@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_SMP = 2  # real machines have several cores: so does the lab's default
 GUEST_ARCHES = ("amd64", "i386")
+FIRMWARES = ("bios", "uefi")
 
 
 def cmd_build_guest(args: argparse.Namespace) -> int:
     from ramooflax.lab import guest
 
-    print(guest.build(args.arch, force=args.force, kernel_package=args.kernel_package))
+    print(guest.build(args.arch, args.force, args.kernel_package, args.firmware))
     return 0
 
 
@@ -48,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         hv_options=" ".join(args.hv_option),
         kernel_package=args.kernel_package,
         ctrl=args.ctrl,
+        firmware=args.firmware,
     )
     if args.hv_option and args.no_hv:
         raise ClientError("--hv-option needs the hypervisor: drop --no-hv")
@@ -59,7 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_usb_image(args: argparse.Namespace) -> int:
     from ramooflax.lab import usb
 
-    print(usb.build(args.output, args.disk))
+    if args.firmware == "uefi":
+        print(usb.efi_key(args.output, usb.EFI_OPTIONS))
+    else:
+        print(usb.build(args.output, args.disk))
     return 0
 
 
@@ -505,6 +510,9 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]", help=KERNEL_HELP)
+    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                   help="bios: MBR disk, GRUB i386-pc (default); uefi: GPT disk, an ESP "
+                        "with GRUB x86_64-efi (amd64)")  # fmt: skip
     p.set_defaults(func=cmd_build_guest)
 
     p = _command(lab_sub, "run", "boot a guest under the hv; run --cmd in it, or use its console")
@@ -558,6 +566,10 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         metavar="IMAGE",
         help="boot the hv from this USB image (first disk; the guest is second)",
     )
+    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                   help="bios: SeaBIOS, the hv from multiboot (default); uefi: OVMF, the hv "
+                        "as ramooflax.efi on a key booted before the guest disk "
+                        "(docs/uefi.md)")  # fmt: skip
     p.set_defaults(func=cmd_run)
 
     p = _command(
@@ -569,6 +581,10 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         default="0x81",
         help="BIOS drive the hv boots (default 0x81: the disk after the USB key)",
     )
+    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
+                   help="bios: MBR and GRUB (default); uefi: a GPT key whose ESP holds "
+                        "ramooflax.efi as \\EFI\\BOOT\\BOOTX64.EFI and ramooflax.cfg "
+                        "(docs/uefi.md)")  # fmt: skip
     p.set_defaults(func=cmd_usb_image)
 
     p = _command(

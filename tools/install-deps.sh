@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Ramooflax needs (as root). Idempotent: it only
+# Installs the Debian packages Ramooflax needs (as root): the UEFI lab uses
+# ovmf, grub-efi-amd64-bin, dosfstools and mtools. Idempotent: it only
 # calls apt when something is missing. QEMU must be >= 10: on Debian 12 it
 # comes from bookworm-backports, on Debian 13 from the main suite.
 #
@@ -76,7 +77,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static graphviz chromium
-cpio fdisk e2fsprogs gdb lldb python3-venv python3-pip dpkg-dev clang-format"
+cpio fdisk e2fsprogs gdb lldb python3-venv python3-pip dpkg-dev clang-format
+ovmf grub-efi-amd64-bin dosfstools mtools"
 
 need_update=0
 . /etc/os-release

@@ -3,7 +3,8 @@
  * §5.2.5.1 (where the RSDP is: the EBDA's first KiB, or E0000h-FFFFFh, on
  * a 16-byte boundary), §5.2.12 (MADT); MP Specification 1.4 §4 (the
  * floating pointer: the EBDA's first KiB, the last KiB of base memory, or
- * F0000h-FFFFFh).
+ * F0000h-FFFFFh). On UEFI the RSDP is given instead (§5.2.5.2: the EFI
+ * configuration table).
  */
 #include "lib/cpus.h"
 #include "hw/acpi.h"
@@ -83,13 +84,12 @@ static bool madt(cpus_read_fn read, void *ctx, uint64_t pa, struct found *f)
     return f->n > 0;
 }
 
-static bool from_acpi(cpus_read_fn read, void *ctx, uint64_t ebda, struct found *f)
+static bool from_rsdp(cpus_read_fn read, void *ctx, uint64_t rsdp_pa, struct found *f)
 {
-    uint64_t rsdp_pa = ebda ? scan(read, ctx, ebda, ebda + 1024, "RSD PTR ", 8, 20) : 0;
-    if (!rsdp_pa)
-        rsdp_pa = scan(read, ctx, 0xe0000, 0x100000, "RSD PTR ", 8, 20);
     struct acpi_rsdp rsdp;
-    if (!rsdp_pa || !read(ctx, rsdp_pa, &rsdp, sizeof(rsdp)))
+    char sig[8];
+    if (!rsdp_pa || !read(ctx, rsdp_pa, sig, 8) || lib_memcmp(sig, "RSD PTR ", 8) ||
+        sum(read, ctx, rsdp_pa, 20) || !read(ctx, rsdp_pa, &rsdp, sizeof(rsdp)))
         return false;
     bool x = rsdp.revision >= 2 && rsdp.xsdt && rsdp.length >= sizeof(rsdp) &&
              sum(read, ctx, rsdp_pa, sizeof(rsdp)) == 0;
@@ -107,6 +107,14 @@ static bool from_acpi(cpus_read_fn read, void *ctx, uint64_t ebda, struct found 
             return true;
     }
     return false;
+}
+
+static bool from_acpi(cpus_read_fn read, void *ctx, uint64_t ebda, struct found *f)
+{
+    uint64_t rsdp_pa = ebda ? scan(read, ctx, ebda, ebda + 1024, "RSD PTR ", 8, 20) : 0;
+    if (!rsdp_pa)
+        rsdp_pa = scan(read, ctx, 0xe0000, 0x100000, "RSD PTR ", 8, 20);
+    return from_rsdp(read, ctx, rsdp_pa, f);
 }
 
 static bool from_mptable(cpus_read_fn read, void *ctx, uint64_t ebda, struct found *f)
@@ -157,4 +165,11 @@ unsigned cpus_find(cpus_read_fn read, void *ctx, uint64_t ebda, uint32_t *apic_i
         return f.n;
     }
     return 0;
+}
+
+unsigned cpus_find_rsdp(cpus_read_fn read, void *ctx, uint64_t rsdp, uint32_t *apic_ids,
+                        unsigned max)
+{
+    struct found f = {apic_ids, 0, max};
+    return from_rsdp(read, ctx, rsdp, &f) ? f.n : 0;
 }

@@ -42,14 +42,9 @@ uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_en
 {
     const void *img = (const void *)(uint64_t)mod->mod_start;
     uint64_t size = mod->mod_end - mod->mod_start;
-    uint64_t lo, hi;
-
-    if (elf64_check(img, size) || elf64_load_span(img, &lo, &hi) || lo != 0)
-        setup_fail("module 2 (vmm) is not an x86-64 PIE linked at 0");
 
     uint64_t top = e820_ram_top_below(map, count, FOUR_GIB);
-    uint64_t need = VMM_MIN_SIZE > hi + (1ull << 20) ? VMM_MIN_SIZE : hi + (1ull << 20);
-    need += (info->ncpus > 1 ? info->ncpus : 1) * VMM_PER_CPU;
+    uint64_t need = setup_vmm_need(img, size, info->ncpus);
     if (top < need + (16ull << 20))
         setup_fail("not enough RAM below 4 GiB for the VMM");
     uint64_t base = (top - need) & ~(TWO_MIB - 1);
@@ -64,15 +59,5 @@ uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_en
     if (overlaps(base, top - base, mod->mod_start, size) ||
         overlaps(base, top - base, (uint64_t)__setup_start, __setup_end - __setup_start))
         setup_fail("the boot loader put a module where the VMM goes (top of RAM)");
-
-    if (elf64_load(img, size, (uint8_t *)base, top - base, 0))
-        setup_fail("the vmm image does not fit its range");
-    info->vmm_base = base;
-    info->vmm_size = top - base;
-    info->image_end = base + hi;
-    palloc_init(&info->palloc, base + hi, top);
-    log_printf("setup: vmm range 0x%016llx-0x%016llx (%llu KiB), image %llu KiB\n",
-               (unsigned long long)base, (unsigned long long)top,
-               (unsigned long long)((top - base) >> 10), (unsigned long long)(hi >> 10));
-    return base + ((const struct elf64_ehdr *)img)->e_entry;
+    return setup_place_vmm(img, size, base, top, info);
 }

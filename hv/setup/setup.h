@@ -22,10 +22,26 @@ uint32_t setup_check_cpu(void);
 void setup_find_cpus(struct boot_info *info);
 /* memory.c: fills e820 from multiboot; returns the count. */
 int setup_read_mmap(const struct multiboot_info *mbi, struct e820_entry *map, int max);
-/* memory.c: places and loads the vmm; fills vmm_base/size, image_end, palloc.
- * Returns the vmm's entry point. */
+/* options.c: the boot options into info (defaults for those absent). */
+/* Parses the boot options into info; a bad value of most is setup_fail.
+ * Returns 0, or why the ctrl= value is bad (the channel then stays on the
+ * default UART, and the caller logs it once its log is open). */
+const char *setup_parse_options(struct boot_info *info, const char *cmdline);
+/* memory.c: checks the vmm image; returns the size of the VMM range it
+ * needs with ncpus cores. */
+uint64_t setup_vmm_need(const void *img, uint64_t size, unsigned ncpus);
+/* memory.c: loads the vmm image into [base, top); fills vmm_base/size,
+ * image_end, palloc. Returns the vmm's entry point. */
+uint64_t setup_place_vmm(const void *img, uint64_t size, uint64_t base, uint64_t top,
+                         struct boot_info *info);
+/* memory.c: places (top of RAM below 4 GiB) and loads the multiboot
+ * vmm module. Returns the vmm's entry point. */
 uint64_t setup_load_vmm(const struct multiboot_module *mod, const struct e820_entry *map, int count,
                         struct boot_info *info_tmp);
+/* build.c: the boot_info page and everything below, in the VMM range;
+ * returns that boot_info. */
+struct boot_info *setup_build_vmm(const struct boot_info *tmp, const struct e820_entry *map,
+                                  int count);
 /* host.c: identity page tables over [0, map_limit), GDT, IDT page, stack. */
 void setup_build_host(struct boot_info *info, uint64_t map_limit);
 /* npt.c: nested identity map of the RAM in map and the low 4 GiB, without
@@ -33,5 +49,9 @@ void setup_build_host(struct boot_info *info, uint64_t map_limit);
 void setup_build_npt(struct boot_info *info, const struct e820_entry *map, int count);
 /* vm.c: the VM's first instructions (the real-mode stub). */
 void setup_build_vm(struct boot_info *info);
+
+/* enter_vmm.S: onto the VMM's page tables, GDT and stack, into the vmm. */
+void setup_enter_vmm(uint64_t entry, struct boot_info *info, uint64_t stack_top, uint64_t cr3,
+                     const void *gdtr) __attribute__((noreturn));
 
 #endif

@@ -165,6 +165,18 @@ int main(void)
     mem[0x100000 + 4] = 0xff, mem[0x100000 + 5] = 0xff, mem[0x100000 + 6] = 0xff; /* length */
     expect("a MADT that claims 16 MB is refused", 0, 0, 0, CPUS_NONE);
 
+    /* UEFI: the RSDP from the configuration table, anywhere in memory. */
+    memset(mem, 0, MEM);
+    madt();
+    xsdt_at(0x101000, 0x100000);
+    rsdp(0x102000, 2, 0, 0x101000);
+    uint32_t ids[16];
+    unsigned n = cpus_find_rsdp(rd, NULL, 0x102000, ids, 16);
+    CHECK(n == 3 && ids[0] == 0 && ids[1] == 5 && ids[2] == 300, "RSDP given: %u cpus", n);
+    CHECK(cpus_find_rsdp(rd, NULL, 0x102010, ids, 16) == 0, "no RSDP at the address given");
+    mem[0x102000 + 9] ^= 1; /* the RSDP's checksum breaks */
+    CHECK(cpus_find_rsdp(rd, NULL, 0x102000, ids, 16) == 0, "a bad RSDP is refused");
+
     free(mem);
     return check_report();
 }

@@ -3,7 +3,9 @@
  * stack and the page tables setup built. It builds the machine (struct
  * vm: the backend, the owned ports and MSRs, the devices, the control
  * channel), the boot CPU's vCPU in the state the BIOS hands over in (real
- * mode at the stub setup wrote, 0000:0600), and runs it.
+ * mode at the stub setup wrote, 0000:0600) -- or, started by the UEFI
+ * application, in the firmware's own state at its launch point -- and runs
+ * it.
  */
 #include "common/cpu.h"
 #include "common/log.h"
@@ -72,6 +74,39 @@ static void boot_state(struct vcpu *v)
     v->ops->set_seg(v, SEG_IDTR, &idt);
 }
 
+/* The VM as the firmware was at the UEFI application's launch point
+ * (uefi/launch.S): long mode on the firmware's own GDT, IDT and page
+ * tables; its next instruction returns EFI_SUCCESS to the boot manager. */
+static void resume_state(struct vcpu *v)
+{
+    const struct boot_resume *r = &v->vm->info->resume;
+    static const enum seg segs[BR_NSEGS] = {
+        [BR_ES] = SEG_ES, [BR_CS] = SEG_CS, [BR_SS] = SEG_SS,     [BR_DS] = SEG_DS,
+        [BR_FS] = SEG_FS, [BR_GS] = SEG_GS, [BR_LDTR] = SEG_LDTR, [BR_TR] = SEG_TR,
+    };
+    for (unsigned i = 0; i < BR_NSEGS; i++) {
+        struct seg_state s = {r->seg[i].selector, r->seg[i].attrib, r->seg[i].limit,
+                              r->seg[i].base};
+        v->ops->set_seg(v, segs[i], &s);
+    }
+    struct seg_state gdt = {0, 0, r->gdt_limit, r->gdt_base},
+                     idt = {0, 0, r->idt_limit, r->idt_base};
+    v->ops->set_seg(v, SEG_GDTR, &gdt);
+    v->ops->set_seg(v, SEG_IDTR, &idt);
+    v->ops->set_efer(v, r->efer);
+    v->ops->set_cr(v, 3, r->cr3);
+    v->ops->set_cr(v, 4, r->cr4);
+    v->ops->set_cr(v, 0, r->cr0);
+    v->ops->set_msr(v, MSR_PAT, r->pat);
+    v->ops->set_msr(v, MSR_KERNEL_GS_BASE, r->kernel_gs_base);
+    v->ops->set_rflags(v, r->rflags);
+    v->ops->set_rip(v, r->rip);
+    lib_memcpy(v->gpr, r->gpr, sizeof(v->gpr));
+    vcpu_intercepts_changed(v);
+    log_printf("vmm: VM resumes the firmware in long mode at 0x%llx, cr3 0x%llx\n",
+               (unsigned long long)r->rip, (unsigned long long)r->cr3);
+}
+
 #define STACK_PAGES 16
 
 /* A vCPU with the VMM's side of its core (its host page, and a stack for
@@ -126,7 +161,10 @@ void vmm_main(struct boot_info *info)
         fail("the VMM range is too small for the boot CPU's vCPU");
     host_cpu_init(bsp);
     bsp->ops->cpu_enable(bsp);
-    boot_state(bsp);
+    if (info->vm_resume)
+        resume_state(bsp);
+    else
+        boot_state(bsp);
     smp_start_aps(vm, create_vcpu);
     vm_init_apic(vm);
     control_init(vm);

@@ -1,18 +1,24 @@
-"""Guest disk images: Debian's kernel + a busybox initramfs, booted by GRUB.
+r"""Guest disk images: Debian's kernel + a busybox initramfs, booted by GRUB.
 
 The image name carries the package versions and a hash of the recipe, so a new
 kernel, busybox or recipe makes a new image and an old one is reused as is:
 <cache>/guests/<arch>-<kernel version>-<busybox version>-<recipe hash>.img
 (<arch>+<kernel package>-... for a kernel chosen with --kernel-package).
+
+Firmware "bios" (the default) gives an MBR disk with GRUB i386-pc (disk.py);
+"uefi" a GPT disk whose EFI System Partition holds GRUB x86_64-efi as
+\EFI\BOOT\BOOTX64.EFI with the same kernel and initramfs (efidisk.py):
+<cache>/guests/<arch>-uefi-<kernel version>-<busybox version>-<recipe hash>.img
 """
 
 import hashlib
 import inspect
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ramooflax.errors import LabError
-from ramooflax.lab import cpio, debian, disk, paths
+from ramooflax.lab import cpio, debian, disk, efidisk, paths
 from ramooflax.lab.progress import say
 
 READY_MARKER = "RAMOOFLAX-GUEST-READY"
@@ -62,6 +68,11 @@ initrd /boot/initrd.img
 boot
 """
 GRUB_MODULES = ["linux"]
+FIRMWARES = ("bios", "uefi")
+UEFI_LABEL = "RFXGUEST"  # FAT labels are upper case
+UEFI_ARCHES = ("amd64",)  # GRUB x86_64-efi from grub-efi-amd64-bin
+# efi=debug: the kernel logs the firmware's memory map (`efi: mem..` lines).
+UEFI_GRUB_BODY = GRUB_BODY.replace("iomem=relaxed", "iomem=relaxed efi=debug")
 
 
 def arch(name: str) -> Arch:
@@ -71,25 +82,38 @@ def arch(name: str) -> Arch:
         raise LabError(f"unknown guest arch {name!r}: choose one of {', '.join(ARCHES)}") from None
 
 
-def recipe_hash() -> str:
+def recipe_hash(firmware: str = "bios") -> str:
     """Hash of everything that shapes the image besides the package versions."""
     parts = [INIT_SCRIPT, GRUB_BODY, " ".join(GRUB_MODULES), str(IMAGE_MIB)]
     parts += [inspect.getsource(disk), inspect.getsource(cpio), inspect.getsource(initramfs)]
+    if firmware == "uefi":
+        parts += [inspect.getsource(efidisk), UEFI_LABEL, UEFI_GRUB_BODY]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:10]
 
 
+def check_firmware(firmware: str, arch_name: str) -> None:
+    if firmware not in FIRMWARES:
+        raise LabError(f"unknown firmware {firmware!r}: choose one of {', '.join(FIRMWARES)}")
+    if firmware == "uefi" and arch_name not in UEFI_ARCHES:
+        raise LabError(f"a UEFI guest is {', '.join(UEFI_ARCHES)} only (not {arch_name})")
+
+
 def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package,
-               tag: str = "") -> Path:  # fmt: skip
+               tag: str = "", firmware: str = "bios") -> Path:  # fmt: skip
     """tag: "" for the arch's default kernel, else the chosen kernel package's name."""
     prefix = f"{a.name}+{tag}" if tag else a.name
-    name = f"{prefix}-{kernel.version}-{busybox.version}-{recipe_hash()}.img"
+    if firmware == "uefi":
+        prefix += "-uefi"
+    name = f"{prefix}-{kernel.version}-{busybox.version}-{recipe_hash(firmware)}.img"
     return paths.guests_dir() / debian.safe(name)
 
 
-def find_image(arch_name: str, kernel_package: str | None = None) -> Path:
+def find_image(arch_name: str, kernel_package: str | None = None,
+               firmware: str = "bios") -> Path:  # fmt: skip
     """The newest built image for arch (and kernel package) with the current
     recipe (no apt queries)."""
     a = arch(arch_name)
+    check_firmware(firmware, a.name)
     prefix = a.name
     if kernel_package:
         prefix += "+" + debian.safe(kernel_package.partition("=")[0])
@@ -98,12 +122,15 @@ def find_image(arch_name: str, kernel_package: str | None = None) -> Path:
             prefix += "-" + debian.safe(version)
         elif "/" not in kernel_package:
             prefix += "-*"
+    if firmware == "uefi":
+        prefix += "-uefi"
     found = sorted(
-        paths.guests_dir().glob(f"{prefix}-*{recipe_hash()}.img"),
+        paths.guests_dir().glob(f"{prefix}-*{recipe_hash(firmware)}.img"),
         key=lambda p: p.stat().st_mtime,
     )
     if not found:
         option = f" --kernel-package {kernel_package}" if kernel_package else ""
+        option += " --firmware uefi" if firmware == "uefi" else ""
         raise LabError(f"no guest image: run `ramooflax lab build-guest --arch {a.name}{option}`")
     return found[-1]
 
@@ -121,12 +148,14 @@ def initramfs(busybox: Path) -> bytes:
     return cpio.gzipped(entries)
 
 
-def build(arch_name: str, force: bool = False, kernel_package: str | None = None) -> Path:
+def build(arch_name: str, force: bool = False, kernel_package: str | None = None,
+          firmware: str = "bios") -> Path:  # fmt: skip
     """Build (or reuse) the guest image for arch; return its path.
 
     kernel_package: `NAME[=VERSION]` (debian.kernel_spec), instead of the
     arch's default linux-image-<flavour>."""
     a = arch(arch_name)
+    check_firmware(firmware, a.name)
     wanted = kernel_package or f"linux-image-{a.flavour}"
     say("guest", f"resolving {wanted}:{a.deb_arch} and busybox-static:{a.deb_arch}")
     if kernel_package:
@@ -135,7 +164,7 @@ def build(arch_name: str, force: bool = False, kernel_package: str | None = None
         kernel = debian.kernel_package(a.flavour, a.deb_arch)
     busybox = debian.package("busybox-static", a.deb_arch)
     tag = kernel_package.partition("=")[0] if kernel_package else ""
-    out = image_path(a, kernel, busybox, tag)
+    out = image_path(a, kernel, busybox, tag, firmware)
     if out.exists() and not force:
         say("guest", f"up to date: {out}")
         return out
@@ -147,25 +176,35 @@ def build(arch_name: str, force: bool = False, kernel_package: str | None = None
     say("guest", "writing the initramfs (busybox + /init)")
     initrd = out.with_suffix(".initrd.tmp")
     initrd.write_bytes(initramfs(broot / "bin" / "busybox"))
+    files = {"/boot/vmlinuz": vmlinuz[0], "/boot/initrd.img": initrd}
     try:
-        say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GRUB i386-pc, ext2 '{LABEL}')")
-        disk.build(
-            out,
-            {"/boot/vmlinuz": vmlinuz[0], "/boot/initrd.img": initrd},
-            LABEL,
-            GRUB_BODY,
-            GRUB_MODULES,
-            IMAGE_MIB,
-        )
+        if firmware == "uefi":
+            build_uefi(out, files)
+        else:
+            say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GRUB i386-pc, ext2 '{LABEL}')")
+            disk.build(out, files, LABEL, GRUB_BODY, GRUB_MODULES, IMAGE_MIB)
     finally:
         initrd.unlink(missing_ok=True)
     say("guest", f"built {out}")
     return out
 
 
-def ensure(arch_name: str, kernel_package: str | None = None) -> Path:
+def build_uefi(out: Path, files: dict[str, Path]) -> None:
+    """The UEFI disk: GPT, one ESP with GRUB x86_64-efi at the removable-media
+    path and the kernel and initramfs beside it; GRUB's embedded config finds
+    the ESP by its label and boots at once."""
+    say("guest", f"writing the disk image ({IMAGE_MIB} MiB, GPT, ESP '{UEFI_LABEL}', GRUB EFI)")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        grub = Path(tmp) / "grubx64.efi"
+        efidisk.grub_efi(
+            grub, disk.early_config(UEFI_LABEL, UEFI_GRUB_BODY), GRUB_MODULES, Path(tmp)
+        )
+        efidisk.build(out, {efidisk.BOOT_PATH: grub, **files}, UEFI_LABEL, IMAGE_MIB)
+
+
+def ensure(arch_name: str, kernel_package: str | None = None, firmware: str = "bios") -> Path:
     """An image for arch (and kernel package): the cached one if any, else build one."""
     try:
-        return find_image(arch_name, kernel_package)
+        return find_image(arch_name, kernel_package, firmware)
     except LabError:
-        return build(arch_name, kernel_package=kernel_package)
+        return build(arch_name, kernel_package=kernel_package, firmware=firmware)

@@ -1,4 +1,5 @@
-"""Locating, and building when stale, the hypervisor: build/hv/{loader,setup,vmm}.elf."""
+"""Locating, and building when stale, the hypervisor: build/hv/{loader,setup,vmm}.elf,
+and the UEFI application build/hv/ramooflax.efi."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ from ramooflax.lab import paths
 from ramooflax.lab.progress import say
 
 ELFS = ("loader.elf", "setup.elf", "vmm.elf")
+EFI_APP = "ramooflax.efi"
 SOURCE_SUFFIXES = {".c", ".h", ".S", ".s", ".ld", ".lds", ".mk", ""}
 
 
@@ -82,3 +84,12 @@ def ensure() -> tuple[Path, Path, Path]:
 
 def _jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def efi_app() -> Path:
+    """build/hv/ramooflax.efi (built with the ELFs, see ensure())."""
+    ensure()
+    app = (prebuilt_dir() or paths.hv_build_dir()) / EFI_APP
+    if not app.exists():
+        raise LabError(f"{app} does not exist: `make -C hv` builds it (use --no-hv)")
+    return app

@@ -23,6 +23,7 @@ from ramooflax.errors import GuestTimeout, LabError
 from ramooflax.lab import guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
+from ramooflax.lab.usb import efi_key
 
 SHELL_MARKER = guest.READY_MARKER
 READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
@@ -50,6 +51,10 @@ class MachineSpec:
     # another guest (the test kernel) names its own. stop() powers the
     # guest off through its shell only when it is the shell's.
     ready_marker: str = SHELL_MARKER
+    # "bios" (SeaBIOS, the hv from multiboot) or "uefi" (OVMF, the hv as
+    # ramooflax.efi on a key that boots before the guest disk: docs/uefi.md)
+    firmware: str = "bios"
+    cpu_minus: str = ""  # features taken off the CPU after +svm,+npt, e.g. "npt"
 
 
 class Machine:
@@ -66,15 +71,16 @@ class Machine:
     def _config(self) -> qemu.Config:
         s = self.spec
         qemu.version()
+        guest.check_firmware(s.firmware, s.guest)
         if s.image is not None:
             image = s.image
         else:
-            image = (guest.ensure(s.guest, s.kernel_package) if s.build
-                     else guest.find_image(s.guest, s.kernel_package))  # fmt: skip
+            image = (guest.ensure(s.guest, s.kernel_package, s.firmware) if s.build
+                     else guest.find_image(s.guest, s.kernel_package, s.firmware))  # fmt: skip
         if not image.exists():
             raise LabError(f"guest image {image} does not exist")
         hv_elfs = None
-        if s.with_hv and s.usb is None:
+        if s.with_hv and s.usb is None and s.firmware == "bios":
             hv_elfs = hv.ensure()
         if s.usb is not None and not s.usb.exists():
             raise LabError(f"USB image {s.usb} does not exist: run `ramooflax lab usb-image`")
@@ -99,19 +105,27 @@ class Machine:
                 # the hv takes the first ctrl=: the one given wins
                 hv_append = " ".join(w for w in hv_append.split() if not w.startswith("ctrl="))
             hv_append = f"{hv_append} {s.hv_options}"
+        usb, ovmf_vars = s.usb, None
+        if s.firmware == "uefi":
+            ovmf_vars = qemu.ovmf_vars_copy(log.parent / f"ovmf-vars-{console_port}.fd")
+            if s.with_hv and usb is None:
+                options = " ".join(w for w in hv_append.split() if not w.startswith("disk="))
+                usb = efi_key(log.parent / f"uefi-key-{console_port}.img", options)
         return qemu.Config(
             guest=image,
             console_port=console_port,
             ctrl_port=ctrl_port,
             log=log,
-            cpu=qemu.cpu_arg(s.cpu),
+            cpu=qemu.cpu_arg(s.cpu) + "".join(f",-{f}" for f in s.cpu_minus.split(",") if f),
             mem=s.mem,
             smp=s.smp,
             hv=hv_elfs,
-            usb=s.usb,
+            usb=usb,
             hv_append=hv_append,
             extra=extra,
             ctrl=s.ctrl,
+            firmware=s.firmware,
+            ovmf_vars=ovmf_vars,
         )
 
     def start(self) -> None:

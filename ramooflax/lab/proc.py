@@ -18,6 +18,9 @@ PROVIDERS = {
     "qemu-system-x86_64": "qemu-system-x86 (from bookworm-backports on Debian 12)",
     "make": "make",
     "tar": "tar",
+    "mkfs.fat": "dosfstools",
+    "mmd": "mtools",
+    "mcopy": "mtools",
 }
 
 

@@ -8,6 +8,7 @@ stderr stays clean and the model keeps what TCG really gives (1 GiB pages).
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 from dataclasses import dataclass, field
@@ -116,6 +117,25 @@ class Config:
     usb: Path | None = None
     extra: list[str] = field(default_factory=list)
     ctrl: str = "uart"  # or "net": ctrl_port is then forwarded to the VMM's NIC
+    # "uefi": OVMF (read-only code, this run's copy of the variables) and
+    # disks ordered by bootindex: the key (usb) first, the guest disk next.
+    firmware: str = "bios"
+    ovmf_vars: Path | None = None
+
+
+OVMF_DIR = Path("/usr/share/OVMF")
+OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"  # Secure Boot off
+OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+
+
+def ovmf_vars_copy(dest: Path) -> Path:
+    """A fresh copy of OVMF's variable store for one run (OVMF writes its boot
+    options there)."""
+    for f in (OVMF_CODE, OVMF_VARS):
+        if not f.exists():
+            raise LabError(f"{f} is missing: apt-get install ovmf")
+    shutil.copyfile(OVMF_VARS, dest)
+    return dest
 
 
 def command(cfg: Config) -> list[str]:
@@ -136,8 +156,18 @@ def command(cfg: Config) -> list[str]:
     argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp)]
     argv += ["-machine", "pc", "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]
     disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
-    for index, disk in enumerate(disks):
-        argv += ["-drive", f"file={disk},format=raw,if=ide,index={index},snapshot=on"]
+    if cfg.firmware == "uefi":
+        if cfg.ovmf_vars is None:
+            raise LabError("a UEFI machine needs its copy of the OVMF variables")
+        argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"]
+        argv += ["-drive", f"if=pflash,format=raw,unit=1,file={cfg.ovmf_vars}"]
+        # OVMF orders its boot options by QEMU's bootorder (bootindex).
+        for index, disk in enumerate(disks):
+            argv += ["-drive", f"if=none,id=disk{index},file={disk},format=raw,snapshot=on"]
+            argv += ["-device", f"ide-hd,drive=disk{index},bootindex={index}"]
+    else:
+        for index, disk in enumerate(disks):
+            argv += ["-drive", f"file={disk},format=raw,if=ide,index={index},snapshot=on"]
     argv += [
         "-chardev", f"socket,id=con,host=127.0.0.1,port={cfg.console_port},server=on,wait=on",
         "-serial", "chardev:con",
@@ -146,7 +176,7 @@ def command(cfg: Config) -> list[str]:
         "-chardev", f"file,id=log,path={cfg.log}",
         "-serial", "chardev:log",
     ]  # fmt: skip
-    if cfg.hv and not cfg.usb:
+    if cfg.hv and not cfg.usb and cfg.firmware == "bios":
         loader, setup, vmm = cfg.hv
         argv += ["-kernel", str(loader), "-initrd", f"{setup} setup,{vmm} vmm"]
         argv += ["-append", cfg.hv_append]

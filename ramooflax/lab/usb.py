@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ramooflax.errors import LabError
-from ramooflax.lab import disk, hv
+from ramooflax.lab import disk, efidisk, hv
 from ramooflax.lab.progress import say
 
 LABEL = "rfxusb"
@@ -58,4 +58,25 @@ def build(output: Path, disk_id: str = "0x81") -> Path:
     files = {"/boot/loader.elf": loader, "/boot/setup.elf": setup, "/boot/vmm.elf": vmm}
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
         write_image(output, files, multiboot_entry(disk_id), Path(tmp))
+    return output
+
+
+EFI_LABEL = "RFXKEY"
+EFI_KEY_MIB = 8
+EFI_CFG = "/EFI/BOOT/ramooflax.cfg"
+EFI_OPTIONS = "ctrl=uart:0x2f8 log=uart:0x3e8"
+
+
+def efi_key(output: Path, options: str) -> Path:
+    """A key for a UEFI machine: a GPT disk whose ESP holds ramooflax.efi at
+    the removable-media path \\EFI\\BOOT\\BOOTX64.EFI and its options in
+    ramooflax.cfg beside it (docs/uefi.md). Returns output."""
+    app = hv.efi_app()
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        cfg = Path(tmp) / "ramooflax.cfg"
+        cfg.write_text(options.strip() + "\n")
+        files = {efidisk.BOOT_PATH: app, EFI_CFG: cfg}
+        efidisk.build(output, files, EFI_LABEL, EFI_KEY_MIB)
     return output

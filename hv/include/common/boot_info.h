@@ -25,6 +25,29 @@
 #define BOOT_CPU_NRIPS   (1u << 0)
 #define BOOT_CPU_PAGE1GB (1u << 1)
 
+/* The VM's first state when the VMM takes over a running firmware (the UEFI
+ * application: uefi/launch.S), instead of the real-mode stub: the CPU as
+ * the firmware left it at the launch point. Segments in the VMCB's
+ * attribute packing (type|S|DPL|P in 7:0, AVL|L|DB|G in 11:8). */
+struct boot_seg {
+    uint16_t selector;
+    uint16_t attrib;
+    uint32_t limit;
+    uint64_t base;
+};
+
+enum boot_resume_seg { BR_ES, BR_CS, BR_SS, BR_DS, BR_FS, BR_GS, BR_LDTR, BR_TR, BR_NSEGS };
+
+struct boot_resume {
+    uint64_t gpr[16]; /* rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15 */
+    uint64_t rip, rflags;
+    uint64_t cr0, cr3, cr4, efer, pat, kernel_gs_base;
+    uint64_t gdt_base, idt_base;
+    uint16_t gdt_limit, idt_limit;
+    uint32_t pad;
+    struct boot_seg seg[BR_NSEGS];
+};
+
 struct boot_info {
     uint64_t magic;
     uint64_t vmm_base; /* hidden range [vmm_base, vmm_base + vmm_size) */
@@ -39,6 +62,7 @@ struct boot_info {
     uint64_t nested_root; /* nested page tables: the VM's memory without the VMM range */
     uint64_t nested_limit; /* the span mapped up front; the rest is mapped on demand */
     uint32_t vm_start_ip;  /* the VM's first instruction: 0000:vm_start_ip, real mode */
+    uint32_t vm_resume;    /* 1: the VM starts in `resume` instead (a UEFI launch) */
     uint32_t cpu_features; /* BOOT_CPU_* */
     uint32_t boot_disk;    /* BIOS drive the stub boots */
     uint32_t ctrl_wait;    /* stop at the VM's first instruction for a client */
@@ -53,6 +77,7 @@ struct boot_info {
     uint32_t apic_ids[BOOT_CPUS_MAX]; /* their APIC IDs, in table order */
     struct e820_entry e820[BOOT_E820_MAX]; /* patched: VMM range absent */
     char cmdline[BOOT_CMDLINE_MAX];
+    struct boot_resume resume;
 };
 
 _Static_assert(sizeof(struct boot_info) <= 4096, "boot_info fits one page");

@@ -23,4 +23,10 @@ enum cpus_source { CPUS_NONE, CPUS_MADT, CPUS_MPTABLE };
 unsigned cpus_find(cpus_read_fn read, void *ctx, uint64_t ebda, uint32_t *apic_ids, unsigned max,
                    enum cpus_source *source);
 
+/* The same from the ACPI MADT only, with the RSDP at rsdp (UEFI gives its
+ * address in the configuration table). Returns how many; 0 if the RSDP or
+ * the tables do not check out. */
+unsigned cpus_find_rsdp(cpus_read_fn read, void *ctx, uint64_t rsdp, uint32_t *apic_ids,
+                        unsigned max);
+
 #endif
