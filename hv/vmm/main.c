@@ -37,8 +37,11 @@ extern const char safe_msr_insn_rd[], safe_msr_insn_wr[], safe_msr_fixup[];
 int vmm_host_fault(struct fault_frame *f)
 {
     uint64_t cr2;
-    if (f->vector == X86_EXC_NMI)
+    if (f->vector == X86_EXC_NMI) {
+        if (f->rip == (uint64_t)svm_idle_hlt)
+            f->rip += 1; /* the kick came before the HLT: do not sleep on it */
         return 1;
+    }
     if (f->vector == X86_EXC_GP &&
         (f->rip == (uint64_t)safe_msr_insn_rd || f->rip == (uint64_t)safe_msr_insn_wr)) {
         f->rip = (uint64_t)safe_msr_fixup;

@@ -112,7 +112,21 @@ void svm_init_state(struct vcpu *v)
 
 /* GIF is clear in the VMM after an exit: set for a moment, an NMI can
  * wake the HLT (IF stays clear: no interrupt is taken here). */
-void svm_idle(struct vcpu *v) { __asm__ volatile("stgi; hlt; clgi" ::: "memory"); }
+/*
+ * Waits for a kick (an NMI). STGI lets a pending NMI in at once (APM Vol.2
+ * §15.17 "Global Interrupt Flag"), before the HLT: a kick sent between the
+ * caller's last look and here would be taken and the HLT would then sleep
+ * on. The NMI handler (vmm/main.c) steps over the HLT when it interrupted
+ * the core right at it, so the caller looks again.
+ */
+void svm_idle(struct vcpu *v)
+{
+    __asm__ volatile("stgi\n"
+                     ".globl svm_idle_hlt\n"
+                     "svm_idle_hlt: hlt\n"
+                     "clgi" ::
+                         : "memory");
+}
 
 /* On the vCPU's own core: EFER.SVME, the host save area, and the VMM's
  * own VMLOAD state (saved once here, loaded after every exit). */

@@ -38,6 +38,7 @@ int svm_vm_init(struct vm *vm);
 struct vcpu *svm_vcpu_create(struct vm *vm, unsigned id);
 void svm_cpu_enable(struct vcpu *v);
 void svm_idle(struct vcpu *v);
+extern const char svm_idle_hlt[]; /* its HLT: an NMI taken there skips it */
 void svm_init_state(struct vcpu *v);
 uint64_t svm_switch_cost(struct vcpu *v);
 
