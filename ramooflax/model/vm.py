@@ -47,6 +47,7 @@ from ramooflax.session import DEFAULT_TIMEOUT, Session
 from ramooflax.tdesc import Layout, TargetDescriptionError, read_target_xml
 from ramooflax.transport import Transport, open_transport
 
+MAX_VCPUS = 256  # more than the VMM runs (VM_MAX_VCPUS)
 KEEPALIVE_S = 3.0  # the VMM drops a client silent for ctrl_timeout (10 s) while stopped
 
 
@@ -108,10 +109,12 @@ def _thread_count(session: Session) -> int:
     """The vCPUs the stub reports (qfThreadInfo, qsThreadInfo...); 1 for a stub without threads."""
     count = 0
     reply = session.request("qfThreadInfo")
-    while reply.startswith(b"m"):
+    for _ in range(MAX_VCPUS):  # bounded: a stub that never says `l` ends here too
+        if not reply.startswith(b"m"):
+            break
         count += len([t for t in reply[1:].split(b",") if t])
         reply = session.request("qsThreadInfo")
-    return max(count, 1)
+    return min(max(count, 1), MAX_VCPUS)
 
 
 def _ctrlc_us(window: str | None, tsc_hz: str | None) -> float | None:
