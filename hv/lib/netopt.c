@@ -3,17 +3,7 @@
 #include <stdbool.h>
 
 #include "lib/mem.h"
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "lib/rsp.h" /* hex_digit */
 
 /* A number in base 10 or 16 up to one of the characters in `ends` (or NUL);
  * returns the characters read, 0 if none or past max. */
@@ -22,7 +12,7 @@ static unsigned parse_num(const char *s, unsigned base, uint32_t max, uint32_t *
     uint64_t v = 0;
     unsigned i = 0;
     for (; s[i]; i++) {
-        int d = hex_digit(s[i]);
+        int d = hex_digit((uint8_t)s[i]);
         if (d < 0 || (unsigned)d >= base)
             break;
         v = v * base + (unsigned)d;
