@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Self
 
 from ramooflax.errors import GuestTimeout, LabError
-from ramooflax.lab import guest, hv, paths, qemu
+from ramooflax.lab import cpustate, guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
 from ramooflax.lab.usb import efi_key
@@ -66,6 +66,7 @@ class Machine:
         self.config: qemu.Config | None = None
         self.started_at = 0.0
         self.ready_after: float | None = None
+        self.qemu_monitor: Path | None = None
 
     # -- life cycle -------------------------------------------------------
     def _config(self) -> qemu.Config:
@@ -94,6 +95,9 @@ class Machine:
         log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
+        # QEMU's own monitor, for the CPU states of a hung machine (cpustate.py).
+        self.qemu_monitor = log.parent / f"qemu-{console_port}.mon"
+        extra += ["-monitor", f"unix:{self.qemu_monitor},server=on,wait=off"]
         extra += list(s.qemu_args)
         hv_append = qemu.Config.hv_append
         if s.ctrl not in ("uart", "net"):
@@ -310,6 +314,10 @@ class Machine:
         if self.spec.with_hv and self.config is not None:
             log = self.log_text().strip().splitlines()[-15:]
             parts.append(f"hv log tail ({self.config.log}):\n" + ("\n".join(log) or "(empty)"))
+        if self.alive() and self.qemu_monitor is not None:
+            vmm = self.config.hv[2] if self.config is not None and self.config.hv else None
+            states = cpustate.cpu_states(self.qemu_monitor, self.log_text(), vmm)
+            parts.append("where the CPUs are (QEMU's monitor):\n" + states)
         return "\n".join(parts)
 
 

@@ -232,6 +232,18 @@ static void park(struct ctrl *c, struct vcpu *v)
         ctrl_prepare_resume(v, false);
 }
 
+/* A session begins: logged with the start of its first packet, so a log
+ * shows who stopped the VM before whatever follows. */
+static void log_attach(struct ctrl *c)
+{
+    char head[13];
+    unsigned n = c->rx.len < 12 ? c->rx.len : 12;
+    for (unsigned i = 0; i < n; i++)
+        head[i] = c->rx.buf[i] >= 0x20 && c->rx.buf[i] < 0x7f ? (char)c->rx.buf[i] : '.';
+    head[n] = 0;
+    log_printf("vmm: control: client attached (first packet \"%s\")\n", head);
+}
+
 /*
  * The stopped VM: serve packets until one resumes it. v is the vCPU that
  * stopped, on whose core this runs, and owns the session. Returns when v
@@ -291,8 +303,10 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         c->last_packet_tsc = now;
         if (!c->s.noack)
             send_char(c, '+');
-        c->session = true;
         c->rx.buf[c->rx.len] = 0; /* handlers may look one byte past the end */
+        if (!c->session)
+            log_attach(c);
+        c->session = true;
         a = stub_dispatch(&c->s, &c->reply, (char *)c->rx.buf, c->rx.len);
         if (a == STUB_STAY || a == STUB_DETACH)
             send_reply(c, &c->reply);
