@@ -204,6 +204,12 @@ void ctrl_release(struct ctrl *c)
     struct vcpu *was = c->owner;
     c->owner = 0;
     spin_unlock(&c->lock);
+    /* Against park(): our store of owner before our loads of parked, its
+     * store of parked before its load of owner. x86 lets a load pass an
+     * earlier store (SDM Vol.3A §9.2.3.4): without the fences each side
+     * could see the other's old value -- a parked vCPU not kicked, asleep
+     * for good. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vm->vcpus[i] != was && cv_of(vm->vcpus[i])->parked)
             apic_kick(vm->vcpus[i]);
@@ -219,6 +225,7 @@ static void park(struct ctrl *c, struct vcpu *v)
     uint64_t t0 = rdtsc();
     ctrl_hw_save(v);
     cv->parked = true;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
     while (c->owner && c->owner != v) {
         v->ops->idle(v);
         apic_take_kick(v);
