@@ -31,8 +31,10 @@ def _client_part(machine: Machine) -> bool:
     vm.attach()
     try:
         status = vm.status()
-        print(f"VM stopped (all {len(vm.cpus)} vCPUs) in {status.mode.value} mode at rip "
-              f"0x{status.rip:x} on vCPU {vm.cpu.index}")  # fmt: skip
+        print(
+            f"VM stopped (all {len(vm.cpus)} vCPUs) in {status.mode.value} mode at rip "
+            f"0x{status.rip:x} on vCPU {vm.cpu.index}"
+        )
         print(vm.cpus.table())
         _heading("The client: system registers of each vCPU")
         print(vm.cpus.sr_table())

@@ -98,8 +98,9 @@ def check_firmware(firmware: str, arch_name: str) -> None:
         raise LabError(f"a UEFI guest is {', '.join(UEFI_ARCHES)} only (not {arch_name})")
 
 
-def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package,
-               tag: str = "", firmware: str = "bios") -> Path:  # fmt: skip
+def image_path(
+    a: Arch, kernel: debian.Package, busybox: debian.Package, tag: str = "", firmware: str = "bios"
+) -> Path:
     """tag: "" for the arch's default kernel, else the chosen kernel package's name."""
     prefix = f"{a.name}+{tag}" if tag else a.name
     if firmware == "uefi":
@@ -108,8 +109,7 @@ def image_path(a: Arch, kernel: debian.Package, busybox: debian.Package,
     return paths.guests_dir() / debian.safe(name)
 
 
-def find_image(arch_name: str, kernel_package: str | None = None,
-               firmware: str = "bios") -> Path:  # fmt: skip
+def find_image(arch_name: str, kernel_package: str | None = None, firmware: str = "bios") -> Path:
     """The newest built image for arch (and kernel package) with the current
     recipe (no apt queries)."""
     a = arch(arch_name)
@@ -148,8 +148,9 @@ def initramfs(busybox: Path) -> bytes:
     return cpio.gzipped(entries)
 
 
-def build(arch_name: str, force: bool = False, kernel_package: str | None = None,
-          firmware: str = "bios") -> Path:  # fmt: skip
+def build(
+    arch_name: str, force: bool = False, kernel_package: str | None = None, firmware: str = "bios"
+) -> Path:
     """Build (or reuse) the guest image for arch; return its path.
 
     kernel_package: `NAME[=VERSION]` (debian.kernel_spec), instead of the

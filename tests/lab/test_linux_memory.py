@@ -102,7 +102,8 @@ def test_package_and_memory_agree(guest: Machine, cache: Path) -> None:
         assert linux.slide == mem.slide and linux.text == mem.text
         assert not linux.profile.check_against(mem.profile)
         assert [t.pid for t in linux.tasks(with_cr3=False)] == [
-            t.pid for t in mem.tasks(with_cr3=False)]  # fmt: skip
+            t.pid for t in mem.tasks(with_cr3=False)
+        ]
     finally:
         vm.detach()
 
@@ -165,8 +166,10 @@ def test_ram_ranges_are_the_kernels(name: str, request: pytest.FixtureRequest) -
 
     machine: Machine = request.getfixturevalue(name)
     iomem = machine.run("cat /proc/iomem").output
-    want = [(int(a, 16), int(b, 16) + 1)
-            for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM$", iomem, re.MULTILINE)]  # fmt: skip
+    want = [
+        (int(a, 16), int(b, 16) + 1)
+        for a, b in re.findall(r"^([0-9a-f]+)-([0-9a-f]+) : System RAM$", iomem, re.MULTILINE)
+    ]
     vm = attach(machine)
     try:
         ranges, source = ram_ranges(vm)

@@ -55,9 +55,13 @@ def efi_map(text: str) -> list[facts.Range]:
 def spec(with_hv: bool, logs: Path) -> MachineSpec:
     name = "hv" if with_hv else "nohv"
     return MachineSpec(
-        guest="amd64", with_hv=with_hv, firmware="uefi", smp=2, build=True,
+        guest="amd64",
+        with_hv=with_hv,
+        firmware="uefi",
+        smp=2,
+        build=True,
         log=logs / f"hv-uefi-{name}.log",
-    )  # fmt: skip
+    )
 
 
 def collect(machine: Machine) -> dict[str, str]:

@@ -15,9 +15,13 @@ pytestmark = pytest.mark.lab
 def test_no_npt_boots_the_os_without_the_hv(qemu_ok: None) -> None:
     logs = Path(tempfile.mkdtemp(prefix="ramooflax-uefi-nonpt-"))
     spec = MachineSpec(
-        guest="amd64", with_hv=True, firmware="uefi", build=True, cpu_minus="npt",
+        guest="amd64",
+        with_hv=True,
+        firmware="uefi",
+        build=True,
+        cpu_minus="npt",
         log=logs / "hv-uefi-nonpt.log",
-    )  # fmt: skip
+    )
     with Machine(spec) as m:
         m.wait_ready(400)
         console = m.console_text()

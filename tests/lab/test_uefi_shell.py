@@ -51,9 +51,13 @@ def shell_machine(qemu_ok: None) -> Iterator[Machine]:
     key = work / "key.img"
     efidisk.build(key, {"/ramooflax.efi": hv.efi_app(), "/startup.nsh": script}, "RFXSHELL", 8)
     spec = MachineSpec(
-        guest="amd64", with_hv=True, firmware="uefi", usb=key, image=disk,
+        guest="amd64",
+        with_hv=True,
+        firmware="uefi",
+        usb=key,
+        image=disk,
         log=work / "hv-uefi-shell.log",
-    )  # fmt: skip
+    )
     with Machine(spec) as m:
         m.wait_ready(BOOT_TIMEOUT)
         yield m

@@ -106,9 +106,15 @@ def test_gpt_disk_with_esp(tmp_path: Path) -> None:
 
 def test_qemu_command_uefi(tmp_path: Path) -> None:
     cfg = qemu.Config(
-        guest=tmp_path / "guest.img", console_port=1, ctrl_port=2, log=tmp_path / "log",
-        cpu="EPYC", usb=tmp_path / "key.img", firmware="uefi", ovmf_vars=tmp_path / "vars.fd",
-    )  # fmt: skip
+        guest=tmp_path / "guest.img",
+        console_port=1,
+        ctrl_port=2,
+        log=tmp_path / "log",
+        cpu="EPYC",
+        usb=tmp_path / "key.img",
+        firmware="uefi",
+        ovmf_vars=tmp_path / "vars.fd",
+    )
     argv = " ".join(qemu.command(cfg))
     assert f"if=pflash,format=raw,unit=0,readonly=on,file={qemu.OVMF_CODE}" in argv
     assert f"if=pflash,format=raw,unit=1,file={tmp_path / 'vars.fd'}" in argv
