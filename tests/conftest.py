@@ -13,11 +13,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ramooflax.errors import RamooflaxError
-from ramooflax.lab import qemu
+from ramooflax.lab import cpustate, qemu
 from ramooflax.lab.machine import Machine, MachineSpec
 
 BACKPORTS_KERNEL = "linux-image-amd64/bookworm-backports"
@@ -128,6 +129,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 _WANTED = pytest.StashKey[set[str]]()
 _LAST_USE = pytest.StashKey[dict[str, str]]()
 _POOL = pytest.StashKey["Pool"]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed lab test's report says where each CPU of each running
+    hypervisor machine is (VM, or which VMM function): a hung VMM shows."""
+    report = yield
+    pool = item.config.stash.get(_POOL, None)
+    if report.failed and pool is not None:
+        for name, machine in pool.machines.items():
+            if machine.spec.with_hv and machine.alive() and machine.qemu_monitor is not None:
+                vmm = machine.config.hv[2] if machine.config and machine.config.hv else None
+                states = cpustate.cpu_states(machine.qemu_monitor, machine.log_text(), vmm)
+                report.sections.append((f"where the CPUs of {name} are", states))
+    return report
 
 
 @pytest.hookimpl(trylast=True)

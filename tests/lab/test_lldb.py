@@ -217,6 +217,21 @@ def test_qhostinfo(hv_amd64: Machine, lldb_session: Session) -> None:
     assert info.get("ptrsize") == "8" and info.get("endian") == "little", info
 
 
+def test_attach_does_not_scan_for_a_kernel(lldb_session: Session) -> None:
+    """On a target of unknown OS lldb looks for a Darwin kernel image: at the
+    address qShlibInfoAddr gives, else by reading hundreds of pages down
+    from the pc (seconds over a UART). The stub's null answer ends that
+    before the first stop; bench/lldb_attach.py times the attach."""
+    assert _reply(lldb_session, "qShlibInfoAddr") == "0"
+    assert len(kernel_scan_reads(lldb_session.packets)) < 8, "lldb scanned memory for a kernel"
+
+
+def kernel_scan_reads(packets: str) -> list[int]:
+    """lldb's scan for a kernel image: 512-byte reads at page boundaries."""
+    found = re.findall(r"send packet: \$[mx]([0-9a-f]+),200#", packets)
+    return [a for a in (int(x, 16) for x in found) if a % 0x1000 == 0]
+
+
 def test_qprocessinfo(lldb_session: Session) -> None:
     reply = _reply(lldb_session, "qProcessInfo")
     assert reply and "pid:" in reply

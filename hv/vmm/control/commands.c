@@ -480,6 +480,7 @@ static const struct stub_cmd stub_cmds[] = {
     {"qAttached", gdb_cmd_attached},
     {"qHostInfo", stub_lldb_host_info},
     {"qProcessInfo", stub_lldb_process_info},
+    {"qShlibInfoAddr", stub_lldb_shlib_info_addr},
     {"qRegisterInfo", stub_lldb_register_info},
     {"qfThreadInfo", gdb_cmd_thread_list},
     {"qsThreadInfo", gdb_cmd_thread_list},

@@ -40,6 +40,20 @@ enum stub_action stub_lldb_process_info(struct stub *s, struct reply *r, char *p
     return STUB_STAY;
 }
 
+/*
+ * qShlibInfoAddr: where the OS keeps its list of loaded images. A bare
+ * machine has no such list: its address is null. Answered rather than
+ * refused: on a target whose OS is unknown, lldb looks for a Darwin kernel
+ * at that address, and only when the stub gives none does it scan memory
+ * for one -- hundreds of reads down from the pc, seconds over a UART. At 0
+ * it finds no Mach-O header (nothing, or the real-mode IVT) and stops.
+ */
+enum stub_action stub_lldb_shlib_info_addr(struct stub *s, struct reply *r, char *p, size_t n)
+{
+    reply_str(r, "0");
+    return STUB_STAY;
+}
+
 /* DWARF numbers of the x86-64 registers: System V AMD64 psABI, "DWARF
  * Register Number Mapping" (rax 0, rdx 1, rcx 2, rbx 3, rsi 4, rdi 5,
  * rbp 6, rsp 7, r8-r15 8-15, rip 16, xmm0-15 17-32, st0-7 33-40,

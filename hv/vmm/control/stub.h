@@ -170,6 +170,7 @@ void stub_filters_clear(struct stub *s);
 /* lldb.c: lldb's qHostInfo, qProcessInfo, qRegisterInfoN */
 enum stub_action stub_lldb_host_info(struct stub *s, struct reply *r, char *p, size_t n);
 enum stub_action stub_lldb_process_info(struct stub *s, struct reply *r, char *p, size_t n);
+enum stub_action stub_lldb_shlib_info_addr(struct stub *s, struct reply *r, char *p, size_t n);
 enum stub_action stub_lldb_register_info(struct stub *s, struct reply *r, char *p, size_t n);
 
 /* monitor.c: `monitor ...` (qRcmd) */
