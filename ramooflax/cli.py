@@ -61,10 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_usb_image(args: argparse.Namespace) -> int:
     from ramooflax.lab import usb
 
-    if args.firmware == "uefi":
-        print(usb.efi_key(args.output, usb.EFI_OPTIONS))
-    else:
-        print(usb.build(args.output, args.disk))
+    print(usb.build(args.output, args.disk))
     return 0
 
 
@@ -573,7 +570,10 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.set_defaults(func=cmd_run)
 
     p = _command(
-        lab_sub, "usb-image", "write a GRUB-bootable image with the hypervisor (a USB key)"
+        lab_sub,
+        "usb-image",
+        "write the hypervisor's USB key: it boots BIOS machines (GRUB in the MBR) and UEFI "
+        "ones (\\EFI\\BOOT\\BOOTX64.EFI on an EFI System Partition)",
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="image file to write")
     p.add_argument(
@@ -581,10 +581,6 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         default="0x81",
         help="BIOS drive the hv boots (default 0x81: the disk after the USB key)",
     )
-    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
-                   help="bios: MBR and GRUB (default); uefi: a GPT key whose ESP holds "
-                        "ramooflax.efi as \\EFI\\BOOT\\BOOTX64.EFI and ramooflax.cfg "
-                        "(docs/uefi.md)")  # fmt: skip
     p.set_defaults(func=cmd_usb_image)
 
     p = _command(

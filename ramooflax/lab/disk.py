@@ -5,6 +5,11 @@ from sector 1 (it must end below 1 MiB), and one bootable type-83 partition
 at 1 MiB holding an ext2 file system made by `mke2fs -d`. The core.img carries
 an embedded config that finds its partition by LABEL (the disk may be BIOS
 drive 0x80 or 0x81) and boots at once: GRUB never reads a config file.
+
+With `esp`, a second partition follows: an EFI System Partition (MBR type
+0xEF, UEFI 2.10 §5.2.1 "Legacy Master Boot Record"), a FAT file system (efidisk.fat_image). A
+UEFI firmware boots its \\EFI\\BOOT\\BOOTX64.EFI and ignores the MBR's code; a
+BIOS runs that code and ignores the ESP: one disk boots on both.
 """
 
 import shutil
@@ -12,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ramooflax.errors import LabError
-from ramooflax.lab import proc
+from ramooflax.lab import efidisk, proc
 
 SECTOR = 512
 PART_START = 1 << 20  # 1 MiB
@@ -33,8 +38,12 @@ def build(
     grub_body: str,
     modules: list[str],
     size_mib: int,
+    esp: dict[str, Path] | None = None,
+    esp_label: str = "",
+    esp_mib: int = 0,
 ) -> None:
-    """Write the image to out (atomically). files maps /path/in/fs -> host file."""
+    """Write the image to out (atomically). files maps /path/in/fs -> host file;
+    esp (the same) fills an EFI System Partition of esp_mib after it."""
     if not (GRUB_PC / "boot.img").exists():
         raise LabError(f"{GRUB_PC}/boot.img is missing: apt-get install grub-pc-bin")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -61,13 +70,17 @@ def build(
         if SECTOR + len(core_bytes) > PART_START:
             raise LabError(f"GRUB core.img is {len(core_bytes)} bytes: it must fit below 1 MiB")
 
+        layout = f"label: dos\nstart={PART_START // SECTOR}, size={fs_bytes // SECTOR}, "
+        layout += "type=83, bootable\n"
+        esp_fs = work / "esp.img"
+        if esp is not None:
+            efidisk.fat_image(esp_fs, esp, esp_label, esp_mib << 20)
+            start, size = (size_mib << 20) // SECTOR, (esp_mib << 20) // SECTOR
+            layout += f"start={start}, size={size}, type=ef\n"
         img = work / "disk.img"
         with img.open("wb") as f:
-            f.truncate(size_mib * (1 << 20))
-        proc.run(
-            ["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(img)],
-            input_text=f"label: dos\nstart={PART_START // SECTOR}, type=83, bootable\n",
-        )
+            f.truncate((size_mib + (esp_mib if esp is not None else 0)) << 20)
+        proc.run(["sfdisk", "-q", "--no-reread", "--no-tell-kernel", str(img)], input_text=layout)
         boot = (GRUB_PC / "boot.img").read_bytes()
         with img.open("r+b") as f:
             f.write(boot[:440])  # keep the disk signature and partition table
@@ -76,4 +89,8 @@ def build(
             f.seek(PART_START)
             with fs.open("rb") as src_fs:
                 shutil.copyfileobj(src_fs, f, 1 << 20)
+            if esp is not None:
+                f.seek(size_mib << 20)
+                with esp_fs.open("rb") as src_esp:
+                    shutil.copyfileobj(src_esp, f, 1 << 20)
         img.rename(out)

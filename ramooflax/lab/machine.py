@@ -23,7 +23,7 @@ from ramooflax.errors import GuestTimeout, LabError
 from ramooflax.lab import cpustate, guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
-from ramooflax.lab.usb import efi_key
+from ramooflax.lab.usb import build as build_key
 
 SHELL_MARKER = guest.READY_MARKER
 READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
@@ -114,7 +114,8 @@ class Machine:
             ovmf_vars = qemu.ovmf_vars_copy(log.parent / f"ovmf-vars-{console_port}.fd")
             if s.with_hv and usb is None:
                 options = " ".join(w for w in hv_append.split() if not w.startswith("disk="))
-                usb = efi_key(log.parent / f"uefi-key-{console_port}.img", options)
+                key = log.parent / f"uefi-key-{console_port}.img"
+                usb = build_key(key, efi_options=options)
         return qemu.Config(
             guest=image,
             console_port=console_port,

@@ -1,8 +1,13 @@
-"""`ramooflax lab usb-image`: a GRUB disk that boots the hypervisor, as a USB key.
+"""`ramooflax lab usb-image`: the USB key, for BIOS and UEFI machines alike.
 
-GRUB's multiboot loads loader.elf with setup.elf and vmm.elf as modules,
-exactly what QEMU's -kernel/-initrd does; the hv then boots BIOS drive `disk`
-(0x81: the installed disk that follows the key).
+One MBR disk with two partitions (disk.build):
+- for a BIOS: GRUB (i386-pc) in the MBR and an ext2 partition; GRUB's
+  multiboot loads loader.elf with setup.elf and vmm.elf as modules, exactly
+  what QEMU's -kernel/-initrd does; the hv then boots BIOS drive `disk` (0x81:
+  the installed disk that follows the key);
+- for UEFI: an EFI System Partition holding ramooflax.efi at the removable
+  media path \\EFI\\BOOT\\BOOTX64.EFI and its options in ramooflax.cfg beside
+  it (docs/uefi.md); the firmware then boots its next boot option.
 """
 
 import re
@@ -14,7 +19,11 @@ from ramooflax.lab import disk, efidisk, hv
 from ramooflax.lab.progress import say
 
 LABEL = "rfxusb"
-IMAGE_MIB = 16
+IMAGE_MIB = 16  # the BIOS part, from the MBR to the end of the ext2 partition
+ESP_MIB = 8
+EFI_LABEL = "RFXKEY"
+EFI_CFG = "/EFI/BOOT/ramooflax.cfg"
+EFI_OPTIONS = "ctrl=uart:0x2f8 log=uart:0x3e8"
 MODULES = ["multiboot", "linux", "configfile", "normal"]
 
 
@@ -41,42 +50,35 @@ def multiboot_entry(disk_id: str) -> str:
 """
 
 
-def write_image(output: Path, files: dict[str, Path], entry: str, work: Path) -> None:
-    cfg = work / "grub.cfg"
-    cfg.write_text(grub_cfg(entry))
-    disk.build(output, {**files, "/boot/grub/grub.cfg": cfg}, LABEL, EARLY_BODY, MODULES, IMAGE_MIB)
-
-
-def build(output: Path, disk_id: str = "0x81") -> Path:
-    """Write the USB image to output; return its absolute path."""
+def build(output: Path, disk_id: str = "0x81", efi_options: str = "") -> Path:
+    """Write the USB key to output; return its absolute path. efi_options go to
+    ramooflax.cfg (default: the lab's serial wiring, EFI_OPTIONS)."""
     if not re.fullmatch(r"0x[89][0-9a-fA-F]", disk_id):
         raise LabError(f"--disk {disk_id!r} is not a BIOS hard-disk number (0x80..0x9f)")
     loader, setup, vmm = hv.ensure()
-    output = output.resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    say("usb", f"writing {output} ({IMAGE_MIB} MiB, GRUB i386-pc, ext2 '{LABEL}')")
-    files = {"/boot/loader.elf": loader, "/boot/setup.elf": setup, "/boot/vmm.elf": vmm}
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-        write_image(output, files, multiboot_entry(disk_id), Path(tmp))
-    return output
-
-
-EFI_LABEL = "RFXKEY"
-EFI_KEY_MIB = 8
-EFI_CFG = "/EFI/BOOT/ramooflax.cfg"
-EFI_OPTIONS = "ctrl=uart:0x2f8 log=uart:0x3e8"
-
-
-def efi_key(output: Path, options: str) -> Path:
-    """A key for a UEFI machine: a GPT disk whose ESP holds ramooflax.efi at
-    the removable-media path \\EFI\\BOOT\\BOOTX64.EFI and its options in
-    ramooflax.cfg beside it (docs/uefi.md). Returns output."""
     app = hv.efi_app()
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
+    say(
+        "usb",
+        f"writing {output} ({IMAGE_MIB + ESP_MIB} MiB: GRUB i386-pc and ext2 '{LABEL}' for "
+        f"a BIOS, an EFI System Partition '{EFI_LABEL}' for UEFI)",
+    )
+    files = {"/boot/loader.elf": loader, "/boot/setup.elf": setup, "/boot/vmm.elf": vmm}
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-        cfg = Path(tmp) / "ramooflax.cfg"
-        cfg.write_text(options.strip() + "\n")
-        files = {efidisk.BOOT_PATH: app, EFI_CFG: cfg}
-        efidisk.build(output, files, EFI_LABEL, EFI_KEY_MIB)
+        work = Path(tmp)
+        cfg, efi_cfg = work / "grub.cfg", work / "ramooflax.cfg"
+        cfg.write_text(grub_cfg(multiboot_entry(disk_id)))
+        efi_cfg.write_text((efi_options or EFI_OPTIONS).strip() + "\n")
+        disk.build(
+            output,
+            {**files, "/boot/grub/grub.cfg": cfg},
+            LABEL,
+            EARLY_BODY,
+            MODULES,
+            IMAGE_MIB,
+            esp={efidisk.BOOT_PATH: app, EFI_CFG: efi_cfg},
+            esp_label=EFI_LABEL,
+            esp_mib=ESP_MIB,
+        )
     return output
