@@ -8,6 +8,7 @@ the hypervisor boots once and serves every other test of the module.
 """
 
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -180,3 +181,57 @@ def test_client_reads_registers(uefi_hv: Machine) -> None:
     finally:
         vm.detach()
     assert uefi_hv.run("echo alive").output.strip() == "alive"
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
+def test_gdb_breaks_on_the_syscall_entry(uefi_hv: Machine) -> None:
+    """Stock gdb on the UEFI machine: `break *$lstar` while the guest makes
+    system calls stops at entry_SYSCALL_64; the system registers read."""
+    from test_gdb import gdb, guest_loop, kallsyms, show, value
+
+    syms = kallsyms(uefi_hv, "entry_SYSCALL_64")
+    with guest_loop(uefi_hv, "cat /proc/version"):
+        out = gdb(
+            uefi_hv,
+            show("LSTAR", "$lstar"),
+            "break *$lstar",
+            "continue",
+            show("PC", "$pc"),
+            show("CR3", "$cr3"),
+            show("EFER", "$efer"),
+            "delete",
+            "detach",
+        )
+    assert value(out, "LSTAR") == syms["entry_SYSCALL_64"]
+    assert value(out, "PC") == syms["entry_SYSCALL_64"], out
+    assert value(out, "CR3") and value(out, "EFER") & 0x500 == 0x500
+    assert uefi_hv.run("echo alive").output.strip() == "alive"
+
+
+def test_client_breakpoint_and_process_finder(uefi_hv: Machine) -> None:
+    """The Python client on the UEFI machine: a breakpoint on the syscall
+    entry is hit, and the paper's process finder finds a process by name."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "process_finder.py"
+    spec = importlib.util.spec_from_file_location("process_finder", path)
+    assert spec is not None and spec.loader is not None
+    finder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finder)
+    job = uefi_hv.run_background(
+        "printf '#!/bin/sh\\nsleep 15\\n' > /tmp/rfxefi && chmod +x /tmp/rfxefi && "
+        "/tmp/rfxefi; echo done"
+    )
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{uefi_hv.free_ctrl_port()}").attach()
+    try:
+        lstar = vm.cpu.sr.lstar
+        vm.cpu.breakpoints.add_hw_insn(lstar, name="entry")
+        assert vm.resume(timeout=60), "no system call reached the breakpoint"
+        assert vm.event is not None and vm.event.reason is StopReason.HW_BREAKPOINT
+        assert vm.cpu.gpr.rip == lstar
+        vm.cpu.breakpoints.remove("entry")
+        task, _ = finder.find_process(vm, "rfxefi")
+        assert task.comm == "rfxefi" and task.cr3
+    finally:
+        vm.detach()
+    assert job.result().output.endswith("done\n")
