@@ -7,6 +7,7 @@ runs first, its facts are kept and it is powered off; then the machine under
 the hypervisor boots once and serves every other test of the module.
 """
 
+import hashlib
 import re
 import shutil
 import tempfile
@@ -38,6 +39,9 @@ FACTS = {
     # initramfs lacks)
     "efiwarn": "dmesg | grep -c -i -e 'unable to switch efi' -e 'runtime services disabled'",
     "serial": "cat /proc/tty/driver/serial",
+    # md5sum and fork/exec: the same output with and without the hypervisor
+    "workload": "seq 1 30000 | md5sum; i=0; while [ $i -lt 60 ]; do /bin/true; i=$((i+1)); done; "
+    "echo $i",
 }
 
 
@@ -152,6 +156,15 @@ def test_no_svm_and_no_ctrl_uart(hv_facts: dict[str, str], native: Native) -> No
     native_uart, hv_uart = port.search(native.facts["serial"]), port.search(hv_facts["serial"])
     assert native_uart and native_uart.group(1) != "unknown", native.facts["serial"]
     assert hv_uart and hv_uart.group(1) == "unknown", hv_facts["serial"]
+
+
+def test_workload_output_is_the_native_one(hv_facts: dict[str, str], native: Native) -> None:
+    seq = "".join(f"{i}\n" for i in range(1, 30001)).encode()
+    assert (
+        hv_facts["workload"]
+        == native.facts["workload"]
+        == f"{hashlib.md5(seq).hexdigest()}  -\n60\n"
+    )
 
 
 def test_exits_logged(uefi_hv: Machine) -> None:
