@@ -353,6 +353,12 @@ static int check_state(struct vcpu *v, const char **why)
     const struct cpu_caps *c = &v->vm->caps;
     struct vmcb_caps caps = {c->cr4_allowed, c->efer_allowed | EFER_SVME, c->maxphyaddr,
                              c->long_mode};
+    /* EFER.SVME is the VMM's bit, which the VM never sees (get_efer) and so
+     * cannot have cleared; state saved and restored around the VM's back
+     * can: an SMI taken in the VM, whose handler rewrites the saved EFER
+     * before RSM (SeaBIOS's 32-bit calls through SMM on a q35 board; APM
+     * Vol.2 §10.2 "SMM Resources"). It is put back, no fault for the VM. */
+    vmcb_of(v)->save.efer |= EFER_SVME;
     *why = vmcb_check(vmcb_of(v), &caps, true);
     if (!*why)
         return 0;
