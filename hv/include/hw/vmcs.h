@@ -59,6 +59,7 @@
 #define VM_ENTRY_MSR_LOAD_ADDR 0x200a
 #define TSC_OFFSET             0x2010
 #define EPT_POINTER            0x201a
+#define XSS_EXIT_BITMAP        0x202c
 #define GUEST_PHYSICAL_ADDRESS 0x2400
 #define VMCS_LINK_POINTER      0x2800
 #define GUEST_IA32_DEBUGCTL    0x2802
