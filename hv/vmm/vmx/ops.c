@@ -12,6 +12,7 @@
 #include "common/cpu.h"
 #include "hw/x86.h"
 #include "vmm/core/gmem.h"
+#include "vmm/core/vcpu.h"
 #include "vmm/vmx/vmx.h"
 
 _Static_assert(HOST_RSP == 0x6c14, "enter.S writes HOST_RSP by its encoding");
@@ -55,6 +56,10 @@ static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
     struct vmx_vm *b = vmx_vm_of(v->vm);
     switch (n) {
     case 0:
+        /* Intel CPUs ignore a write to CR0's reserved bits 31:0 (they read
+         * 0: SDM Vol.3A §2.5, measured under Bochs); the read shadow would
+         * keep them. */
+        val &= CR0_DEFINED;
         vmwrite(CR0_READ_SHADOW, val);
         vmwrite(GUEST_CR0, vmx_hw_cr0(b, val));
         break;
@@ -446,11 +451,18 @@ static int check_state(struct vcpu *v, const char **why)
     return 0;
 }
 
-/* CPUID leaf 1 ECX[5]: no VMX (SDM Vol.3C §23.6). */
+/*
+ * CPUID leaf 1 ECX[5]: no VMX (SDM Vol.3C §23.6). Leaf 8000_0001 EDX[11]
+ * (SYSCALL/SYSRET) is set by Intel CPUs only when CPUID runs in 64-bit
+ * mode (SDM Vol.2 CPUID, Table 3-8); the VMM always runs it there, so it
+ * is cleared for a VM that is not.
+ */
 static void cpuid_filter(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
     if (leaf == 1)
         r[2] &= ~CPUID_1_ECX_VMX;
+    else if (leaf == 0x80000001 && v && vcpu_code_bits(v) != 64)
+        r[3] &= ~CPUID_80000001_EDX_SYSCALL;
 }
 
 /* IA32_FEATURE_CONTROL and the VMX capability MSRs (the last of these
