@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ramooflax.errors import LabError
@@ -62,6 +62,7 @@ class Run:
 
     cpu: str
     with_hv: bool
+    emulator: str = "qemu"  # or "bochs" (one core; cpu is then a Bochs model)
     plan: list[str] = field(default_factory=list)
     groups: dict[str, Group] = field(default_factory=dict)
     bench: dict[str, int] = field(default_factory=dict)
@@ -201,6 +202,8 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
     (or due) when the machine died; that group is marked dead with why."""
     image = testkernel.image(cmdline)
     spec = MachineSpec(with_hv=run.with_hv, cpu=run.cpu, image=image, log=log, ready_marker=START)
+    if run.emulator != "qemu":
+        spec = replace(spec, emulator=run.emulator, smp=1)
     machine = Machine(spec)
     reader = _Reader(run)
     machine.start()
@@ -223,13 +226,17 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
                 why = f"the kernel stopped: {reader.fatal}"
             elif not machine.alive():
                 why = (
-                    f"QEMU exited (status {machine.proc.returncode if machine.proc else '?'}): "
+                    f"{machine.emulator_name} exited "
+                    f"(status {machine.proc.returncode if machine.proc else '?'}): "
                     "the machine reset or shut down (QEMU runs with -no-reboot)"
                 )
             elif run.with_hv and any(m in machine.log_text() for m in HV_HALTED):
                 why = "the hypervisor halted"
             elif hung:
-                why = f"no output for {idle:.0f} s ({busy:.0f} s of QEMU's CPU): the machine hangs or loops"
+                why = (
+                    f"no output for {idle:.0f} s ({busy:.0f} s of {machine.emulator_name}'s "
+                    "CPU): the machine hangs or loops"
+                )
             else:
                 time.sleep(0.05)
         if run.with_hv and not run.hv_log:
@@ -300,12 +307,13 @@ def run(
     max_boots: int = MAX_BOOTS,
     say: Say = _quiet,
     options: Iterable[str] = (),
+    emulator: str = "qemu",
 ) -> Run:
     """All the selected groups in one configuration (a boot, and one more
     after each group that killed the machine). options: more kernel options
-    (`bench_runs=N`)."""
+    (`bench_runs=N`); emulator: "bochs" runs it under Bochs (one core)."""
     logs.mkdir(parents=True, exist_ok=True)
-    result = Run(cpu, with_hv)
+    result = Run(cpu, with_hv, emulator)
     base = ([] if with_hv else ["tcg_quirks=1"]) + list(options)
     only = list(only)
     result.plan = testkernel.plan(only)  # the kernel's RFXT-PLAN replaces it

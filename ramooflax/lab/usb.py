@@ -5,12 +5,14 @@ exactly what QEMU's -kernel/-initrd does; the hv then boots BIOS drive `disk`
 (0x81: the installed disk that follows the key).
 """
 
+import hashlib
+import inspect
 import re
 import tempfile
 from pathlib import Path
 
 from ramooflax.errors import LabError
-from ramooflax.lab import disk, efidisk, hv
+from ramooflax.lab import disk, efidisk, hv, paths
 from ramooflax.lab.progress import say
 
 LABEL = "rfxusb"
@@ -32,9 +34,12 @@ menuentry "Ramooflax" {{
 """
 
 
-def multiboot_entry(disk_id: str) -> str:
+OPTIONS = "ctrl=uart:0x2f8 log=uart:0x3e8"
+
+
+def multiboot_entry(disk_id: str, options: str = OPTIONS) -> str:
     return f"""
-  multiboot /boot/loader.elf ctrl=uart:0x2f8 log=uart:0x3e8 disk={disk_id}
+  multiboot /boot/loader.elf {options} disk={disk_id}
   module /boot/setup.elf setup
   module /boot/vmm.elf vmm
   boot
@@ -47,18 +52,47 @@ def write_image(output: Path, files: dict[str, Path], entry: str, work: Path) ->
     disk.build(output, {**files, "/boot/grub/grub.cfg": cfg}, LABEL, EARLY_BODY, MODULES, IMAGE_MIB)
 
 
-def build(output: Path, disk_id: str = "0x81") -> Path:
-    """Write the USB image to output; return its absolute path."""
+def build(output: Path, disk_id: str = "0x81", options: str = OPTIONS) -> Path:
+    """Write the USB image to output, the hv booted with options (its
+    multiboot command line, without disk=); return its absolute path."""
     if not re.fullmatch(r"0x[89][0-9a-fA-F]", disk_id):
         raise LabError(f"--disk {disk_id!r} is not a BIOS hard-disk number (0x80..0x9f)")
+    if re.search(r"[\n;{}\"'\\$]", options):
+        raise LabError(f"hv options {options!r} hold a character GRUB's config would parse")
     loader, setup, vmm = hv.ensure()
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     say("usb", f"writing {output} ({IMAGE_MIB} MiB, GRUB i386-pc, ext2 '{LABEL}')")
     files = {"/boot/loader.elf": loader, "/boot/setup.elf": setup, "/boot/vmm.elf": vmm}
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-        write_image(output, files, multiboot_entry(disk_id), Path(tmp))
+        write_image(output, files, multiboot_entry(disk_id, options), Path(tmp))
     return output
+
+
+KEEP_KEYS = 8  # cached keys, one per option line; older ones are removed
+
+
+def cached(options: str, disk_id: str = "0x81") -> Path:
+    """A key booting the hv with options, under build/lab/usb/: built once per
+    set of ELFs and option line (the lab's Bochs machines boot the hv from it)."""
+    elfs = hv.ensure()
+    key = hashlib.sha256()
+    for elf in elfs:
+        key.update(elf.read_bytes())
+    key.update(f"{options} disk={disk_id}".encode())
+    key.update(inspect.getsource(disk).encode())
+    folder = paths.lab_dir() / "usb"
+    out = folder / f"rfxusb-{key.hexdigest()[:16]}.img"
+    if out.exists():
+        out.touch()  # recently used: kept by the pruning below
+        return out
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    build(tmp, disk_id, options).rename(out)
+    keys = sorted(folder.glob("rfxusb-*.img"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in keys[KEEP_KEYS:]:
+        old.unlink(missing_ok=True)
+    return out
 
 
 EFI_LABEL = "RFXKEY"
