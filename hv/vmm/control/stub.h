@@ -83,6 +83,7 @@ enum stub_lbr { STUB_LBR_ON, STUB_LBR_OFF, STUB_LBR_READ };
 
 struct stub_status {
     const char *mode;
+    const char *backend; /* the virtualization backend: "svm", "vmx" */
     uint64_t exits, cr3, rip;
     unsigned cpl;
     bool stepping;
