@@ -17,6 +17,8 @@
 
 _Static_assert(HOST_RSP == 0x6c14, "enter.S writes HOST_RSP by its encoding");
 
+#define DEBUGCTL_BTF (1ull << 1) /* single-step on branches (SDM Vol.3B §17.4.1) */
+
 /* PAE paging without long mode: VM entry loads the PDPTEs from the VMCS
  * (§26.3.2.4), so a CR write the VMM emulates must load them as the CPU
  * would (SDM Vol.3A §4.4.1). */
@@ -295,6 +297,13 @@ static void enter(struct vcpu *v)
         uint32_t t = b->timer_value ? b->timer_value : 0x100000;
         vmwrite(VMX_PREEMPTION_TIMER_VALUE, __atomic_load_n(&v->kicks, __ATOMIC_SEQ_CST) ? 0 : t);
     }
+    /* §26.3.1.5: in an STI or MOV SS shadow with RFLAGS.TF set, the
+     * single-step trap the CPU owes must be pending (BS), or the entry
+     * fails. */
+    uint64_t intr = vmread(GUEST_INTERRUPTIBILITY_INFO);
+    if ((intr & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)) &&
+        (vmread(GUEST_RFLAGS) & RFLAGS_TF) && !(vmread(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF))
+        vmwrite(GUEST_PENDING_DBG_EXCEPTIONS, vmread(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
     vmwrite(GUEST_RSP, v->gpr[GPR_RSP]);
     s->entry_failed = vmx_world_switch(v->gpr, s->launched) != 0;
     if (s->entry_failed) {
