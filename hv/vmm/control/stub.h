@@ -83,10 +83,10 @@ enum stub_lbr { STUB_LBR_ON, STUB_LBR_OFF, STUB_LBR_READ };
 
 struct stub_status {
     const char *mode;
-    const char *backend; /* the virtualization backend: "svm", "vmx" */
     uint64_t exits, cr3, rip;
     unsigned cpl;
     bool stepping;
+    const char *backend; /* the virtualization backend: "svm", "vmx" */
 };
 
 /* The machine as the commands see it. Threads are vCPUs, numbered from 0
