@@ -13,6 +13,7 @@ from ramooflax.errors import (
     RamooflaxError,
     StubError,
     VMRunning,
+    WrongFamily,
 )
 from ramooflax.model import (
     CPU,
@@ -42,5 +43,6 @@ __all__ = [
     "StopReason",
     "StubError",
     "VMRunning",
+    "WrongFamily",
     "__version__",
 ]

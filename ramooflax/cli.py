@@ -23,6 +23,7 @@ Handler = Callable[[argparse.Namespace], int]
 DEFAULT_SMP = 2  # real machines have several cores: so does the lab's default
 GUEST_ARCHES = ("amd64", "i386")
 FIRMWARES = ("bios", "uefi")
+EMULATORS = ("qemu", "bochs")
 
 
 def cmd_build_guest(args: argparse.Namespace) -> int:
@@ -36,12 +37,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ramooflax.lab import run
     from ramooflax.lab.machine import MachineSpec
 
+    bochs = args.emulator == "bochs"
+    if bochs and args.cpu is not None:
+        from ramooflax.lab import bochs as bochs_lab
+
+        bochs_lab.check_cpu(args.cpu)
+    smp = args.smp if args.smp is not None else (1 if bochs else DEFAULT_SMP)
     spec = MachineSpec(
         guest=args.guest,
         with_hv=not args.no_hv,
         mem=args.mem,
-        smp=args.smp,
+        smp=smp,
         cpu=args.cpu,
+        emulator=args.emulator,
         console_port=args.console_port,
         ctrl_port=args.ctrl_port,
         log=args.log,
@@ -489,6 +497,8 @@ KERNEL_HELP = (
 
 def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     from ramooflax.lab import qemu
+    from ramooflax.lab.bochs import DEFAULT_CPU as bochs_default
+    from ramooflax.lab.bochs import MODELS as bochs_models
 
     lab = _command(sub, "lab", "the QEMU lab: guest disks, boots under the hypervisor, USB image")
     lab_sub = lab.add_subparsers(
@@ -522,10 +532,19 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
                    help="the guest built with this kernel (see build-guest)")  # fmt: skip
-    p.add_argument("--mem", default="512M", help="guest RAM (QEMU -m), default 512M")
-    p.add_argument("--smp", type=_cores, default=DEFAULT_SMP,
-                   help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP}")  # fmt: skip
-    p.add_argument("--cpu", help="QEMU CPU model (default EPYC); +svm,+npt are added")
+    p.add_argument("--mem", default="512M",
+                   help="guest RAM (QEMU -m), default 512M (Bochs: at most 2G)")  # fmt: skip
+    p.add_argument("--smp", type=_cores,
+                   help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP} "
+                        "(under Bochs 1: each core slows the emulation down)")  # fmt: skip
+    p.add_argument("--emulator", choices=EMULATORS, default="qemu",
+                   help="qemu: QEMU TCG, AMD-V (default); bochs: Bochs 2.7, VT-x on "
+                        "its Intel models, AMD-V on trinity_apu, about 10x slower "
+                        "(docs/lab.md)")  # fmt: skip
+    p.add_argument("--cpu", metavar="MODEL",
+                   help=f"CPU model: QEMU's (default {qemu.DEFAULT_CPU}; +svm,+npt are "
+                        f"added) or, with --emulator bochs, one of {', '.join(bochs_models)} "
+                        f"(default {bochs_default})")  # fmt: skip
     p.add_argument(
         "--ctrl-port",
         metavar="PORT",

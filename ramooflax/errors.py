@@ -33,6 +33,10 @@ class ChannelTimeout(ChannelLost):
     """No reply in time on the control channel."""
 
 
+class WrongFamily(ClientError):
+    """The VMM runs the other vendor's backend than the VM's CPUFamily."""
+
+
 class NotAttached(ClientError):
     """A method needs a session: call vm.attach() first."""
 

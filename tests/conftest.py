@@ -23,6 +23,7 @@ from ramooflax.lab.machine import Machine, MachineSpec
 
 BACKPORTS_KERNEL = "linux-image-amd64/bookworm-backports"
 BOOT_TIMEOUT = 400  # seconds; several guests share 2 cores under TCG
+BOCHS_BOOT_TIMEOUT = 900  # Linux under Bochs: 3 to 5 minutes on 2 loaded cores
 
 MACHINES = {
     "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
@@ -54,6 +55,11 @@ MACHINES = {
     "hv_amd64_badnet": MachineSpec(
         guest="amd64", with_hv=True, build=True, hv_options="ctrl=net:e1000,ip=10.0.2.300"
     ),
+    # Bochs (tests/lab/test_bochs.py): the AMD model, one core; the hv boots
+    # from a USB key, the guest disk second. About 10x slower than QEMU.
+    "bochs_hv_amd64": MachineSpec(
+        guest="amd64", with_hv=True, build=True, emulator="bochs", cpu="trinity_apu", smp=1
+    ),
 }
 # The machine of each control channel, for tests run on both (hv_ctrl).
 CHANNEL_MACHINES = {"uart": "hv_amd64", "net": "hv_amd64_net"}
@@ -67,6 +73,7 @@ LAZY = {
     "hv_i386_4",
     "nohv_i386_4",
     "nohv_i386",
+    "bochs_hv_amd64",  # one emulator at a time: Bochs is heavy and slow to boot
 }
 
 
@@ -76,6 +83,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "machines(*names): lab machines a test uses other than through its fixtures"
+    )
+    config.addinivalue_line(
+        "markers", "bochs: runs under Bochs; after every other test (QEMU's machines are off)"
     )
 
 
@@ -102,16 +112,19 @@ def machines_of(item: pytest.Item) -> set[str]:
 
 @pytest.hookimpl(trylast=True)  # after -k / -m deselection: only the machines still needed
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Tests that provoke events on a shared machine run last; within a
-    # module, the tests of each machine booted on first use run together,
-    # so it boots once (stable sort: the order is kept otherwise).
+    # Tests that provoke events on a shared machine run last, then the Bochs
+    # tests; within a module, the tests of each machine booted on first use
+    # run together, so it boots once (stable sort: the order is kept otherwise).
     module_at: dict[str, int] = {}
     for item in items:
         module_at.setdefault(item.nodeid.split("::")[0], len(module_at))
 
-    def order(item: pytest.Item) -> tuple[bool, int, str]:
+    def order(item: pytest.Item) -> tuple[bool, bool, int, str]:
         lazy = sorted(machines_of(item) & LAZY)
         return (
+            # Bochs last: by then each QEMU machine is off after its last test,
+            # and one emulator at a time runs on the 2 cores.
+            item.get_closest_marker("bochs") is not None,
             item.get_closest_marker("disturbs") is not None,
             module_at[item.nodeid.split("::")[0]],
             lazy[0] if lazy else "",
@@ -140,7 +153,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and pool is not None:
         for name, machine in pool.machines.items():
             if machine.spec.with_hv and machine.alive() and machine.qemu_monitor is not None:
-                vmm = machine.config.hv[2] if machine.config and machine.config.hv else None
+                cfg = machine.config
+                vmm = cfg.hv[2] if isinstance(cfg, qemu.Config) and cfg.hv else None
                 states = cpustate.cpu_states(machine.qemu_monitor, machine.log_text(), vmm)
                 report.sections.append((f"where the CPUs of {name} are", states))
     return report
@@ -196,14 +210,18 @@ class Pool:
     def get(self, name: str) -> Machine:
         machine = self.started(name)
         if name not in self.ready:
+            timeout = BOCHS_BOOT_TIMEOUT if machine.spec.emulator == "bochs" else BOOT_TIMEOUT
             try:
-                machine.wait_ready(BOOT_TIMEOUT)
+                machine.wait_ready(timeout)
             except RamooflaxError as exc:
                 self.errors[name] = str(exc)
                 pytest.fail(f"machine {name} did not boot:\n{exc}", pytrace=False)
             self.ready.add(name)
         if not machine.alive():
-            pytest.fail(f"machine {name} is no longer running (QEMU exited)", pytrace=False)
+            pytest.fail(
+                f"machine {name} is no longer running ({machine.emulator_name} exited)",
+                pytrace=False,
+            )
         return machine
 
     def stop(self, name: str) -> None:
@@ -224,6 +242,22 @@ def qemu_ok() -> None:
         qemu.version()
     except RamooflaxError as exc:
         pytest.skip(f"lab tests need QEMU >= 10: {exc}")
+
+
+@pytest.fixture(scope="session")
+def bochs_ok() -> None:
+    from ramooflax.lab import bochs
+
+    try:
+        bochs.check_installed()
+    except RamooflaxError as exc:
+        pytest.skip(f"Bochs lab tests need Bochs 2.7: {exc}")
+
+
+@pytest.fixture(scope="session")
+def bochs_hv_amd64(lab_pool: Pool, bochs_ok: None) -> Machine:
+    """The amd64 guest under the hypervisor in Bochs (trinity_apu, one core)."""
+    return lab_pool.get("bochs_hv_amd64")
 
 
 @pytest.fixture(scope="session")

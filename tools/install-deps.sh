@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ramooflax needs (as root): the UEFI lab uses
-# ovmf, grub-efi-amd64-bin, dosfstools and mtools. Idempotent: it only
+# ovmf, grub-efi-amd64-bin, dosfstools and mtools; the Bochs lab (lab run
+# --emulator bochs) uses bochs, bochsbios and vgabios, and bochs-x only
+# because bochs depends on a display plugin (the lab uses the rfb display
+# built into bochs). Idempotent: it only
 # calls apt when something is missing. QEMU must be >= 10: on Debian 12 it
 # comes from bookworm-backports, on Debian 13 from the main suite.
 #
@@ -78,7 +81,8 @@ SUDO=""
 
 PKGS="gcc gcc-multilib binutils make grub-pc-bin grub-common busybox-static graphviz chromium
 cpio fdisk e2fsprogs gdb lldb python3-venv python3-pip dpkg-dev clang-format
-ovmf grub-efi-amd64-bin dosfstools mtools"
+ovmf grub-efi-amd64-bin dosfstools mtools
+bochs bochs-x bochsbios vgabios"
 
 need_update=0
 . /etc/os-release

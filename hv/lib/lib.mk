@@ -8,4 +8,5 @@
 
 LIB_DIR  := $(HV_DIR)/lib
 LIB_SRCS := $(wildcard $(LIB_DIR)/*.c)
-LIB_HDRS := $(wildcard $(HV_DIR)/include/lib/*.h) $(wildcard $(HV_DIR)/include/hw/paging.h)
+LIB_HDRS := $(wildcard $(HV_DIR)/include/lib/*.h) $(wildcard $(HV_DIR)/include/hw/paging.h) \
+            $(wildcard $(HV_DIR)/include/hw/vmcs.h)

@@ -11,7 +11,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PT_INTERMEDIATE (PTE_P | PTE_W | PTE_U)
+const struct pt_format pt_format_x86 = {
+    .present = PTE_P,
+    .leaf_always = PTE_P,
+    .intermediate = PTE_P | PTE_W | PTE_U,
+    .pat_large = true,
+};
+
+static const struct pt_format *pt_fmt(const struct pt *pt)
+{
+    return pt->fmt ? pt->fmt : &pt_format_x86;
+}
+
+static bool pt_present(const struct pt *pt, uint64_t e) { return (e & pt_fmt(pt)->present) != 0; }
 
 static unsigned pt_shift(unsigned level) { return PAGE_SHIFT + 9 * (level - 1); }
 
@@ -31,30 +43,31 @@ static bool pt_is_leaf(uint64_t pte, unsigned level) { return level == 1 || (pte
 
 /* Returns 0 after making *entry (level > 1) point to a table: allocates
  * an empty one if not present, or splits a large leaf into 512 smaller
- * leaves with the same mapping and flags (PAT moves from bit 12 to bit 7
- * when the children are 4 KiB PTEs). Returns -1 if alloc fails. */
+ * leaves with the same mapping and flags (x86: PAT moves from bit 12 to
+ * bit 7 when the children are 4 KiB PTEs). Returns -1 if alloc fails. */
 static int pt_make_table(struct pt *pt, uint64_t *entry, unsigned level)
 {
     uint64_t e = *entry, page;
     uint64_t *child;
+    bool pat = pt_fmt(pt)->pat_large;
 
-    if ((e & PTE_P) && !(e & PTE_PS))
+    if (pt_present(pt, e) && !(e & PTE_PS))
         return 0;
     page = pt->alloc(pt->alloc_ctx);
     if (!page)
         return -1;
     child = pt_table(page);
-    if (e & PTE_P) {
+    if (pt_present(pt, e)) {
         uint64_t base = e & pt_leaf_addr_mask(level);
-        uint64_t flags = e & ~pt_leaf_addr_mask(level) & ~PTE_PAT_LARGE;
+        uint64_t flags = e & ~pt_leaf_addr_mask(level) & ~(pat ? PTE_PAT_LARGE : 0);
         uint64_t step = 1ULL << pt_shift(level - 1);
 
         if (level - 1 == 1) {
             /* 4 KiB PTE: bit 7 is PAT, not PS */
             flags &= ~PTE_PS;
-            if (e & PTE_PAT_LARGE)
+            if (pat && (e & PTE_PAT_LARGE))
                 flags |= PTE_PS;
-        } else if (e & PTE_PAT_LARGE) {
+        } else if (pat && (e & PTE_PAT_LARGE)) {
             flags |= PTE_PAT_LARGE;
         }
         for (unsigned i = 0; i < PT_ENTRIES; i++)
@@ -62,7 +75,7 @@ static int pt_make_table(struct pt *pt, uint64_t *entry, unsigned level)
     }
     /* permissions stay in the leaves; the children of a split carry the
 	 * old leaf's flags, so a permissive intermediate changes nothing */
-    *entry = page | PT_INTERMEDIATE;
+    *entry = page | pt_fmt(pt)->intermediate;
     return 0;
 }
 
@@ -93,7 +106,7 @@ static int pt_range(struct pt *pt, uint64_t *table, unsigned level, uint64_t va,
                 *entry = 0;
             else
                 *entry = pa | flags | (level > 1 ? PTE_PS : 0);
-        } else if (!map && !(*entry & PTE_P)) {
+        } else if (!map && !pt_present(pt, *entry)) {
             /* nothing mapped here: nothing to unmap */
         } else {
             if (pt_make_table(pt, entry, level) < 0)
@@ -113,6 +126,7 @@ int pt_init(struct pt *pt, pt_alloc_fn alloc, void *ctx)
 {
     pt->alloc = alloc;
     pt->alloc_ctx = ctx;
+    pt->fmt = 0;
     pt->root = alloc(ctx);
     return pt->root ? 0 : -1;
 }
@@ -134,7 +148,8 @@ int pt_map(struct pt *pt, uint64_t va, uint64_t pa, uint64_t size, uint64_t flag
         (flags & PTE_ADDR_MASK))
         return -1;
     flags &= ~PTE_PS;
-    return pt_range(pt, pt_table(pt->root), 4, va, pa, size, flags | PTE_P, max_shift, true);
+    return pt_range(pt, pt_table(pt->root), 4, va, pa, size, flags | pt_fmt(pt)->leaf_always,
+                    max_shift, true);
 }
 
 /* Returns 0 once [va, va+size) is not present; -1 on bad alignment or
@@ -155,7 +170,7 @@ int pt_lookup(const struct pt *pt, uint64_t va, uint64_t *pa, unsigned *leaf_shi
         unsigned shift = pt_shift(level);
         uint64_t e = table[(va >> shift) & 0x1ff];
 
-        if (!(e & PTE_P))
+        if (!pt_present(pt, e))
             return -1;
         if (pt_is_leaf(e, level)) {
             uint64_t mask = (1ULL << shift) - 1;

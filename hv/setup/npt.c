@@ -9,18 +9,44 @@
  * (one table). Anything else -- a reserved range at 1 TiB, a 64-bit BAR the
  * firmware placed high -- is mapped by the vmm on its first nested page
  * fault (vmm/svm/npt.c), so the tables stay small whatever the layout.
+ *
+ * On Intel the same map is an EPT tree (SDM Vol.3C §29.3, lib/ept.h): RAM
+ * write-back, the rest of the low 4 GiB uncacheable, the VMM range not
+ * present; the vmm maps the rest on EPT violations (vmm/vmx/ept.c).
  */
 #include <stdbool.h>
 
 #include "common/log.h"
 #include "hw/paging.h"
+#include "lib/ept.h"
 #include "lib/pt.h"
 #include "setup/setup.h"
 
 #define FOUR_GIB (4ull << 30)
 
+static void build_ept(struct boot_info *info, const struct e820_entry *map, int count)
+{
+    struct pt pt;
+    uint32_t f = info->cpu_features;
+    unsigned shift = (f & BOOT_CPU_EPT_1G) ? 30 : (f & BOOT_CPU_EPT_2M) ? 21 : 12;
+
+    if (ept_init(&pt, palloc_page_cb, &info->palloc) ||
+        ept_build_identity(&pt, map, count, FOUR_GIB, shift, info->vmm_base, info->vmm_size))
+        setup_fail("the VMM range is too small for the EPT tables");
+    info->nested_root = pt.root;
+    info->nested_limit = FOUR_GIB;
+    log_printf("setup: EPT map 0-0x%llx and RAM above (%u-bit pages), hole at 0x%llx-0x%llx, the "
+               "rest on demand\n",
+               (unsigned long long)FOUR_GIB, shift, (unsigned long long)info->vmm_base,
+               (unsigned long long)(info->vmm_base + info->vmm_size));
+}
+
 void setup_build_npt(struct boot_info *info, const struct e820_entry *map, int count)
 {
+    if (info->cpu_features & BOOT_CPU_VMX) {
+        build_ept(info, map, count);
+        return;
+    }
     struct pt pt;
     bool page1gb = info->cpu_features & BOOT_CPU_PAGE1GB;
     unsigned shift = page1gb ? 30 : 21;

@@ -16,7 +16,8 @@
 
 void setup_fail(const char *why) __attribute__((noreturn));
 
-/* cpu.c: checks vendor, SVM, NPT; returns BOOT_CPU_* bits. */
+/* cpu.c: checks vendor, then SVM and NPT (AMD) or VMX, EPT and
+ * unrestricted guest (Intel); returns BOOT_CPU_* bits (BOOT_CPU_VMX: Intel). */
 uint32_t setup_check_cpu(void);
 /* cpus.c: the cores the firmware reports (info->ncpus, info->apic_ids). */
 void setup_find_cpus(struct boot_info *info);
@@ -45,7 +46,8 @@ struct boot_info *setup_build_vmm(const struct boot_info *tmp, const struct e820
 /* host.c: identity page tables over [0, map_limit), GDT, IDT page, stack. */
 void setup_build_host(struct boot_info *info, uint64_t map_limit);
 /* npt.c: nested identity map of the RAM in map and the low 4 GiB, without
- * the VMM range (the rest is mapped on demand: vmm/svm/npt.c). */
+ * the VMM range (the rest is mapped on demand: vmm/svm/npt.c,
+ * vmm/vmx/ept.c), in the NPT or the EPT format. */
 void setup_build_npt(struct boot_info *info, const struct e820_entry *map, int count);
 /* vm.c: the VM's first instructions (the real-mode stub). */
 void setup_build_vm(struct boot_info *info);

@@ -126,7 +126,7 @@ static unsigned long f_text(void *ctx, unsigned t, enum stub_text what, uint64_t
 
 static void f_status(void *ctx, unsigned t, struct stub_status *out)
 {
-    *out = (struct stub_status){"long", 42 + t, 0x1000, 0xffffffff81000000ull, 0, false};
+    *out = (struct stub_status){"long", 42 + t, 0x1000, 0xffffffff81000000ull, 0, false, "vmx"};
 }
 
 static const struct stub_target_ops fake = {
@@ -412,7 +412,7 @@ static void test_effects(void)
     run("qRfx.Status");
     char status[256] = {0};
     memcpy(status, r.buf, r.len < sizeof(status) - 1 ? r.len : sizeof(status) - 1);
-    CHECK(strstr(status, "exits:2b;") && strstr(status, ";thread:2;stopped:1"),
+    CHECK(strstr(status, "exits:2b;") && strstr(status, ";thread:2;stopped:1;backend:vmx"),
           "qRfx.Status after Hg2 describes thread 2 and names the stopped one: %s", status);
 
     fresh();

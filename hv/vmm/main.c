@@ -12,6 +12,7 @@
 #include "common/palloc.h"
 #include "hw/x86.h"
 #include "lib/mem.h"
+#include "vmm/backends.h"
 #include "vmm/control/control.h"
 #include "vmm/core/apic.h"
 #include "vmm/core/intercepts.h"
@@ -19,7 +20,6 @@
 #include "vmm/core/vcpu.h"
 #include "vmm/devices/devices.h"
 #include "vmm/host.h"
-#include "vmm/svm/svm.h"
 
 void vmm_main(struct boot_info *info);
 
@@ -30,6 +30,9 @@ struct fault_frame {
 int vmm_host_fault(struct fault_frame *f);
 extern const char safe_msr_insn_rd[], safe_msr_insn_wr[], safe_msr_fixup[];
 
+/* The backend running, for the NMI handler's look at its idle HLT. */
+static const struct backend_ops *backend;
+
 /* Returns (to the stub, which resumes) only for what it can recover: an
  * MSR access that faulted on purpose, and an NMI (it is the VM's, or a
  * wake-up: the exit that follows decides). Anything else is a fault inside
@@ -38,7 +41,7 @@ int vmm_host_fault(struct fault_frame *f)
 {
     uint64_t cr2;
     if (f->vector == X86_EXC_NMI) {
-        if (f->rip == (uint64_t)svm_idle_hlt)
+        if (backend && f->rip == (uint64_t)backend->idle_hlt)
             f->rip += 1; /* the kick came before the HLT: do not sleep on it */
         return 1;
     }
@@ -117,7 +120,7 @@ static void resume_state(struct vcpu *v)
 static struct vcpu *create_vcpu(struct vm *vm, unsigned id, uint32_t apic_id)
 {
     struct palloc *pool = &vm->info->palloc;
-    struct vcpu *v = svm_vcpu_create(vm, id);
+    struct vcpu *v = vm->ops->vcpu_create(vm, id);
     uint64_t stack = id ? palloc_pages(pool, STACK_PAGES) : 0;
     if (!v || !(v->host = (void *)palloc_pages(pool, 1)) || (id && !stack)) {
         log_printf("vmm: the VMM range is too small for vCPU %u\n", id);
@@ -151,9 +154,11 @@ void vmm_main(struct boot_info *info)
     if (!vm)
         fail("the VMM range is too small for the machine's state");
     vm->info = info;
-    vm->ops = &svm_ops;
-    if (svm_vm_init(vm))
-        fail("the VMM range is too small for the SVM permission maps");
+    vm->ops = (info->cpu_features & BOOT_CPU_VMX) ? &vmx_ops : &svm_ops;
+    backend = vm->ops;
+    log_printf("vmm: backend %s\n", vm->ops->name);
+    if (vm->ops->vm_init(vm))
+        fail("the backend's machine-wide state (see above; the VMM range may be too small)");
     vm_probe_caps(vm);
     vm_calibrate_tsc(vm);
     vm_init_intercepts(vm);

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ramooflax.errors import LabError
@@ -62,6 +62,7 @@ class Run:
 
     cpu: str
     with_hv: bool
+    emulator: str = "qemu"  # or "bochs" (one core; cpu is then a Bochs model)
     plan: list[str] = field(default_factory=list)
     groups: dict[str, Group] = field(default_factory=dict)
     bench: dict[str, int] = field(default_factory=dict)
@@ -201,6 +202,8 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
     (or due) when the machine died; that group is marked dead with why."""
     image = testkernel.image(cmdline)
     spec = MachineSpec(with_hv=run.with_hv, cpu=run.cpu, image=image, log=log, ready_marker=START)
+    if run.emulator != "qemu":
+        spec = replace(spec, emulator=run.emulator, smp=1)
     machine = Machine(spec)
     reader = _Reader(run)
     machine.start()
@@ -223,13 +226,17 @@ def _boot(run: Run, cmdline: str, log: Path, group_timeout: float, say: Say) -> 
                 why = f"the kernel stopped: {reader.fatal}"
             elif not machine.alive():
                 why = (
-                    f"QEMU exited (status {machine.proc.returncode if machine.proc else '?'}): "
+                    f"{machine.emulator_name} exited "
+                    f"(status {machine.proc.returncode if machine.proc else '?'}): "
                     "the machine reset or shut down (QEMU runs with -no-reboot)"
                 )
             elif run.with_hv and any(m in machine.log_text() for m in HV_HALTED):
                 why = "the hypervisor halted"
             elif hung:
-                why = f"no output for {idle:.0f} s ({busy:.0f} s of QEMU's CPU): the machine hangs or loops"
+                why = (
+                    f"no output for {idle:.0f} s ({busy:.0f} s of {machine.emulator_name}'s "
+                    "CPU): the machine hangs or loops"
+                )
             else:
                 time.sleep(0.05)
         if run.with_hv and not run.hv_log:
@@ -300,12 +307,13 @@ def run(
     max_boots: int = MAX_BOOTS,
     say: Say = _quiet,
     options: Iterable[str] = (),
+    emulator: str = "qemu",
 ) -> Run:
     """All the selected groups in one configuration (a boot, and one more
     after each group that killed the machine). options: more kernel options
-    (`bench_runs=N`)."""
+    (`bench_runs=N`); emulator: "bochs" runs it under Bochs (one core)."""
     logs.mkdir(parents=True, exist_ok=True)
-    result = Run(cpu, with_hv)
+    result = Run(cpu, with_hv, emulator)
     base = ([] if with_hv else ["tcg_quirks=1"]) + list(options)
     only = list(only)
     result.plan = testkernel.plan(only)  # the kernel's RFXT-PLAN replaces it
@@ -460,6 +468,26 @@ def leaf_zero(_: Context, native: str, hv: str) -> str | None:
     return None
 
 
+def vmx_bit_cleared(_: Context, native: str, hv: str) -> str | None:
+    """CPUID 1 as natively, but ECX[5] (VMX) clear."""
+    n, h = fields(native), fields(hv)
+    if events(hv) != "ok":
+        return f"expected the leaf, got {hv!r}"
+    if "vmx" in n:
+        return None if h.get("vmx") == 0 else f"expected vmx=0, got {hv!r}"
+    want = int(n["ecx"]) & ~(1 << 5)
+    if h.get("ecx") != want or h.get("eax") != n.get("eax") or h.get("edx") != n.get("edx"):
+        return f"expected ecx=0x{want:08x} (VMX cleared), the rest as natively, got {hv!r}"
+    return None
+
+
+def feature_control_off(_: Context, native: str, hv: str) -> str | None:
+    """IA32_FEATURE_CONTROL as a CPU without VMX shows it: locked, VMX off (1)."""
+    if events(hv) != "ok" or fields(hv).get("val") != 1:
+        return f"expected ok val=0x1 (locked, both VMX enables clear), got {hv!r}"
+    return None
+
+
 def _map(result: str) -> list[facts.Range]:
     return [
         facts.Range(int(a, 16), int(a, 16) + int(n, 16), t)
@@ -532,6 +560,24 @@ def _lacks(_: str, native: str) -> bool:
     return "cpu=lacks" in native
 
 
+def _has_vmx(_: str, native: str) -> bool:
+    """The native result shows a CPU with VMX (the Intel models under Bochs)."""
+    f = fields(native)
+    if "vmx" in f:
+        return f["vmx"] == 1
+    if "ecx" in f and "eax" in f:  # pm32.boot.cpuid_1
+        return bool(int(f["ecx"]) & (1 << 5))
+    return events(native) == "ok" and bool(int(f.get("val", 0)) & 4)
+
+
+def _native_ok(_: str, native: str) -> bool:
+    return events(native) == "ok"
+
+
+def _cpu_has(_: str, native: str) -> bool:
+    return "cpu=has" in native
+
+
 def _always(_: str, __: str) -> bool:
     return True
 
@@ -563,6 +609,7 @@ class Difference:
 
 
 _HIDDEN = "docs/architecture.md §7-§8 (intercepts, the SVM backend): SVM is the VMM's own"
+_VMX = "docs/vmx.md (the policy, as on AMD): VMX is the VMM's own"
 DIFFERENCES: tuple[Difference, ...] = (
     Difference("*.cpuid_e1", "policy", "CPUID 8000_0001 ECX[2] (SVM) is clear", _HIDDEN,
                svm_bit_cleared),
@@ -575,6 +622,17 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference("*.svm.hsave_pa", "policy",
                "RDMSR VM_HSAVE_PA (C001_0117h): #GP(0), as without SVM", "APM Vol.2 §15.30.4",
                apm_gp),
+    Difference("pm32.boot.cpuid_1", "policy", "CPUID 1 ECX[5] (VMX) is clear", _VMX,
+               vmx_bit_cleared, _has_vmx),
+    Difference("*.vmx.cpuid_1", "policy", "CPUID 1 ECX[5] (VMX) is clear", _VMX,
+               vmx_bit_cleared, _has_vmx),
+    Difference("*.vmx.feature_control", "policy",
+               "RDMSR IA32_FEATURE_CONTROL (3Ah): locked with VMX off, as without VMX",
+               "Intel SDM Vol.3C §23.7", feature_control_off, _has_vmx),
+    Difference("*.vmx.vmx_basic", "policy", "RDMSR IA32_VMX_BASIC (480h): #GP(0), as without VMX",
+               "Intel SDM Vol.3D Appendix A.1", apm_gp, _native_ok),
+    Difference("*.cr4.bit13", "policy", "CR4.VMXE cannot be set: #GP(0), as without VMX", _VMX,
+               apm_gp, _cpu_has),
     Difference("real.int.e820", "policy", "INT 15h E820h: the map without the VMM's range",
                "docs/boot-stub.md (what the BIOS keeps doing)", map_carved),
     Difference("pm32.boot.mmap", "policy",

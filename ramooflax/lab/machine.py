@@ -1,4 +1,5 @@
-"""A lab machine: one QEMU process with its console, control channel and log.
+"""A lab machine: one QEMU (or Bochs) process with its console, control
+channel and log.
 
     with Machine(MachineSpec(guest="amd64")) as m:   # starts QEMU
         m.wait_ready()                                 # shell marker on COM1
@@ -20,13 +21,16 @@ from types import TracebackType
 from typing import Self
 
 from ramooflax.errors import GuestTimeout, LabError
-from ramooflax.lab import cpustate, guest, hv, paths, qemu
+from ramooflax.lab import bochs, cpustate, guest, hv, paths, qemu
 from ramooflax.lab.console import Console, Result, connect
 from ramooflax.lab.hvctrl import HvControl
+from ramooflax.lab.relay import SerialRelay, listener
 from ramooflax.lab.usb import build as build_key
+from ramooflax.lab.usb import cached as usb_cached
 
 SHELL_MARKER = guest.READY_MARKER
 READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
+BOCHS_BOOT_TIMEOUT = 900  # seconds: Linux takes 2 to 4 minutes under Bochs on 2 loaded cores
 
 
 @dataclass
@@ -35,7 +39,7 @@ class MachineSpec:
     with_hv: bool = True
     mem: str = "512M"
     smp: int = 2  # cores: real machines have several, so does the lab by default
-    cpu: str | None = None  # CPU model; +svm,+npt are added
+    cpu: str | None = None  # CPU model; QEMU: +svm,+npt are added; Bochs: bochs.MODELS
     console_port: int | None = None
     ctrl_port: int | None = None
     log: Path | None = None
@@ -55,6 +59,9 @@ class MachineSpec:
     # ramooflax.efi on a key that boots before the guest disk: docs/uefi.md)
     firmware: str = "bios"
     cpu_minus: str = ""  # features taken off the CPU after +svm,+npt, e.g. "npt"
+    # "qemu" (TCG, AMD-V) or "bochs" (Bochs 2.7: VT-x on the Intel models,
+    # AMD-V on trinity_apu; the hv then boots from a key, see bochs.py)
+    emulator: str = "qemu"
 
 
 class Machine:
@@ -63,16 +70,19 @@ class Machine:
         self.proc: subprocess.Popen[bytes] | None = None
         self.console: Console | None = None
         self.ctrl: HvControl | None = None
-        self.config: qemu.Config | None = None
+        self.config: qemu.Config | bochs.Config | None = None
+        self.relay: SerialRelay | None = None  # Bochs: the control line's relay
         self.started_at = 0.0
         self.ready_after: float | None = None
         self.qemu_monitor: Path | None = None
 
+    @property
+    def emulator_name(self) -> str:
+        return "Bochs" if self.spec.emulator == "bochs" else "QEMU"
+
     # -- life cycle -------------------------------------------------------
-    def _config(self) -> qemu.Config:
+    def _image(self) -> Path:
         s = self.spec
-        qemu.version()
-        guest.check_firmware(s.firmware, s.guest)
         if s.image is not None:
             image = s.image
         else:
@@ -80,11 +90,11 @@ class Machine:
                      else guest.find_image(s.guest, s.kernel_package, s.firmware))  # fmt: skip
         if not image.exists():
             raise LabError(f"guest image {image} does not exist")
-        hv_elfs = None
-        if s.with_hv and s.usb is None and s.firmware == "bios":
-            hv_elfs = hv.ensure()
-        if s.usb is not None and not s.usb.exists():
-            raise LabError(f"USB image {s.usb} does not exist: run `ramooflax lab usb-image`")
+        return image
+
+    def _ports(self) -> tuple[int, int]:
+        """(console port, control port): the spec's, or free ones."""
+        s = self.spec
         if s.console_port and s.ctrl_port and s.console_port == s.ctrl_port:
             raise LabError("--console-port and --ctrl-port must differ")
         console_port = s.console_port or qemu.free_port()
@@ -92,13 +102,11 @@ class Machine:
         while ctrl_port == console_port:
             ctrl_port = qemu.free_port()
         qemu.check_ports_free(console_port, ctrl_port)
-        log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
-        # QEMU's own monitor, for the CPU states of a hung machine (cpustate.py).
-        self.qemu_monitor = log.parent / f"qemu-{console_port}.mon"
-        extra += ["-monitor", f"unix:{self.qemu_monitor},server=on,wait=off"]
-        extra += list(s.qemu_args)
+        return console_port, ctrl_port
+
+    def _hv_append(self) -> str:
+        """The hv's multiboot command line: the lab's wiring, then the spec's options."""
+        s = self.spec
         hv_append = qemu.Config.hv_append
         if s.ctrl not in ("uart", "net"):
             raise LabError(f"unknown control channel {s.ctrl!r}: uart or net")
@@ -109,13 +117,34 @@ class Machine:
                 # the hv takes the first ctrl=: the one given wins
                 hv_append = " ".join(w for w in hv_append.split() if not w.startswith("ctrl="))
             hv_append = f"{hv_append} {s.hv_options}"
+        return hv_append
+
+    def _config(self) -> qemu.Config:
+        s = self.spec
+        qemu.version()
+        guest.check_firmware(s.firmware, s.guest)
+        image = self._image()
+        hv_elfs = None
+        if s.with_hv and s.usb is None and s.firmware == "bios":
+            hv_elfs = hv.ensure()
+        if s.usb is not None and not s.usb.exists():
+            raise LabError(f"USB image {s.usb} does not exist: run `ramooflax lab usb-image`")
+        console_port, ctrl_port = self._ports()
+        log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        extra = ["-gdb", f"tcp:127.0.0.1:{s.gdb_port}"] if s.gdb_port else []
+        # QEMU's own monitor, for the CPU states of a hung machine (cpustate.py).
+        self.qemu_monitor = log.parent / f"qemu-{console_port}.mon"
+        extra += ["-monitor", f"unix:{self.qemu_monitor},server=on,wait=off"]
+        extra += list(s.qemu_args)
+        hv_append = self._hv_append()
         usb, ovmf_vars = s.usb, None
         if s.firmware == "uefi":
             ovmf_vars = qemu.ovmf_vars_copy(log.parent / f"ovmf-vars-{console_port}.fd")
             if s.with_hv and usb is None:
                 options = " ".join(w for w in hv_append.split() if not w.startswith("disk="))
                 key = log.parent / f"uefi-key-{console_port}.img"
-                usb = build_key(key, efi_options=options)
+                usb = build_key(key, options=options)
         return qemu.Config(
             guest=image,
             console_port=console_port,
@@ -133,10 +162,58 @@ class Machine:
             ovmf_vars=ovmf_vars,
         )
 
+    def _bochs_config(self) -> bochs.Config:
+        """The Bochs machine of the spec; LabError for what only QEMU offers."""
+        s = self.spec
+        bochs.check_installed()
+        cpu = bochs.check_cpu(s.cpu or bochs.DEFAULT_CPU)
+        qemu_only = {
+            "--firmware uefi": s.firmware != "bios",
+            "--ctrl net": s.ctrl != "uart",
+            "a QEMU gdbstub (gdb_port)": s.gdb_port is not None,
+            "QEMU arguments": bool(s.qemu_args),
+            "CPU features taken off (cpu_minus)": bool(s.cpu_minus),
+        }
+        for what, asked in qemu_only.items():
+            if asked:
+                raise LabError(f"{what}: the lab offers it with QEMU only (drop --emulator bochs)")
+        megs = bochs.megs(s.mem)
+        image = self._image()
+        if s.usb is not None and not s.usb.exists():
+            raise LabError(f"USB image {s.usb} does not exist: run `ramooflax lab usb-image`")
+        usb = s.usb
+        if s.with_hv and usb is None:
+            # No multiboot loader in Bochs: the hv boots from a key, the guest
+            # disk is the next BIOS drive.
+            words = [w for w in self._hv_append().split() if not w.startswith("disk=")]
+            usb = usb_cached(" ".join(words), "0x81")
+        console_port, ctrl_port = self._ports()
+        log = s.log or paths.lab_dir() / f"hv-{s.guest}-{console_port}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return bochs.Config(
+            guest=image,
+            console_port=console_port,
+            ctrl_port=ctrl_port,
+            ctrl_line_port=0,  # the relay's, known once it listens (start())
+            log=log,
+            work=log.parent,
+            bochs_log=log.parent / f"bochs-{console_port}.log",
+            cpu=cpu,
+            megs=megs,
+            smp=s.smp,
+            usb=usb,
+        )
+
     def start(self) -> None:
-        """Start QEMU and connect the console (QEMU waits for it: no byte is lost)."""
+        """Start the emulator and connect the console (no byte is lost: QEMU
+        waits for it, Bochs connects to the lab's listener)."""
         if self.proc is not None:
             raise LabError("this machine is already started")
+        if self.spec.emulator == "bochs":
+            self._start_bochs()
+            return
+        if self.spec.emulator != "qemu":
+            raise LabError(f"unknown emulator {self.spec.emulator!r}: qemu or bochs")
         self.config = cfg = self._config()
         self.stderr_path = cfg.log.parent / f"qemu-{cfg.console_port}.stderr"
         argv = qemu.command(cfg)
@@ -154,11 +231,44 @@ class Machine:
         if self.spec.with_hv:
             self.ctrl = HvControl(cfg.ctrl_port)
 
+    def _start_bochs(self) -> None:
+        cfg = self._bochs_config()
+        console_listener = listener(cfg.console_port)
+        try:
+            self.relay = SerialRelay(cfg.ctrl_port)
+        except LabError:
+            console_listener.close()
+            raise
+        cfg.ctrl_line_port = self.relay.inner_port
+        self.config = cfg
+        rc = cfg.log.parent / f"bochsrc-{cfg.console_port}"
+        rc.write_text(bochs.bochsrc(cfg))
+        debugger_rc = cfg.log.parent / f"bochs-{cfg.console_port}.dbgrc"
+        debugger_rc.write_text(bochs.DEBUGGER_RC)
+        self.stderr_path = cfg.log.parent / f"bochs-{cfg.console_port}.stderr"
+        self.argv = bochs.command(rc, debugger_rc)
+        try:
+            with self.stderr_path.open("wb") as err:
+                self.proc = bochs.spawn(self.argv, err)
+            self.started_at = time.monotonic()
+            self.relay.start()
+            sock = bochs.accept(console_listener, 60, self.alive)
+        except LabError as exc:
+            raise LabError(f"{exc}\n{self._diagnostics()}") from None
+        finally:
+            console_listener.close()
+        self.console = Console(sock)
+        if self.spec.with_hv:
+            self.ctrl = HvControl(cfg.ctrl_port)
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_ready(self, timeout: float = 180) -> float:
-        """Wait for the guest's shell marker; return seconds since QEMU started."""
+    def wait_ready(self, timeout: float | None = None) -> float:
+        """Wait for the guest's shell marker; return seconds since the emulator
+        started. Default timeout: 180 s under QEMU, 900 s under Bochs."""
+        if timeout is None:
+            timeout = BOCHS_BOOT_TIMEOUT if self.spec.emulator == "bochs" else 180
         con = self._con()
         marker = self.spec.ready_marker
         ready = READY_RE if marker == SHELL_MARKER else re.compile(re.escape(marker))
@@ -231,7 +341,7 @@ class Machine:
         if self.ctrl is None:
             raise LabError("this machine runs without the hypervisor: no control channel")
         if not self.alive():
-            raise LabError(f"QEMU is not running.\n{self._diagnostics()}")
+            raise LabError(f"{self.emulator_name} is not running.\n{self._diagnostics()}")
         try:
             return self.ctrl.monitor(command, timeout)
         except GuestTimeout as exc:
@@ -250,8 +360,10 @@ class Machine:
         return self.console.text if self.console else ""
 
     def stop(self, timeout: float = 8) -> int | None:
-        """Power the guest off (`poweroff -f`), kill QEMU if it lingers; its exit code."""
+        """Power the guest off (`poweroff -f`), kill the emulator if it lingers; its exit code."""
         if self.proc is None:
+            if self.relay is not None:
+                self.relay.close()
             return None
         shell = self.spec.ready_marker == SHELL_MARKER
         if self.alive() and self.console is not None and self.ready_after is not None and shell:
@@ -274,6 +386,8 @@ class Machine:
             self.console.close()
         if self.ctrl is not None:
             self.ctrl.close()
+        if self.relay is not None:
+            self.relay.close()
         return self.proc.returncode
 
     def __enter__(self) -> Self:
@@ -297,14 +411,17 @@ class Machine:
     def _diagnostics(self, console: bool = True) -> str:
         parts = []
         if self.proc is not None and self.proc.poll() is not None:
-            parts.append(f"QEMU exited with status {self.proc.returncode}.")
+            parts.append(f"{self.emulator_name} exited with status {self.proc.returncode}.")
         try:
             err = self.stderr_path.read_text("utf-8", "replace") if self.config else ""
         except OSError:
             err = ""
         err = "\n".join(x for x in err.splitlines() if "waiting for connection" not in x)
+        if isinstance(self.config, bochs.Config):
+            # Bochs's stdout is its banner and plugin list; its log says what went wrong.
+            err = "\n".join(bochs.problems(err, self.config.bochs_log))
         if err:
-            parts.append("QEMU stderr:\n" + "\n".join(err.splitlines()[-10:]))
+            parts.append(f"{self.emulator_name} stderr:\n" + "\n".join(err.splitlines()[-10:]))
         if console and self.console is not None:
             parts.append("last console lines:\n" + (self.console.tail(15) or "(none)"))
         if self.ctrl_held and self.config is not None:
@@ -316,7 +433,11 @@ class Machine:
             log = self.log_text().strip().splitlines()[-15:]
             parts.append(f"hv log tail ({self.config.log}):\n" + ("\n".join(log) or "(empty)"))
         if self.alive() and self.qemu_monitor is not None:
-            vmm = self.config.hv[2] if self.config is not None and self.config.hv else None
+            vmm = (
+                self.config.hv[2]
+                if isinstance(self.config, qemu.Config) and self.config.hv
+                else None
+            )
             states = cpustate.cpu_states(self.qemu_monitor, self.log_text(), vmm)
             parts.append("where the CPUs are (QEMU's monitor):\n" + states)
         return "\n".join(parts)

@@ -6,6 +6,7 @@ import sys
 import termios
 import tty
 
+from ramooflax.lab import bochs
 from ramooflax.lab.machine import Machine, MachineSpec
 from ramooflax.lab.progress import say
 
@@ -86,6 +87,8 @@ def _boot(machine: Machine) -> None:
     spec = machine.spec
     how = "under the hypervisor" if spec.with_hv else "without the hypervisor"
     how += f" (from USB image {spec.usb})" if spec.usb else ""
+    if spec.emulator == "bochs":
+        how += f" in Bochs ({spec.cpu or bochs.DEFAULT_CPU}; Linux takes minutes there)"
     say("lab", f"booting the {spec.guest} guest {how} ...")
     machine.start()
     assert machine.config is not None

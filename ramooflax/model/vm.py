@@ -38,6 +38,7 @@ from ramooflax.errors import (
     NotRunning,
     RamooflaxError,
     VMRunning,
+    WrongFamily,
 )
 from ramooflax.model.cpu import CPU, CPUs
 from ramooflax.model.enums import CPUFamily, CPUMode, StopReason
@@ -72,6 +73,7 @@ class Status:
     threads: int = 1  # the vCPUs of the VM
     thread: int = 1  # the vCPU described (gdb thread id: index + 1)
     stopped: int = 1  # the vCPU that stopped (gdb thread id)
+    backend: str | None = None  # the VMM's virtualization backend: "svm" (AMD-V), "vmx" (VT-x)
 
     @classmethod
     def parse(cls, payload: bytes) -> "Status":
@@ -88,7 +90,26 @@ class Status:
             int(kv.get("threads", "1"), 16),
             int(kv.get("thread", "1"), 16),
             int(kv.get("stopped", kv.get("thread", "1")), 16),
+            kv.get("backend"),
         )
+
+
+# The backend a family's VMM runs (qRfx.Status `backend:`).
+BACKEND_OF = {CPUFamily.AMD: "svm", CPUFamily.INTEL: "vmx"}
+
+
+def _check_backend(session: Session, family: CPUFamily) -> None:
+    """Refuses a VM whose VMM runs the other vendor's backend (a stub that does
+    not say which is taken at its word)."""
+    backend = Status.parse(session.checked("qRfx.Status")).backend
+    if backend is None or backend == "unknown" or backend == BACKEND_OF[family]:
+        return
+    other = {v: k for k, v in BACKEND_OF.items()}.get(backend)
+    hint = f"VM(CPUFamily.{other.name}, ...)" if other else "the family of that CPU"
+    raise WrongFamily(
+        f"the VMM on {session.transport.describe()} runs the {backend} backend, not "
+        f"{BACKEND_OF[family]} (CPUFamily.{family.name}): use {hint}"
+    )
 
 
 def _read_layout(session: Session, features: dict[str, str]) -> Layout:
@@ -211,6 +232,7 @@ class VM:
             stop = rsp.parse_stop(session.checked("?"))
             layout = _read_layout(session, features)
             count = _thread_count(session)
+            _check_backend(session, self.family)
         except BaseException:
             session.close()
             raise

@@ -5,7 +5,7 @@ import pytest
 from client_fake import QXFER, STUB_TARGET_XML, FakeStub, f, xfer
 
 from ramooflax import VM, CPUException, CPUFamily, StopReason
-from ramooflax.errors import AddressNotMapped, NotAttached, StubError
+from ramooflax.errors import AddressNotMapped, NotAttached, StubError, WrongFamily
 from ramooflax.tdesc import Layout
 
 QSUPPORTED = f("PacketSize=4000;qXfer:features:read+;QStartNoAckMode+")
@@ -270,3 +270,38 @@ def test_wait_on_a_stopped_vm_says_what_to_do() -> None:
     vm, _ = vm_with()
     with pytest.raises(NotRunning, match=r"needs the VM running: call vm.cont\(\)"):
         vm.wait()
+
+
+@pytest.mark.parametrize(
+    ("family", "backend", "error"),
+    [
+        (CPUFamily.AMD, "svm", None),
+        (CPUFamily.INTEL, "vmx", None),
+        (CPUFamily.AMD, "vmx", "runs the vmx backend, not svm .*CPUFamily.INTEL"),
+        (CPUFamily.INTEL, "svm", "runs the svm backend, not vmx .*CPUFamily.AMD"),
+        (CPUFamily.INTEL, None, None),  # a stub that does not say: taken at its word
+    ],
+)  # fmt: skip
+def test_attach_checks_the_backend(
+    family: CPUFamily, backend: str | None, error: str | None
+) -> None:
+    status = "mode:long;exits:2a;threads:1" + (f";backend:{backend}" if backend else "")
+    stub = FakeStub(
+        {
+            b"qSupported": QSUPPORTED,
+            b"QStartNoAckMode": f("OK"),
+            b"?": f("T05"),
+            QXFER: xfer(STUB_TARGET_XML),
+            b"qRfx.Status": f(status),
+            b"D": f("OK"),
+        }
+    )
+    vm = VM(family, "fake", timeout=0.5, transport=stub, keepalive=None)
+    if error:
+        with pytest.raises(WrongFamily, match=error):
+            vm.attach()
+        assert not vm.attached
+        return
+    vm.attach()
+    assert vm.status().backend == backend
+    vm.detach()

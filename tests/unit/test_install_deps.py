@@ -76,3 +76,14 @@ def test_backports_mirror(tmp_path: Path, files: dict[str, str], expected: str) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_the_packages_the_lab_names_are_installed() -> None:
+    """The packages the lab's messages tell a user to install are in the script's list."""
+    from ramooflax.lab import bochs
+
+    text = SCRIPT.read_text()
+    listed = text.split('PKGS="', 1)[1].split('"', 1)[0].split()
+    hinted = [w for w in bochs.INSTALL_HINT.split() if not w.startswith("-")][2:]
+    assert hinted == ["bochs", "bochs-x", "bochsbios", "vgabios"]
+    assert set(hinted) <= set(listed)

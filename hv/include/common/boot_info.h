@@ -21,9 +21,15 @@
 #define BOOT_CPUS_MAX    64
 #define BOOT_CMDLINE_MAX 256
 
-/* CPU features setup found (CPUID 8000_000A EDX and 8000_0001 EDX) */
+/* CPU features setup found (CPUID 8000_000A EDX and 8000_0001 EDX; on
+ * Intel, IA32_VMX_EPT_VPID_CAP). BOOT_CPU_VMX chooses the backend: the
+ * vmm runs vmx/ with it (an Intel CPU: nested_root is an EPT tree), svm/
+ * without. */
 #define BOOT_CPU_NRIPS   (1u << 0)
 #define BOOT_CPU_PAGE1GB (1u << 1)
+#define BOOT_CPU_VMX     (1u << 2)
+#define BOOT_CPU_EPT_2M  (1u << 3)
+#define BOOT_CPU_EPT_1G  (1u << 4)
 
 /* The VM's first state when the VMM takes over a running firmware (the UEFI
  * application: uefi/launch.S), instead of the real-mode stub: the CPU as
@@ -56,10 +62,11 @@ struct boot_info {
     struct palloc palloc; /* what is left of the VMM range's page pool */
     uint64_t host_cr3;    /* the VMM's identity map (PML4) of [0, host_limit) */
     uint64_t host_limit;
-    uint64_t gdt;         /* one page: null, code64 0x08, data 0x10 (until each core has its own) */
-    uint64_t idt;         /* one page, filled in by the vmm */
-    uint64_t stack_top;   /* the boot CPU's stack */
-    uint64_t nested_root; /* nested page tables: the VM's memory without the VMM range */
+    uint64_t gdt;       /* one page: null, code64 0x08, data 0x10 (until each core has its own) */
+    uint64_t idt;       /* one page, filled in by the vmm */
+    uint64_t stack_top; /* the boot CPU's stack */
+    uint64_t
+        nested_root; /* nested page tables (NPT or EPT): the VM's memory without the VMM range */
     uint64_t nested_limit; /* the span mapped up front; the rest is mapped on demand */
     uint32_t vm_start_ip;  /* the VM's first instruction: 0000:vm_start_ip, real mode */
     uint32_t vm_resume;    /* 1: the VM starts in `resume` instead (a UEFI launch) */

@@ -15,14 +15,14 @@ static uint8_t bulk[STUB_PACKET_SIZE];
  * `stopped:` names the vCPU that stopped. */
 static void rfx_status(struct stub *s, struct reply *r)
 {
-    struct stub_status st;
+    struct stub_status st = {0};
     s->t->status(s->ctx, s->gthread, &st);
     reply_fmt(r,
               "mode:%s;exits:%llx;cr3:%llx;rip:%llx;cpl:%x;lbr:%x;stepping:%x;ctrlc:%llx;"
-              "tsc_hz:%llx;threads:%x;thread:%x;stopped:%x",
+              "tsc_hz:%llx;threads:%x;thread:%x;stopped:%x;backend:%s",
               st.mode, X(st.exits), X(st.cr3), X(st.rip), st.cpl, s->lbr_on, st.stepping,
               X(s->ctrlc_window), X(s->tsc_hz), s->t->nthreads(s->ctx), s->gthread + 1,
-              s->stopped_thread + 1);
+              s->stopped_thread + 1, st.backend ? st.backend : "unknown");
 }
 
 static void rfx_sysregs(struct stub *s, struct reply *r)

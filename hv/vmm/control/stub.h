@@ -86,6 +86,7 @@ struct stub_status {
     uint64_t exits, cr3, rip;
     unsigned cpl;
     bool stepping;
+    const char *backend; /* the virtualization backend: "svm", "vmx" */
 };
 
 /* The machine as the commands see it. Threads are vCPUs, numbered from 0

@@ -419,6 +419,7 @@ static void status(void *ctx, unsigned t, struct stub_status *out)
 {
     struct vcpu *v = thread(ctx, t);
     out->mode = vcpu_mode_name(v);
+    out->backend = v->ops->name;
     out->exits = v->exits;
     out->cr3 = v->ops->get_cr(v, 3);
     out->rip = v->ops->get_rip(v);

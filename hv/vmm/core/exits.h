@@ -25,6 +25,10 @@ int exit_msr(struct vcpu *v, bool write);
 int exit_io(struct vcpu *v, uint16_t port, unsigned size, bool in, bool string, unsigned len);
 /* intn.c: INT n / INT3 / INTO at rip. */
 int exit_intn(struct vcpu *v);
+/* intn.c: an external interrupt, NMI or exception that a real-mode VM's
+ * IVT must deliver, return address rip (SDM Vol.3A §20.1.4), for a
+ * backend that traps INT n by the IVT's limit (vmx/: the event met it). */
+int exit_real_event(struct vcpu *v, uint8_t vec);
 /* excp.c: an intercepted exception (info2: the #PF address). */
 int exit_exception(struct vcpu *v, unsigned vec, uint32_t err, uint64_t info2);
 /* npf.c: a nested page fault at gpa. */
@@ -37,6 +41,9 @@ int exit_iret(struct vcpu *v);
 int exit_vintr(struct vcpu *v);
 int exit_nmi(struct vcpu *v);
 int exit_shutdown(struct vcpu *v);
+/* run.c: the backend's own periodic exit (the VMX-preemption timer), with
+ * nothing for the VM in it: a tick for the control channel's poll. */
+int exit_tick(struct vcpu *v);
 /* excp.c: a virtualization instruction (VMRUN, VMMCALL, ...): #UD, as on
  * a CPU without that feature. */
 int exit_virt_insn(struct vcpu *v);

@@ -172,6 +172,11 @@ static int deliver_real(struct vcpu *v, uint8_t vec, uint16_t ip)
     return 0;
 }
 
+int exit_real_event(struct vcpu *v, uint8_t vec)
+{
+    return deliver_real(v, vec, (uint16_t)v->ops->get_rip(v));
+}
+
 /* The vector of INT n / INT3 / INTO, or -1 for another instruction. */
 static int vector_of(const struct insn *in)
 {

@@ -188,6 +188,12 @@ int exit_intr(struct vcpu *v)
     return 0;
 }
 
+int exit_tick(struct vcpu *v)
+{
+    v->poll = POLL_TICK;
+    return 0;
+}
+
 int exit_iret(struct vcpu *v)
 {
     v->in_irq_handler = false;

@@ -5,10 +5,10 @@
  *                 in front of, the control session, the vCPUs.
  *   struct vcpu   one per core: the VM's registers the world switch keeps
  *                 (gpr[]), the event to inject, the exit counters, and the
- *                 backend's state (struct svm_vcpu extends it).
+ *                 backend's state (struct svm_vcpu / vmx_vcpu extend it).
  *
  * core/ reads and changes a vCPU only through its backend_ops table; the
- * backend (svm/) fills it in and turns its exit codes into calls of the
+ * backend (svm/ or vmx/) fills it in and turns its exit codes into calls of the
  * neutral handlers of core/exits.h. The code running on a core finds its
  * vCPU with this_vcpu().
  */
@@ -107,9 +107,18 @@ struct vcpu;
 struct vm;
 struct insn;
 
-/* What core/ needs from a virtualization backend (svm/, later vmx/). */
+/* What core/ needs from a virtualization backend (svm/ or vmx/: setup
+ * chooses by the CPU's vendor, BOOT_CPU_VMX). */
 struct backend_ops {
-    const char *name; /* "svm" */
+    const char *name; /* "svm", "vmx" */
+    /* --- the machine --- */
+    /* The machine-wide block (vm->backend). Returns 0, or -1 (out of
+     * memory, or the CPU lacks what the backend needs: logged). */
+    int (*vm_init)(struct vm *vm);
+    /* A vCPU in the INIT state, or 0 if out of memory. */
+    struct vcpu *(*vcpu_create)(struct vm *vm, unsigned id);
+    /* The HLT of idle(): an NMI taken right there steps over it. */
+    const char *idle_hlt;
     /* --- the VM's registers --- */
     uint64_t (*get_cr)(struct vcpu *v, unsigned n); /* 0, 2, 3, 4 */
     void (*set_cr)(struct vcpu *v, unsigned n, uint64_t val);

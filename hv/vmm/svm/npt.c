@@ -49,7 +49,8 @@ int svm_g2h(struct vcpu *v, uint64_t gpa, uint64_t *hpa, uint64_t *leaf, unsigne
 int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable)
 {
     struct boot_info *bi = vm->info;
-    struct pt pt = {svm_vm_of(vm)->npt_root, palloc_page_cb, &bi->palloc};
+    struct pt pt = {
+        .root = svm_vm_of(vm)->npt_root, .alloc = palloc_page_cb, .alloc_ctx = &bi->palloc};
     spin_lock(&vm->npt_lock);
     int r = pt_map(&pt, gpa & ~0xfffull, gpa & ~0xfffull, 4096,
                    PTE_P | PTE_U | (writable ? PTE_W : 0), 12);
@@ -62,7 +63,8 @@ int svm_npt_protect(struct vm *vm, uint64_t gpa, bool writable)
 int svm_npt_hide(struct vm *vm, uint64_t gpa, uint64_t size)
 {
     struct boot_info *bi = vm->info;
-    struct pt pt = {svm_vm_of(vm)->npt_root, palloc_page_cb, &bi->palloc};
+    struct pt pt = {
+        .root = svm_vm_of(vm)->npt_root, .alloc = palloc_page_cb, .alloc_ctx = &bi->palloc};
     spin_lock(&vm->npt_lock);
     int r = pt_unmap(&pt, gpa & ~0xfffull, (size + (gpa & 0xfff) + 0xfff) & ~0xfffull);
     spin_unlock(&vm->npt_lock);
@@ -76,7 +78,8 @@ int svm_npt_map(struct vm *vm, uint64_t gpa)
     struct boot_info *bi = vm->info;
     unsigned shift = vm->caps.page1gb ? 30 : 21;
     uint64_t size = 1ull << shift, base = gpa & ~(size - 1);
-    struct pt pt = {svm_vm_of(vm)->npt_root, palloc_page_cb, &bi->palloc};
+    struct pt pt = {
+        .root = svm_vm_of(vm)->npt_root, .alloc = palloc_page_cb, .alloc_ctx = &bi->palloc};
 
     if (vm->caps.maxphyaddr < 64 && (gpa >> vm->caps.maxphyaddr))
         return -1;

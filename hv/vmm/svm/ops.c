@@ -420,6 +420,9 @@ static unsigned long dump(struct vcpu *v, char *buf, unsigned long size)
 
 const struct backend_ops svm_ops = {
     .name = "svm",
+    .vm_init = svm_vm_init,
+    .vcpu_create = svm_vcpu_create,
+    .idle_hlt = svm_idle_hlt,
     .get_cr = get_cr,
     .set_cr = set_cr,
     .get_efer = get_efer,

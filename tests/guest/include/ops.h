@@ -22,6 +22,8 @@
  *                                          out0-3 eax, ebx, ecx, edx, out4 flags
  *   hlt         -                          (STI; HLT; the interrupt records the event)
  *   svm         in0 index 0-7: VMRUN VMMCALL VMLOAD VMSAVE STGI CLGI SKINIT INVLPGA
+ *   vmx         in0 index 0-5: VMCALL VMLAUNCH VMRESUME VMXOFF VMREAD VMWRITE
+ *               (register forms)
  *   movcr       in0 0/1/2 = CR0/CR3/CR4, in1 GPR number (x86 encoding; 8-15 in 64-bit)
  *                                          out0 the CR read back through the same GPR,
  *                                          out1 the value written (old ^ a harmless bit)
@@ -68,6 +70,7 @@
     X(int15)                                                                                       \
     X(hlt)                                                                                         \
     X(svm)                                                                                         \
+    X(vmx)                                                                                         \
     X(movcr)                                                                                       \
     X(gpsel)                                                                                       \
     X(pfread)                                                                                      \

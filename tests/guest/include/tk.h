@@ -129,6 +129,7 @@ void fam_movcr(const struct group *g);
 void fam_lmsw(const struct group *g);
 void fam_tf(const struct group *g);
 void fam_svm(const struct group *g);
+void fam_vmx(const struct group *g);
 void fam_cpuid(const struct group *g);
 void fam_df(const struct group *g);
 void fam_hlt(const struct group *g);

@@ -36,6 +36,8 @@
 #define EFER_NXE        (1u << 11)
 #define EFER_SVME       (1u << 12)
 #define MSR_VM_CR       0xc0010114
+#define MSR_FEAT_CTL    0x0000003a
+#define MSR_VMX_BASIC   0x00000480
 #define MSR_VM_HSAVE_PA 0xc0010117
 
 #define RFLAGS_TF (1u << 8)

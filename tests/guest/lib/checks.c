@@ -355,6 +355,35 @@ void fam_svm(const struct group *g)
     }
 }
 
+/* The VMX instructions: #UD outside VMX operation (SDM Vol.3C ch.31), as
+ * in a VM that must not see VMX; IA32_FEATURE_CONTROL and
+ * IA32_VMX_BASIC as the CPU shows them; CPUID.1:ECX.VMX[bit 5]. */
+void fam_vmx(const struct group *g)
+{
+    static const char *const names[6] = {"vmcall",   "vmlaunch", "vmresume",
+                                         "vmxoff",   "vmread",   "vmwrite"};
+    const struct mode *m = g->mode;
+    struct opres r;
+    for (unsigned k = 0; k < 6; k++) {
+        if (!check_begin(names[k]))
+            continue;
+        op_run(m, OP_vmx, 0, k, 0, 0, &r);
+        report_op(names[k], &r, "%s", "");
+    }
+    if (check_begin("feature_control")) {
+        op_run(m, OP_rdmsr, 0, MSR_FEAT_CTL, 0, 0, &r);
+        report_op("feature_control", &r, "val=0x%llx", r.out[0]);
+    }
+    if (check_begin("vmx_basic")) {
+        op_run(m, OP_rdmsr, 0, MSR_VMX_BASIC, 0, 0, &r);
+        report_op("vmx_basic", &r, "val=0x%llx", r.out[0]);
+    }
+    if (check_begin("cpuid_1")) {
+        op_run(m, OP_cpuid, 0, 1, 0, 0, &r);
+        report_op("cpuid_1", &r, "vmx=%u", (unsigned)(r.out[2] >> 5) & 1);
+    }
+}
+
 static void mirror(const struct group *g, const char *check, uint32_t cr4_bit, uint32_t leaf,
                    unsigned reg, uint32_t bit, bool on)
 {

@@ -481,6 +481,30 @@ svm_\b:
     ret
 .endr
 
+/* VMCALL VMLAUNCH VMRESUME VMXOFF (0F 01 C1-C4), VMREAD ECX, EAX and
+ * VMWRITE EAX, ECX (0F 78/79 C1): outside VMX operation, or with CR4.VMXE
+ * clear, every one is #UD (SDM Vol.3C ch.31, each instruction's
+ * exceptions). (VMFUNC is left out: Bochs 2.7 runs it outside VMX.) */
+op_vmx:
+    movl SH_IN0, %ebx
+    andl $7, %ebx
+    JMPTAB(vmx_tab)
+.irp n, 0, 1, 2, 3, 4, 5
+vmx_\n:
+    xor %eax, %eax
+    xor %ecx, %ecx
+    ARM
+    TF_MAYBE
+.if \n < 4
+1:  .byte 0x0f, 0x01, 0xc1 + \n
+.else
+1:  .byte 0x0f, 0x78 + \n - 4, 0xc1
+.endif
+2:  LANDING
+    DISARM
+    ret
+.endr
+
 /* MOV CRn, reg and MOV reg, CRn through every general register: write the
  * old value with one harmless bit flipped (CR0.TS, CR3.PWT, CR4.TSD), read
  * it back through the same register, restore. The stack pointer is one of
@@ -577,6 +601,11 @@ optab_end:
 svm_tab:
 .irp b, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf
     PTR svm_\b
+.endr
+
+vmx_tab:
+.irp n, 0, 1, 2, 3, 4, 5, 5, 5
+    PTR vmx_\n
 .endr
 
 movcr_tab:
