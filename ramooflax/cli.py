@@ -503,7 +503,9 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     from ramooflax.lab.bochs import DEFAULT_CPU as bochs_default
     from ramooflax.lab.bochs import MODELS as bochs_models
 
-    lab = _command(sub, "lab", "the QEMU lab: guest disks, boots under the hypervisor, USB image")
+    lab = _command(
+        sub, "lab", "the QEMU (or Bochs) lab: guest disks, boots under the hypervisor, USB image"
+    )
     lab_sub = lab.add_subparsers(
         dest="lab_command",
         metavar="COMMAND",

@@ -30,6 +30,7 @@ from ramooflax.lab.usb import efi_key
 
 SHELL_MARKER = guest.READY_MARKER
 READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
+HV_HALTED = ("loader: halted", "setup: halted", "vmm: halted")
 BOCHS_BOOT_TIMEOUT = 900  # seconds: Linux takes 2 to 4 minutes under Bochs on 2 loaded cores
 
 
@@ -267,14 +268,34 @@ class Machine:
         con = self._con()
         marker = self.spec.ready_marker
         ready = READY_RE if marker == SHELL_MARKER else re.compile(re.escape(marker))
-        try:
-            con.wait_for(ready, 0, timeout)
-        except GuestTimeout as exc:
-            raise GuestTimeout(
-                f"the guest never printed {marker} ({exc}).\n{self._diagnostics()}"
-            ) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            # In slices: a hypervisor that halted (a CPU it refuses, say) ends
+            # the wait at once, not at the timeout.
+            left = deadline - time.monotonic()
+            try:
+                con.wait_for(ready, 0, max(0.0, min(left, 2.0)))
+                break
+            except GuestTimeout as exc:
+                halt = self._hv_halted()
+                if left > 2.0 and not halt and not con.closed:
+                    continue
+                why = f"the hypervisor halted: {halt}" if halt else str(exc)
+                raise GuestTimeout(
+                    f"the guest never printed {marker} ({why}).\n{self._diagnostics()}"
+                ) from None
         self.ready_after = time.monotonic() - self.started_at
         return self.ready_after
+
+    def _hv_halted(self) -> str:
+        """The hv's error line if its log says it halted, else ""."""
+        if not self.spec.with_hv:
+            return ""
+        log = self.log_text()
+        if not any(m in log for m in HV_HALTED):
+            return ""
+        errors = [x for x in log.splitlines() if "error" in x or "FATAL" in x]
+        return errors[0].strip() if errors else "(see its log)"
 
     def run(
         self, cmd: str, timeout: float = 120, on_output: Callable[[str], None] | None = None

@@ -225,3 +225,9 @@ def test_relay_drops_output_without_client() -> None:
     finally:
         relay.close()
     assert not threading.Thread.is_alive(relay._thread)
+
+
+def test_bochs_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bochs, "BOCHS", "bochs-not-installed")
+    with pytest.raises(LabError, match="not found: install Bochs 2.7 .*apt-get install"):
+        bochs.check_installed()
