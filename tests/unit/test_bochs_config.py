@@ -231,3 +231,15 @@ def test_bochs_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bochs, "BOCHS", "bochs-not-installed")
     with pytest.raises(LabError, match="not found: install Bochs 2.7 .*apt-get install"):
         bochs.check_installed()
+
+
+def test_problems_skip_geometry_noise(tmp_path: Path) -> None:
+    out = (
+        "00000000000i[      ] reading configuration from /x/bochsrc-1\n"
+        "00000000000e[      ] /x/bochsrc-1:10: ataX-master/slave CHS set to 0/0/0 - "
+        "autodetection enabled\n"
+        "00000000000e[      ] /x/bochsrc-1:4: cpu: unknown option 'foo'\n"
+    )
+    assert bochs.problems(out, tmp_path / "none.log") == [
+        "00000000000e[      ] /x/bochsrc-1:4: cpu: unknown option 'foo'"
+    ]
