@@ -206,7 +206,11 @@ class Machine:
         if self.proc is not None:
             raise LabError("this machine is already started")
         if self.spec.emulator == "bochs":
-            self._start_bochs()
+            try:
+                self._start_bochs()
+            except BaseException:
+                self.stop()  # no Bochs, relay or listener left behind
+                raise
             return
         if self.spec.emulator != "qemu":
             raise LabError(f"unknown emulator {self.spec.emulator!r}: qemu or bochs")
@@ -228,29 +232,28 @@ class Machine:
             self.ctrl = HvControl(cfg.ctrl_port)
 
     def _start_bochs(self) -> None:
+        """Listen on the console and control ports, start Bochs, take its COM1
+        connection. On an error, start()'s stop() ends Bochs and the relay."""
         cfg = self._bochs_config()
         console_listener = listener(cfg.console_port)
         try:
             self.relay = SerialRelay(cfg.ctrl_port)
-        except LabError:
-            console_listener.close()
-            raise
-        cfg.ctrl_line_port = self.relay.inner_port
-        self.config = cfg
-        rc = cfg.log.parent / f"bochsrc-{cfg.console_port}"
-        rc.write_text(bochs.bochsrc(cfg))
-        debugger_rc = cfg.log.parent / f"bochs-{cfg.console_port}.dbgrc"
-        debugger_rc.write_text(bochs.DEBUGGER_RC)
-        self.stderr_path = cfg.log.parent / f"bochs-{cfg.console_port}.stderr"
-        self.argv = bochs.command(rc, debugger_rc)
-        try:
+            cfg.ctrl_line_port = self.relay.inner_port
+            self.config = cfg
+            rc = cfg.log.parent / f"bochsrc-{cfg.console_port}"
+            rc.write_text(bochs.bochsrc(cfg))
+            debugger_rc = cfg.log.parent / f"bochs-{cfg.console_port}.dbgrc"
+            debugger_rc.write_text(bochs.DEBUGGER_RC)
+            self.stderr_path = cfg.log.parent / f"bochs-{cfg.console_port}.stderr"
+            self.argv = bochs.command(rc, debugger_rc)
             with self.stderr_path.open("wb") as err:
                 self.proc = bochs.spawn(self.argv, err)
             self.started_at = time.monotonic()
             self.relay.start()
-            sock = bochs.accept(console_listener, 60, self.alive)
-        except LabError as exc:
-            raise LabError(f"{exc}\n{self._diagnostics()}") from None
+            try:
+                sock = bochs.accept(console_listener, 60, self.alive)
+            except LabError as exc:
+                raise LabError(f"{exc}\n{self._diagnostics()}") from None
         finally:
             console_listener.close()
         self.console = Console(sock)

@@ -155,6 +155,16 @@ def test_cli_refuses(argv: list[str], message: str, capsys: pytest.CaptureFixtur
         args.func(args)
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--cpu", "EPYC"], "'EPYC' is not one the lab runs"), (["--endings"], "QEMU only")],
+)
+def test_conformance_cli_refuses(argv: list[str], message: str) -> None:
+    args = build_parser().parse_args(["lab", "conformance", "--emulator", "bochs", *argv])
+    with pytest.raises(LabError, match=message):
+        args.func(args)
+
+
 # -- the relay ------------------------------------------------------------------
 
 
