@@ -83,7 +83,8 @@ def test_test_kernel_under_the_hv(logs: Path) -> None:
     assert any(v.check == "real.int.e820" and v.status == "policy" for v in verdicts)
     assert "disk=0x81" in runs[True].hv_log  # the key's GRUB passed the lab's options
     assert runs[True].boots == runs[False].boots == 1
-    assert took < 120, f"the two test-kernel boots took {took:.0f} s under Bochs"
+    # about 10 s on an idle host, 60 s at load 10: a bound for a hang, not a benchmark
+    assert took < 240, f"the two test-kernel boots took {took:.0f} s under Bochs"
 
 
 @pytest.mark.xfail(
