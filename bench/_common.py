@@ -1,5 +1,6 @@
 """Shared helpers of the benchmarks: boot a lab machine, talk RSP to a port."""
 
+import os
 import sys
 import tempfile
 import time
@@ -13,7 +14,7 @@ from ramooflax.lab.rawgdb import RawGdb
 
 LOGS = Path(tempfile.mkdtemp(prefix="ramooflax-bench-"))
 
-__all__ = ["LOGS", "Machine", "MachineSpec", "RawGdb", "boot", "ctrl", "qemu_gdb"]
+__all__ = ["LOGS", "Machine", "MachineSpec", "RawGdb", "boot", "cpu_seconds", "ctrl", "qemu_gdb"]
 
 
 def boot(name: str, **spec: object) -> Machine:
@@ -23,6 +24,18 @@ def boot(name: str, **spec: object) -> Machine:
     took = machine.wait_ready(600 if machine.spec.emulator == "qemu" else None)
     print(f"[{name}] booted to its shell in {took:.1f} s (log {LOGS / name}.log)", flush=True)
     return machine
+
+
+def cpu_seconds(machine: Machine) -> float:
+    """The CPU time (user + system) the machine's emulator has used so far; 0 if unknown."""
+    if machine.proc is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{machine.proc.pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[-1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ctrl(machine: Machine) -> RawGdb:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ramooflax import __version__
-from ramooflax.errors import ClientError, RamooflaxError
+from ramooflax.errors import ClientError, LabError, RamooflaxError
 
 if TYPE_CHECKING:
     from ramooflax.model import VM
@@ -78,10 +78,22 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     from ramooflax.lab.progress import say
 
     logs = args.logs or paths.lab_dir() / "conformance"
-    cpus = args.cpu or [qemu.DEFAULT_CPU]
     only = [g for arg in args.only for g in arg.split(",") if g]
+    if args.emulator == "bochs":
+        from ramooflax.lab import bochs
+
+        cpus = [bochs.check_cpu(c) for c in args.cpu or [bochs.DEFAULT_CPU]]
+        if args.endings:
+            raise LabError("--endings runs under QEMU only (drop --emulator bochs)")
+    else:
+        cpus = args.cpu or [qemu.DEFAULT_CPU]
     pairs = conformance.run_pairs(
-        cpus, logs, only, args.group_timeout, say=lambda msg: say("conformance", msg)
+        cpus,
+        logs,
+        only,
+        args.group_timeout,
+        say=lambda msg: say("conformance", msg),
+        emulator=args.emulator,
     )
     failed = 0
     for cpu, pair in pairs.items():
@@ -500,7 +512,9 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     from ramooflax.lab.bochs import DEFAULT_CPU as bochs_default
     from ramooflax.lab.bochs import MODELS as bochs_models
 
-    lab = _command(sub, "lab", "the QEMU lab: guest disks, boots under the hypervisor, USB image")
+    lab = _command(
+        sub, "lab", "the QEMU (or Bochs) lab: guest disks, boots under the hypervisor, USB image"
+    )
     lab_sub = lab.add_subparsers(
         dest="lab_command",
         metavar="COMMAND",
@@ -614,7 +628,11 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "check fails."
     )
     p.add_argument("--cpu", action="append", metavar="MODEL",
-                   help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU})")  # fmt: skip
+                   help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU}), or a Bochs "
+                        f"one with --emulator bochs (default {bochs_default})")  # fmt: skip
+    p.add_argument("--emulator", choices=EMULATORS, default="qemu",
+                   help="qemu (default) or bochs: one machine at a time, one core "
+                        "(docs/lab.md)")  # fmt: skip
     p.add_argument("--only", action="append", default=[], metavar="GROUPS",
                    help="groups to run (comma-separated): a group (pm32.cr4), a mode (pm32) "
                         "or a family (cr4)")  # fmt: skip

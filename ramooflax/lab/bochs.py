@@ -211,11 +211,20 @@ def check_installed() -> None:
             raise LabError(f"{rom} is missing: {INSTALL_HINT}")
 
 
+# Lines Bochs reports as errors at every run: disk geometry autodetection, a
+# booting Linux's MSR probes, each I/O intercept under SVM.
+_NOISE = r"autodetection enabled|Unknown register|SVM VMEXIT: I/O port"
+
+
 def problems(output: str, bochs_log: Path, lines: int = 8) -> list[str]:
     """What went wrong, from Bochs's output (a bochsrc error, an early panic)
     and the last panic and error lines of its log (its `p[` and `e[` lines,
     without the MSR probes a booting Linux makes by the thousand)."""
-    said = [x for x in output.splitlines() if re.search(r"PANIC|[Ee]rror|bochsrc", x)]
+    said = [
+        x
+        for x in output.splitlines()
+        if re.search(r"PANIC|[Ee]rror|bochsrc[-\w]*:\d+:", x) and not re.search(_NOISE, x)
+    ]
     try:
         text = bochs_log.read_text("utf-8", "replace")
     except OSError:
@@ -223,6 +232,6 @@ def problems(output: str, bochs_log: Path, lines: int = 8) -> list[str]:
     said += [
         f"{bochs_log.name}: {x}"
         for x in text.splitlines()
-        if re.match(r"^\d+[pe]\[", x) and "Unknown register" not in x
+        if re.match(r"^\d+[pe]\[", x) and not re.search(_NOISE, x)
     ]
     return said[-lines:]

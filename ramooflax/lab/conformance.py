@@ -380,16 +380,22 @@ def run_pairs(
     group_timeout: float = GROUP_TIMEOUT,
     workers: int = 2,
     say: Say = _quiet,
+    emulator: str = "qemu",
 ) -> dict[str, Pair]:
     """The pairs of several CPU models, on `workers` QEMUs at a time: the hv
-    runs (they boot again after each dead group) are started first."""
+    runs (they boot again after each dead group) are started first. Under
+    Bochs (emulator "bochs", Bochs models) one machine runs at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
     cpus, only = list(dict.fromkeys(cpus)), list(only)
     jobs = [(cpu, True) for cpu in cpus] + [(cpu, False) for cpu in cpus]
+    if emulator != "qemu":
+        workers = 1
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {
-            job: pool.submit(run, job[0], job[1], logs, only, group_timeout, MAX_BOOTS, say)
+            job: pool.submit(
+                run, job[0], job[1], logs, only, group_timeout, MAX_BOOTS, say, (), emulator
+            )
             for job in jobs
         }
         results = {job: f.result() for job, f in futures.items()}

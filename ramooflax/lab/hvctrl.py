@@ -56,7 +56,7 @@ class HvControl:
                 # a silent line is one QEMU gives to someone else.
                 raise GuestTimeout(
                     f"`monitor {command}`: another client holds the hv control port "
-                    f"{self.port} (gdb, `ramooflax attach`, a VM object): QEMU's chardev serves "
+                    f"{self.port} (gdb, `ramooflax attach`, a VM object): the port serves "
                     "one client at a time and left the lab's connection unanswered for "
                     f"{timeout:.0f} s; detach that client first"
                 ) from None

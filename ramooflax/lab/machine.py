@@ -30,6 +30,7 @@ from ramooflax.lab.usb import cached as usb_cached
 
 SHELL_MARKER = guest.READY_MARKER
 READY_RE = re.compile(re.escape(SHELL_MARKER) + r"\r?\n")
+HV_HALTED = ("loader: halted", "setup: halted", "vmm: halted")
 BOCHS_BOOT_TIMEOUT = 900  # seconds: Linux takes 2 to 4 minutes under Bochs on 2 loaded cores
 
 
@@ -210,7 +211,11 @@ class Machine:
         if self.proc is not None:
             raise LabError("this machine is already started")
         if self.spec.emulator == "bochs":
-            self._start_bochs()
+            try:
+                self._start_bochs()
+            except BaseException:
+                self.stop()  # no Bochs, relay or listener left behind
+                raise
             return
         if self.spec.emulator != "qemu":
             raise LabError(f"unknown emulator {self.spec.emulator!r}: qemu or bochs")
@@ -232,29 +237,28 @@ class Machine:
             self.ctrl = HvControl(cfg.ctrl_port)
 
     def _start_bochs(self) -> None:
+        """Listen on the console and control ports, start Bochs, take its COM1
+        connection. On an error, start()'s stop() ends Bochs and the relay."""
         cfg = self._bochs_config()
         console_listener = listener(cfg.console_port)
         try:
             self.relay = SerialRelay(cfg.ctrl_port)
-        except LabError:
-            console_listener.close()
-            raise
-        cfg.ctrl_line_port = self.relay.inner_port
-        self.config = cfg
-        rc = cfg.log.parent / f"bochsrc-{cfg.console_port}"
-        rc.write_text(bochs.bochsrc(cfg))
-        debugger_rc = cfg.log.parent / f"bochs-{cfg.console_port}.dbgrc"
-        debugger_rc.write_text(bochs.DEBUGGER_RC)
-        self.stderr_path = cfg.log.parent / f"bochs-{cfg.console_port}.stderr"
-        self.argv = bochs.command(rc, debugger_rc)
-        try:
+            cfg.ctrl_line_port = self.relay.inner_port
+            self.config = cfg
+            rc = cfg.log.parent / f"bochsrc-{cfg.console_port}"
+            rc.write_text(bochs.bochsrc(cfg))
+            debugger_rc = cfg.log.parent / f"bochs-{cfg.console_port}.dbgrc"
+            debugger_rc.write_text(bochs.DEBUGGER_RC)
+            self.stderr_path = cfg.log.parent / f"bochs-{cfg.console_port}.stderr"
+            self.argv = bochs.command(rc, debugger_rc)
             with self.stderr_path.open("wb") as err:
                 self.proc = bochs.spawn(self.argv, err)
             self.started_at = time.monotonic()
             self.relay.start()
-            sock = bochs.accept(console_listener, 60, self.alive)
-        except LabError as exc:
-            raise LabError(f"{exc}\n{self._diagnostics()}") from None
+            try:
+                sock = bochs.accept(console_listener, 60, self.alive)
+            except LabError as exc:
+                raise LabError(f"{exc}\n{self._diagnostics()}") from None
         finally:
             console_listener.close()
         self.console = Console(sock)
@@ -272,14 +276,34 @@ class Machine:
         con = self._con()
         marker = self.spec.ready_marker
         ready = READY_RE if marker == SHELL_MARKER else re.compile(re.escape(marker))
-        try:
-            con.wait_for(ready, 0, timeout)
-        except GuestTimeout as exc:
-            raise GuestTimeout(
-                f"the guest never printed {marker} ({exc}).\n{self._diagnostics()}"
-            ) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            # In slices: a hypervisor that halted (a CPU it refuses, say) ends
+            # the wait at once, not at the timeout.
+            left = deadline - time.monotonic()
+            try:
+                con.wait_for(ready, 0, max(0.0, min(left, 2.0)))
+                break
+            except GuestTimeout as exc:
+                halt = self._hv_halted()
+                if left > 2.0 and not halt and not con.closed:
+                    continue
+                why = f"the hypervisor halted: {halt}" if halt else str(exc)
+                raise GuestTimeout(
+                    f"the guest never printed {marker} ({why}).\n{self._diagnostics()}"
+                ) from None
         self.ready_after = time.monotonic() - self.started_at
         return self.ready_after
+
+    def _hv_halted(self) -> str:
+        """The hv's error line if its log says it halted, else ""."""
+        if not self.spec.with_hv:
+            return ""
+        log = self.log_text()
+        if not any(m in log for m in HV_HALTED):
+            return ""
+        errors = [x for x in log.splitlines() if "error" in x or "FATAL" in x]
+        return errors[0].strip() if errors else "(see its log)"
 
     def run(
         self, cmd: str, timeout: float = 120, on_output: Callable[[str], None] | None = None

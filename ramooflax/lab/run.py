@@ -38,6 +38,8 @@ def interactive(spec: MachineSpec) -> int:
         assert machine.console is not None
         say("lab", "console attached; press Ctrl-] to quit (the guest is then powered off)")
         assert machine.config is not None
+        if isinstance(machine.config, bochs.Config):
+            say("lab", f"Bochs log: {machine.config.bochs_log}")
         if "ctrl_wait=1" in spec.hv_options.split():
             say(
                 "lab",
@@ -94,6 +96,8 @@ def _boot(machine: Machine) -> None:
     assert machine.config is not None
     if spec.with_hv:
         say("lab", f"hv log: {machine.config.log}; control port {machine.config.ctrl_port}")
+    if isinstance(machine.config, bochs.Config):
+        say("lab", f"Bochs log: {machine.config.bochs_log}")
     seconds = machine.wait_ready()
     say("lab", f"guest shell ready after {seconds:.1f} s")
 

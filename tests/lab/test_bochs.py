@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.bochs]
 
 CPU = "trinity_apu"
 # Groups that stay out of long mode: leaving long mode fails under the hv in
-# Bochs (see test_test_kernel_long_mode).
+# Bochs (test_test_kernel_long_mode; natively and under QEMU it passes).
 GROUPS_32 = ("real.int", "pm32.cpuid", "pm32.io", "pm32.a20")
 _END = re.compile(r"RFXT-(DONE|FATAL)[^\n]*")
 
@@ -83,14 +83,16 @@ def test_test_kernel_under_the_hv(logs: Path) -> None:
     assert any(v.check == "real.int.e820" and v.status == "policy" for v in verdicts)
     assert "disk=0x81" in runs[True].hv_log  # the key's GRUB passed the lab's options
     assert runs[True].boots == runs[False].boots == 1
-    assert took < 120, f"the two test-kernel boots took {took:.0f} s under Bochs"
+    # about 10 s on an idle host, 60 s at load 10: a bound for a hang, not a benchmark
+    assert took < 240, f"the two test-kernel boots took {took:.0f} s under Bochs"
 
 
 @pytest.mark.xfail(
     strict=False,
-    reason="hv defect under Bochs trinity_apu: at the compat-mode `mov cr0` that turns "
-    "paging off (exit cr0_write), the VMCB's EFER is LME|SVME without LMA while CR0.PG=1; "
-    "the VMM takes the mode for prot32, cannot decode the instruction and injects #UD",
+    reason="Bochs's SVM clears EFER.LMA before it takes the CR0-write intercept (SetCR0 in "
+    "cpu/crregs.cc): at the compat-mode `mov cr0` that turns paging off, the VMCB holds EFER "
+    "LME|SVME without LMA and CR0.PG=1; the VMM takes the mode for prot32, cannot decode the "
+    "instruction and injects #UD (it could derive LMA from its LME shadow and CR0.PG)",
 )
 def test_test_kernel_long_mode(logs: Path) -> None:
     machine = _kernel_machine("only=long.cpuid", logs)

@@ -155,6 +155,16 @@ def test_cli_refuses(argv: list[str], message: str, capsys: pytest.CaptureFixtur
         args.func(args)
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--cpu", "EPYC"], "'EPYC' is not one the lab runs"), (["--endings"], "QEMU only")],
+)
+def test_conformance_cli_refuses(argv: list[str], message: str) -> None:
+    args = build_parser().parse_args(["lab", "conformance", "--emulator", "bochs", *argv])
+    with pytest.raises(LabError, match=message):
+        args.func(args)
+
+
 # -- the relay ------------------------------------------------------------------
 
 
@@ -225,3 +235,21 @@ def test_relay_drops_output_without_client() -> None:
     finally:
         relay.close()
     assert not threading.Thread.is_alive(relay._thread)
+
+
+def test_bochs_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bochs, "BOCHS", "bochs-not-installed")
+    with pytest.raises(LabError, match="not found: install Bochs 2.7 .*apt-get install"):
+        bochs.check_installed()
+
+
+def test_problems_skip_geometry_noise(tmp_path: Path) -> None:
+    out = (
+        "00000000000i[      ] reading configuration from /x/bochsrc-1\n"
+        "00000000000e[      ] /x/bochsrc-1:10: ataX-master/slave CHS set to 0/0/0 - "
+        "autodetection enabled\n"
+        "00000000000e[      ] /x/bochsrc-1:4: cpu: unknown option 'foo'\n"
+    )
+    assert bochs.problems(out, tmp_path / "none.log") == [
+        "00000000000e[      ] /x/bochsrc-1:4: cpu: unknown option 'foo'"
+    ]
