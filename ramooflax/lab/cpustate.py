@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 _CPU = re.compile(r"^CPU#(\d+)", re.MULTILINE)
-_RIP = re.compile(r"RIP=([0-9a-f]+)")
+_RIP = re.compile(r"[RE]IP=([0-9a-f]+)")  # 64-bit or 32-bit QEMU
 _HLT = re.compile(r"HLT=(\d)")
 _CS = re.compile(r"^CS =([0-9a-f]{4})", re.MULTILINE)
 _LOADED = re.compile(r"vmm: running at 0x([0-9a-f]+)")
