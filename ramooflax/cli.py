@@ -99,9 +99,11 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     for cpu, pair in pairs.items():
         verdicts = conformance.compare(pair)
         failed += sum(v.failed for v in verdicts)
-        print(f"\n== -cpu {cpu}: native {len(pair.native.checks())} checks "
-              f"({pair.native.boots} boot), hv {len(pair.hv.checks())} checks "
-              f"({pair.hv.boots} boots); logs in {logs}")  # fmt: skip
+        print(
+            f"\n== -cpu {cpu}: native {len(pair.native.checks())} checks "
+            f"({pair.native.boots} boot), hv {len(pair.hv.checks())} checks "
+            f"({pair.hv.boots} boots); logs in {logs}"
+        )
         print(conformance.table(verdicts, all_rows=args.all))
         print(conformance.summary(pair, verdicts))
     if args.endings:
@@ -195,8 +197,10 @@ def _linux(vm: "VM", vmlinuz: Path | None = None) -> "Linux":
 
     linux = Linux.from_package(vm, vmlinuz) if vmlinuz else Linux.from_memory(vm)
     if linux.stats is not None:
-        print(f"kernel profile: {linux.stats} ({linux.profile.banner.split(chr(0))[0][:60]})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"kernel profile: {linux.stats} ({linux.profile.banner.split(chr(0))[0][:60]})",
+            file=sys.stderr,
+        )
     return linux
 
 
@@ -254,8 +258,11 @@ def cmd_vol(args: argparse.Namespace) -> int:
         if args.save_lime is not None:
             ranges = save_lime(linux, record, args.save_lime)
             pages = len(record.read)
-            print(f"wrote {args.save_lime}: the {pages} pages Volatility used ({pages * 4} KiB) "
-                  f"in {len(ranges)} ranges, as LiME", file=sys.stderr)  # fmt: skip
+            print(
+                f"wrote {args.save_lime}: the {pages} pages Volatility used ({pages * 4} KiB) "
+                f"in {len(ranges)} ranges, as LiME",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -286,8 +293,12 @@ def cmd_plot_memmap(args: argparse.Namespace) -> int:
     _writable(args.output)
     try:
         with _vm(target) as vm:
-            mm = collect(_linux(vm), int(pid_text), others=args.others,
-                         progress=None if args.quiet else _progress)  # fmt: skip
+            mm = collect(
+                _linux(vm),
+                int(pid_text),
+                others=args.others,
+                progress=None if args.quiet else _progress,
+            )
         draw(mm, args.output)
     except BaseException:
         if fresh:
@@ -387,9 +398,13 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     )
     p.add_argument("--all", action="store_true", help="all of the VM's RAM (LiME or raw)")
     p.add_argument("--format", choices=("lime", "raw"), default="lime", help="with --all")
-    p.add_argument("--ranges", choices=("auto", "kernel", "vmm"), default="auto",
-                   help="with --all: the RAM ranges from the guest kernel's map (System RAM in "
-                        "iomem), the VMM's view, or auto: the kernel's when readable")  # fmt: skip
+    p.add_argument(
+        "--ranges",
+        choices=("auto", "kernel", "vmm"),
+        default="auto",
+        help="with --all: the RAM ranges from the guest kernel's map (System RAM in "
+        "iomem), the VMM's view, or auto: the kernel's when readable",
+    )
     p.add_argument(
         "-o",
         "--output",
@@ -424,29 +439,51 @@ def _add_client(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
 
     p = _command(sub, "vol", "run a Volatility 3 plugin on the live, stopped VM")
     p.add_argument("target", help="[HOST:PORT] (default 127.0.0.1:1234), then PLUGIN")
-    p.add_argument("plugin", nargs="?", help="e.g. linux.pslist, linux.pstree, linux.lsmod "
-                   "(several: linux.pslist,linux.lsmod)")  # fmt: skip
+    p.add_argument(
+        "plugin",
+        nargs="?",
+        help="e.g. linux.pslist, linux.pstree, linux.lsmod (several: linux.pslist,linux.lsmod)",
+    )
     p.add_argument("args", nargs=argparse.REMAINDER, help="the plugin's --options")
     p.add_argument("--isf", type=Path, help="an ISF to use (default: made from the kernel)")
-    p.add_argument("--save-lime", type=Path, metavar="FILE",
-                   help="also write the pages the plugins read as a sparse LiME dump, for "
-                        "Volatility offline (vol -f FILE -s ISF_DIR ...)")  # fmt: skip
+    p.add_argument(
+        "--save-lime",
+        type=Path,
+        metavar="FILE",
+        help="also write the pages the plugins read as a sparse LiME dump, for "
+        "Volatility offline (vol -f FILE -s ISF_DIR ...)",
+    )
     p.set_defaults(func=cmd_vol)
 
     plot = _command(sub, "plot", "pictures: a process's memory map, the boot timeline")
     plot_sub = plot.add_subparsers(dest="plot_command", metavar="PICTURE", required=True)
-    p = _command(plot_sub, "memmap", "a process's areas, page tables and shared pages "
-                            "(Graphviz: .svg, .png, .pdf or .dot)")  # fmt: skip
-    p.add_argument("where", nargs="+", metavar="[HOST:PORT] PID",
-                   help=f"the process id (`ramooflax ps`), after the target (default "
-                        f"{DEFAULT_TARGET})")  # fmt: skip
+    p = _command(
+        plot_sub,
+        "memmap",
+        "a process's areas, page tables and shared pages (Graphviz: .svg, .png, .pdf or .dot)",
+    )
+    p.add_argument(
+        "where",
+        nargs="+",
+        metavar="[HOST:PORT] PID",
+        help=f"the process id (`ramooflax ps`), after the target (default {DEFAULT_TARGET})",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="e.g. map.svg")
-    p.add_argument("--others", type=int, default=16, metavar="N",
-                   help="walk up to N other processes to say who shares pages (default 16)")  # fmt: skip
+    p.add_argument(
+        "--others",
+        type=int,
+        default=16,
+        metavar="N",
+        help="walk up to N other processes to say who shares pages (default 16)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_plot_memmap)
-    p = _command(plot_sub, "boot", "the boot timeline as an HTML page (a VM booted "
-                            "with ctrl_wait=1, still waiting at its first instruction)")  # fmt: skip
+    p = _command(
+        plot_sub,
+        "boot",
+        "the boot timeline as an HTML page (a VM booted "
+        "with ctrl_wait=1, still waiting at its first instruction)",
+    )
     p.add_argument("target", nargs="?", default=DEFAULT_TARGET, help=f"default {DEFAULT_TARGET}")
     p.add_argument("-o", "--output", type=Path, required=True, help="e.g. boot.html")
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed (default 600)")
@@ -531,9 +568,13 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--kernel-package", metavar="NAME[=VERSION]", help=KERNEL_HELP)
-    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
-                   help="bios: MBR disk, GRUB i386-pc (default); uefi: GPT disk, an ESP "
-                        "with GRUB x86_64-efi (amd64)")  # fmt: skip
+    p.add_argument(
+        "--firmware",
+        choices=FIRMWARES,
+        default="bios",
+        help="bios: MBR disk, GRUB i386-pc (default); uefi: GPT disk, an ESP "
+        "with GRUB x86_64-efi (amd64)",
+    )
     p.set_defaults(func=cmd_build_guest)
 
     p = _command(lab_sub, "run", "boot a guest under the hv; run --cmd in it, or use its console")
@@ -544,21 +585,35 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         help="the guest disk to boot (default amd64)",
     )
     p.add_argument("--no-hv", action="store_true", help="boot the guest without the hypervisor")
-    p.add_argument("--kernel-package", metavar="NAME[=VERSION]",
-                   help="the guest built with this kernel (see build-guest)")  # fmt: skip
-    p.add_argument("--mem", default="512M",
-                   help="guest RAM (QEMU -m), default 512M (Bochs: at most 2G)")  # fmt: skip
-    p.add_argument("--smp", type=_cores,
-                   help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP} "
-                        "(under Bochs 1: each core slows the emulation down)")  # fmt: skip
-    p.add_argument("--emulator", choices=EMULATORS, default="qemu",
-                   help="qemu: QEMU TCG, AMD-V (default); bochs: Bochs 2.7, VT-x on "
-                        "its Intel models, AMD-V on trinity_apu, about 10x slower "
-                        "(docs/lab.md)")  # fmt: skip
-    p.add_argument("--cpu", metavar="MODEL",
-                   help=f"CPU model: QEMU's (default {qemu.DEFAULT_CPU}; +svm,+npt are "
-                        f"added) or, with --emulator bochs, one of {', '.join(bochs_models)} "
-                        f"(default {bochs_default})")  # fmt: skip
+    p.add_argument(
+        "--kernel-package",
+        metavar="NAME[=VERSION]",
+        help="the guest built with this kernel (see build-guest)",
+    )
+    p.add_argument(
+        "--mem", default="512M", help="guest RAM (QEMU -m), default 512M (Bochs: at most 2G)"
+    )
+    p.add_argument(
+        "--smp",
+        type=_cores,
+        help=f"cores of the machine (QEMU -smp), default {DEFAULT_SMP} "
+        "(under Bochs 1: each core slows the emulation down)",
+    )
+    p.add_argument(
+        "--emulator",
+        choices=EMULATORS,
+        default="qemu",
+        help="qemu: QEMU TCG, AMD-V (default); bochs: Bochs 2.7, VT-x on "
+        "its Intel models, AMD-V on trinity_apu, about 10x slower "
+        "(docs/lab.md)",
+    )
+    p.add_argument(
+        "--cpu",
+        metavar="MODEL",
+        help=f"CPU model: QEMU's (default {qemu.DEFAULT_CPU}; +svm,+npt are "
+        f"added) or, with --emulator bochs, one of {', '.join(bochs_models)} "
+        f"(default {bochs_default})",
+    )
     p.add_argument(
         "--ctrl-port",
         metavar="PORT",
@@ -596,10 +651,14 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         metavar="IMAGE",
         help="boot the hv from this USB image (first disk; the guest is second)",
     )
-    p.add_argument("--firmware", choices=FIRMWARES, default="bios",
-                   help="bios: SeaBIOS, the hv from multiboot (default); uefi: OVMF, the hv "
-                        "as ramooflax.efi on a key booted before the guest disk "
-                        "(docs/uefi.md)")  # fmt: skip
+    p.add_argument(
+        "--firmware",
+        choices=FIRMWARES,
+        default="bios",
+        help="bios: SeaBIOS, the hv from multiboot (default); uefi: OVMF, the hv "
+        "as ramooflax.efi on a key booted before the guest disk "
+        "(docs/uefi.md)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = _command(
@@ -627,20 +686,39 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "verdict: same, policy or tcg (a documented difference), FAIL. Exit status 1 if any "
         "check fails."
     )
-    p.add_argument("--cpu", action="append", metavar="MODEL",
-                   help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU}), or a Bochs "
-                        f"one with --emulator bochs (default {bochs_default})")  # fmt: skip
-    p.add_argument("--emulator", choices=EMULATORS, default="qemu",
-                   help="qemu (default) or bochs: one machine at a time, one core "
-                        "(docs/lab.md)")  # fmt: skip
-    p.add_argument("--only", action="append", default=[], metavar="GROUPS",
-                   help="groups to run (comma-separated): a group (pm32.cr4), a mode (pm32) "
-                        "or a family (cr4)")  # fmt: skip
+    p.add_argument(
+        "--cpu",
+        action="append",
+        metavar="MODEL",
+        help=f"QEMU CPU model (repeatable; default {qemu.DEFAULT_CPU}), or a Bochs "
+        f"one with --emulator bochs (default {bochs_default})",
+    )
+    p.add_argument(
+        "--emulator",
+        choices=EMULATORS,
+        default="qemu",
+        help="qemu (default) or bochs: one machine at a time, one core (docs/lab.md)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GROUPS",
+        help="groups to run (comma-separated): a group (pm32.cr4), a mode (pm32) or a family (cr4)",
+    )
     p.add_argument("--all", action="store_true", help="list every check, not only the differences")
-    p.add_argument("--endings", action="store_true",
-                   help="also boot the triple-fault and reset groups (one boot each)")  # fmt: skip
-    p.add_argument("--group-timeout", type=float, default=4.0, metavar="S",
-                   help="seconds without output before a group counts as dead (default 4)")  # fmt: skip
+    p.add_argument(
+        "--endings",
+        action="store_true",
+        help="also boot the triple-fault and reset groups (one boot each)",
+    )
+    p.add_argument(
+        "--group-timeout",
+        type=float,
+        default=4.0,
+        metavar="S",
+        help="seconds without output before a group counts as dead (default 4)",
+    )
     p.add_argument("--logs", type=Path, help="directory of the QEMU/hv logs (default build/lab)")
     p.set_defaults(func=cmd_conformance)
 

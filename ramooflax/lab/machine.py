@@ -87,8 +87,11 @@ class Machine:
         if s.image is not None:
             image = s.image
         else:
-            image = (guest.ensure(s.guest, s.kernel_package, s.firmware) if s.build
-                     else guest.find_image(s.guest, s.kernel_package, s.firmware))  # fmt: skip
+            image = (
+                guest.ensure(s.guest, s.kernel_package, s.firmware)
+                if s.build
+                else guest.find_image(s.guest, s.kernel_package, s.firmware)
+            )
         if not image.exists():
             raise LabError(f"guest image {image} does not exist")
         return image

@@ -281,7 +281,7 @@ def test_wait_on_a_stopped_vm_says_what_to_do() -> None:
         (CPUFamily.INTEL, "svm", "runs the svm backend, not vmx .*CPUFamily.AMD"),
         (CPUFamily.INTEL, None, None),  # a stub that does not say: taken at its word
     ],
-)  # fmt: skip
+)
 def test_attach_checks_the_backend(
     family: CPUFamily, backend: str | None, error: str | None
 ) -> None:

@@ -51,16 +51,20 @@ OTHER_SUITE = "deb http://deb.debian.org/debian trixie main\n"
     ("files", "expected"),
     [
         ({"sources.list": ONE_LINE}, "http://mirror.lan/debian/"),
-        ({"sources.list.d/corp.list": ONE_LINE_OPTIONS},
-         f"[signed-by={KEY}] https://apt.corp.example/debian"),
+        (
+            {"sources.list.d/corp.list": ONE_LINE_OPTIONS},
+            f"[signed-by={KEY}] https://apt.corp.example/debian",
+        ),
         ({"sources.list.d/debian.sources": DEB822}, f"[signed-by={KEY}] http://mirror.lan/debian"),
         ({"sources.list.d/debian.sources": DEB822_DISABLED_FIRST}, "http://second.example/debian"),
-        ({"sources.list": "", "sources.list.d/debian.sources": DEB822},
-         f"[signed-by={KEY}] http://mirror.lan/debian"),
+        (
+            {"sources.list": "", "sources.list.d/debian.sources": DEB822},
+            f"[signed-by={KEY}] http://mirror.lan/debian",
+        ),
         ({"sources.list": OTHER_SUITE}, ""),
         ({}, ""),
     ],
-)  # fmt: skip
+)
 def test_backports_mirror(tmp_path: Path, files: dict[str, str], expected: str) -> None:
     apt = tmp_path / "etc" / "apt"
     (apt / "sources.list.d").mkdir(parents=True)
