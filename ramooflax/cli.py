@@ -747,8 +747,8 @@ def _commands(parser: argparse.ArgumentParser, path: str = "") -> list[tuple[str
 
 
 ABOUT = """\
-The client and the lab of Ramooflax, a thin bare-metal x86 hypervisor (AMD-V)
-that boots before an installed OS, runs it in a VM, and lets a remote debugger
+The client and the lab of Ramooflax, a thin bare-metal x86 hypervisor (AMD-V or
+Intel VT-x) that boots before an installed OS, runs it in a VM, and lets a remote debugger
 control that VM: registers (system ones too), physical and virtual memory,
 breakpoints, single-step and filters on vm-exits.
 
