@@ -294,12 +294,6 @@ def test_breakpoint_reports_its_vcpu(machines: dict[str, Machine]) -> None:
 
 
 @pytest.mark.machines("hv_amd64_4")
-@pytest.mark.xfail(
-    strict=False,
-    reason="seen once: a step of a vCPU other than the one that stopped (vCont;s:N) got "
-    "no stop reply (the parked vCPU slept through its kick: the idle-loop race fixed in "
-    "svm_idle); non-strict until repeated runs show it gone",
-)
 def test_step_one_vcpu(machines: dict[str, Machine]) -> None:
     """vm.cpus[k].singlestep() runs vCPU k alone: the others' rips stay."""
     machine = machines["hv_amd64_4"]
@@ -345,20 +339,8 @@ def test_process_finder_on_four_cores(machines: dict[str, Machine]) -> None:
     assert job.result().output.endswith("done\n")
 
 
-HOTPLUG_4 = pytest.param(
-    "hv_amd64_4",
-    id="hv_amd64_4",
-    marks=pytest.mark.xfail(
-        strict=False,
-        reason="seen once: on 4 vCPUs a CPU brought back online never came up (a kick "
-        "lost in the VMM's idle loop: an NMI taken between STGI and HLT; fixed, see "
-        "svm_idle); non-strict until repeated runs show it gone",
-    ),
-)
-
-
 # Last of the 4-core machine's tests: a hang here leaves that guest unusable.
-@pytest.mark.parametrize("name", [pytest.param("hv_amd64", id="hv_amd64"), HOTPLUG_4])
+@pytest.mark.parametrize("name", ["hv_amd64", "hv_amd64_4"])
 def test_cpu_offline_online(name: str, machines: dict[str, Machine], lab_pool) -> None:  # type: ignore[no-untyped-def]
     """20 cycles of offline/online for each AP: it comes back and runs."""
     machine = machines[name]
