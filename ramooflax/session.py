@@ -29,6 +29,11 @@ from ramooflax import rsp
 from ramooflax.errors import ChannelLost, ChannelTimeout, ProtocolError, StubError
 from ramooflax.transport import Transport
 
+
+class _Broken(Exception):
+    """A reply that arrived damaged in no-ack mode: nobody resends it."""
+
+
 DEFAULT_TIMEOUT = 10.0
 MAX_RESENDS = 3
 
@@ -90,8 +95,12 @@ class Session:
         self.transport.send(frame)
         self.last_activity = time.monotonic()
 
-    def _packet(self, deadline: float | None, resend: bytes | None) -> bytes:
-        """The next good packet; acks it, answers bad ones with `-`, resends on `-`."""
+    def _packet(
+        self, deadline: float | None, resend: bytes | None, broken_ends: bool = False
+    ) -> bytes:
+        """The next good packet; acks it, answers bad ones with `-`, resends on `-`.
+        With broken_ends, a bad packet in no-ack mode (which nobody resends)
+        raises _Broken."""
         resends = 0
         while True:
             ev = self._next_event(deadline)
@@ -102,6 +111,8 @@ class Session:
             if ev.kind is rsp.Kind.BAD_CHECKSUM:
                 if not self.noack:
                     self.transport.send(rsp.NACK)
+                elif broken_ends:
+                    raise _Broken
             elif ev.kind is rsp.Kind.NACK and resend is not None:
                 resends += 1
                 if resends > MAX_RESENDS:
@@ -166,18 +177,35 @@ class Session:
             raise
 
     def _settle(self) -> None:
-        """Consume the replies owed to interrupted requests, oldest first."""
+        """Consume the replies owed to interrupted requests, oldest first.
+
+        A caller that left in mid-read may have taken bytes of the reply with
+        it: in no-ack mode that reply then ends as a bad packet, which settles
+        it too. One that never completes is given up at the deadline, so the
+        next request still goes out (the VMM's framer starts afresh at its
+        `$`)."""
         if not self._owed:
             return
         deadline = self._deadline(None)
-        while self._owed:
-            data = self._owed[0]
-            if data.startswith(b"qRcmd,"):
-                while rsp.console_output(self._reply_to(data, deadline, None)) is not None:
-                    pass
-            else:
-                self._reply_to(data, deadline, None)
-            self._owed.popleft()
+        try:
+            while self._owed:
+                data = self._owed[0]
+                while True:
+                    try:
+                        reply = self._packet(deadline, None, broken_ends=True)
+                    except _Broken:
+                        break
+                    if data.startswith(b"qRcmd,") and rsp.console_output(reply) is not None:
+                        continue  # the monitor command's output: its OK or error follows
+                    if not data.startswith(b"qRcmd,") and self._console(reply):
+                        continue
+                    if reply and rsp.is_stop(reply) and not _expects_stop(data):
+                        self._stops.append(rsp.parse_stop(reply))
+                        continue
+                    break
+                self._owed.popleft()
+        except ChannelTimeout:
+            self._owed.clear()
 
     def checked(self, payload: bytes | str, timeout: float | None = None) -> bytes:
         """request(), raising StubError on an `Exx` / `E.text` reply."""

@@ -168,6 +168,26 @@ def test_an_interrupted_reply_is_not_the_next_requests() -> None:
     assert s.request("qRfx.Status") == b"mode:long"
 
 
+def test_an_interrupted_reply_that_lost_bytes_is_settled() -> None:
+    """Ctrl-C just after a read returned, before its bytes reached the parser:
+    that piece of the binary reply is gone, and in no-ack mode nobody resends
+    it. The damaged reply settles the debt (it ends as a bad packet), and
+    detach's `D` still goes out and gets its OK -- no wait for a reply that
+    never completes, no VM left stopped until the VMM's timeout."""
+    big = f(b"b" + bytes(range(256)) * 8)
+    stub = CutStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK")}, after=1 << 30)
+    s = Session(stub, timeout=5)
+    s.handshake()
+    stub.rules.update({b"qRfx.PhysReadBin": big, b"D": f("OK")})
+    stub.after = 100
+    with pytest.raises(KeyboardInterrupt):
+        s.request("qRfx.PhysReadBin:0,800")
+    del stub.pending[:64]  # what the interrupted read had taken
+    stub.after = 1 << 30
+    s.expect_ok("D")  # before the fix: ChannelTimeout, and the D never sent
+    assert stub.sent[-1] == b"D"
+
+
 def test_an_interrupted_monitor_is_settled_too() -> None:
     out = f(b"O" + b"line\n".hex().encode()) * 3 + f("OK")
     stub = CutStub({b"qRcmd,": out, b"qRfx.Status": f("mode:real")}, after=20)
