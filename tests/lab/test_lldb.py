@@ -223,11 +223,13 @@ def test_attach_does_not_scan_for_a_kernel(lldb_session: Session) -> None:
     from the pc (seconds over a UART). The stub's null answer ends that
     before the first stop; bench/lldb_attach.py times the attach."""
     assert _reply(lldb_session, "qShlibInfoAddr") == "0"
-    assert len(kernel_scan_reads(lldb_session.packets)) < 8, "lldb scanned memory for a kernel"
+    # lldb's own memory cache also reads 512-byte lines (a dozen in this
+    # session); the scan is hundreds (664 before the stub answered).
+    assert len(kernel_scan_reads(lldb_session.packets)) < 64, "lldb scanned memory for a kernel"
 
 
 def kernel_scan_reads(packets: str) -> list[int]:
-    """lldb's scan for a kernel image: 512-byte reads at page boundaries."""
+    """512-byte reads at page boundaries: what lldb's scan for a kernel image makes."""
     found = re.findall(r"send packet: \$[mx]([0-9a-f]+),200#", packets)
     return [a for a in (int(x, 16) for x in found) if a % 0x1000 == 0]
 
