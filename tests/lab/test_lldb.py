@@ -73,12 +73,9 @@ def lldb_session(hv_amd64: Machine, tmp_path_factory: pytest.TempPathFactory) ->
     log = tmp / "packets.log"
     commands = tmp / "session.lldb"
     # System calls for lldb's breakpoints on the syscall entry, for as long
-    # as lldb runs (guest time: the stops do not count).
-    job = hv_amd64.run_background(
-        "end=$(($(date +%s) + 60)); while [ $(date +%s) -lt $end ]; do cat /proc/version; "
-        "done >/dev/null",
-        timeout=600,
-    )
+    # as lldb runs: a loop in the guest's background, killed after.
+    loop = "while :; do cat /proc/version; done >/dev/null 2>&1 & echo $!"
+    pid = int(hv_amd64.run(loop).output.split()[-1])
     commands.write_text(script(hv_amd64.free_ctrl_port(), log, syms["jiffies_64"]))
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -104,7 +101,7 @@ def lldb_session(hv_amd64: Machine, tmp_path_factory: pytest.TempPathFactory) ->
             proc.kill()
             proc.wait()
     out += interrupt(hv_amd64.free_ctrl_port()).encode()
-    job.result(timeout=600)
+    hv_amd64.run(f"kill {pid}", timeout=60)
     text = out.decode("utf-8", "replace")
     print(text)
     yield Session(text, log.read_text("utf-8", "replace") if log.exists() else "", attach_s)
