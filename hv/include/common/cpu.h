@@ -67,4 +67,55 @@ static inline void cpu_halt_forever(void)
         __asm__ volatile("cli; hlt");
 }
 
+/* The hardware debug registers DR0-DR3 and DR6 (n), which the VMM itself
+ * never uses: while the VM runs they are the VM's (APM Vol.2 §13.1; SDM
+ * Vol.3B §18.2). Other n read 0 and are not written. */
+static inline uint64_t hw_get_dr(unsigned n)
+{
+    uint64_t val = 0;
+    switch (n) {
+    case 0:
+        __asm__ volatile("mov %%dr0, %0" : "=r"(val));
+        break;
+    case 1:
+        __asm__ volatile("mov %%dr1, %0" : "=r"(val));
+        break;
+    case 2:
+        __asm__ volatile("mov %%dr2, %0" : "=r"(val));
+        break;
+    case 3:
+        __asm__ volatile("mov %%dr3, %0" : "=r"(val));
+        break;
+    case 6:
+        __asm__ volatile("mov %%dr6, %0" : "=r"(val));
+        break;
+    default:
+        break;
+    }
+    return val;
+}
+
+static inline void hw_set_dr(unsigned n, uint64_t val)
+{
+    switch (n) {
+    case 0:
+        __asm__ volatile("mov %0, %%dr0" ::"r"(val));
+        break;
+    case 1:
+        __asm__ volatile("mov %0, %%dr1" ::"r"(val));
+        break;
+    case 2:
+        __asm__ volatile("mov %0, %%dr2" ::"r"(val));
+        break;
+    case 3:
+        __asm__ volatile("mov %0, %%dr3" ::"r"(val));
+        break;
+    case 6:
+        __asm__ volatile("mov %0, %%dr6" ::"r"(val));
+        break;
+    default:
+        break;
+    }
+}
+
 #endif

@@ -134,56 +134,21 @@ static void set_seg(struct vcpu *v, enum seg s, const struct seg_state *in)
  * registers, which the VMM itself never uses (APM Vol.2 §15.5.1). */
 static uint64_t get_dr(struct vcpu *v, unsigned n)
 {
-    uint64_t val = 0;
-    switch (n) {
-    case 0:
-        __asm__ volatile("mov %%dr0, %0" : "=r"(val));
-        break;
-    case 1:
-        __asm__ volatile("mov %%dr1, %0" : "=r"(val));
-        break;
-    case 2:
-        __asm__ volatile("mov %%dr2, %0" : "=r"(val));
-        break;
-    case 3:
-        __asm__ volatile("mov %%dr3, %0" : "=r"(val));
-        break;
-    case 6:
-        val = vmcb_of(v)->save.dr6;
-        break;
-    case 7:
-        val = vmcb_of(v)->save.dr7;
-        break;
-    default:
-        break;
-    }
-    return val;
+    if (n == 6)
+        return vmcb_of(v)->save.dr6;
+    if (n == 7)
+        return vmcb_of(v)->save.dr7;
+    return hw_get_dr(n);
 }
 
 static void set_dr(struct vcpu *v, unsigned n, uint64_t val)
 {
-    switch (n) {
-    case 0:
-        __asm__ volatile("mov %0, %%dr0" ::"r"(val));
-        break;
-    case 1:
-        __asm__ volatile("mov %0, %%dr1" ::"r"(val));
-        break;
-    case 2:
-        __asm__ volatile("mov %0, %%dr2" ::"r"(val));
-        break;
-    case 3:
-        __asm__ volatile("mov %0, %%dr3" ::"r"(val));
-        break;
-    case 6:
+    if (n == 6)
         vmcb_of(v)->save.dr6 = val;
-        break;
-    case 7:
+    else if (n == 7)
         vmcb_of(v)->save.dr7 = val;
-        break;
-    default:
-        break;
-    }
+    else
+        hw_set_dr(n, val);
 }
 
 static unsigned get_cpl(struct vcpu *v) { return vmcb_of(v)->save.cpl; }

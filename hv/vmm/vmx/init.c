@@ -277,6 +277,37 @@ static void __attribute__((noreturn)) fail(struct vcpu *v, const char *what)
  * VMX outside SMX if the firmware left it open; CR0 and CR4 with the
  * fixed bits of VMX operation, §23.8), VMXON, and the vCPU's VMCS current
  * and filled in. */
+/* The execution controls, bitmaps and EPT of the current VMCS: the same
+ * for the VM's VMCS and the throw-away one vmx_switch_cost() times, but for
+ * the pin-based and entry controls and the VPID. Nothing queued, no MSR
+ * lists, no shadow VMCS (§26.3.1.5), TSC offset 0. */
+static void vmcs_controls(const struct vmx_vm *b, uint32_t pin, uint32_t entry, uint16_t vpid)
+{
+    vmwrite(PIN_BASED_VM_EXEC_CONTROL, pin);
+    vmwrite(CPU_BASED_VM_EXEC_CONTROL, b->proc_base);
+    vmwrite(SECONDARY_VM_EXEC_CONTROL, b->proc2_base);
+    vmwrite(VM_EXIT_CONTROLS, b->exit_base);
+    vmwrite(VM_ENTRY_CONTROLS, entry);
+    vmwrite(EXCEPTION_BITMAP, 0);
+    vmwrite(PAGE_FAULT_ERROR_CODE_MASK, 0);
+    vmwrite(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+    vmwrite(CR3_TARGET_COUNT, 0);
+    vmwrite(VM_EXIT_MSR_STORE_COUNT, 0);
+    vmwrite(VM_EXIT_MSR_LOAD_COUNT, 0);
+    vmwrite(VM_ENTRY_MSR_LOAD_COUNT, 0);
+    vmwrite(VM_ENTRY_INTR_INFO_FIELD, 0);
+    vmwrite(IO_BITMAP_A, (uint64_t)b->io_bitmap);
+    vmwrite(IO_BITMAP_B, (uint64_t)b->io_bitmap + 4096);
+    vmwrite(MSR_BITMAP, (uint64_t)b->msr_bitmap);
+    vmwrite(EPT_POINTER, b->eptp);
+    if (b->vpid)
+        vmwrite(VIRTUAL_PROCESSOR_ID, vpid);
+    if (b->xsaves)
+        vmwrite(XSS_EXIT_BITMAP, 0);
+    vmwrite(VMCS_LINK_POINTER, ~0ull);
+    vmwrite(TSC_OFFSET, 0);
+}
+
 void vmx_cpu_enable(struct vcpu *v)
 {
     struct vmx_vcpu *s = to_vmx(v);
@@ -305,28 +336,8 @@ void vmx_cpu_enable(struct vcpu *v)
     if (VMX_INSN("vmclear", s->vmcs) || VMX_INSN("vmptrld", s->vmcs))
         fail(v, "VMCLEAR/VMPTRLD of its VMCS");
 
-    vmwrite(PIN_BASED_VM_EXEC_CONTROL, b->pin_base);
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, b->proc_base);
-    vmwrite(SECONDARY_VM_EXEC_CONTROL, b->proc2_base);
-    vmwrite(VM_EXIT_CONTROLS, b->exit_base);
-    vmwrite(VM_ENTRY_CONTROLS, b->entry_base);
-    vmwrite(EXCEPTION_BITMAP, 0);
-    vmwrite(PAGE_FAULT_ERROR_CODE_MASK, 0);
-    vmwrite(PAGE_FAULT_ERROR_CODE_MATCH, 0);
-    vmwrite(CR3_TARGET_COUNT, 0);
-    vmwrite(VM_EXIT_MSR_STORE_COUNT, 0);
-    vmwrite(VM_EXIT_MSR_LOAD_COUNT, 0);
-    vmwrite(VM_ENTRY_MSR_LOAD_COUNT, 0);
-    vmwrite(IO_BITMAP_A, (uint64_t)b->io_bitmap);
-    vmwrite(IO_BITMAP_B, (uint64_t)b->io_bitmap + 4096);
-    vmwrite(MSR_BITMAP, (uint64_t)b->msr_bitmap);
-    vmwrite(EPT_POINTER, b->eptp);
-    if (b->vpid)
-        vmwrite(VIRTUAL_PROCESSOR_ID, 1); /* one address space: every vCPU runs the same VM */
-    if (b->xsaves)
-        vmwrite(XSS_EXIT_BITMAP, 0);
-    vmwrite(VMCS_LINK_POINTER, ~0ull); /* §26.3.1.5: no shadow VMCS */
-    vmwrite(TSC_OFFSET, 0);
+    /* VPID 1: one address space, every vCPU runs the same VM. */
+    vmcs_controls(b, b->pin_base, b->entry_base, 1);
     /* The VM owns no bit of CR0 or CR4: every write that changes one exits
      * (core emulates it), every read gets the shadow (§25.6.6), so the VM
      * sees neither VMXE nor the fixed bits. */
@@ -370,26 +381,8 @@ uint64_t vmx_switch_cost(struct vcpu *v)
         return 0;
     }
     lib_memcpy((void *)CALIB_CODE, code, sizeof(code));
-    vmwrite(PIN_BASED_VM_EXEC_CONTROL, b->pin_base & ~PIN_BASED_VMX_PREEMPTION_TIMER);
-    vmwrite(CPU_BASED_VM_EXEC_CONTROL, b->proc_base);
-    vmwrite(SECONDARY_VM_EXEC_CONTROL, b->proc2_base);
-    vmwrite(VM_EXIT_CONTROLS, b->exit_base);
-    vmwrite(VM_ENTRY_CONTROLS, b->entry_base & ~VM_ENTRY_IA32E_MODE);
-    vmwrite(EXCEPTION_BITMAP, 0);
-    vmwrite(CR3_TARGET_COUNT, 0);
-    vmwrite(VM_EXIT_MSR_STORE_COUNT, 0);
-    vmwrite(VM_EXIT_MSR_LOAD_COUNT, 0);
-    vmwrite(VM_ENTRY_MSR_LOAD_COUNT, 0);
-    vmwrite(VM_ENTRY_INTR_INFO_FIELD, 0);
-    vmwrite(IO_BITMAP_A, (uint64_t)b->io_bitmap);
-    vmwrite(IO_BITMAP_B, (uint64_t)b->io_bitmap + 4096);
-    vmwrite(MSR_BITMAP, (uint64_t)b->msr_bitmap);
-    vmwrite(EPT_POINTER, b->eptp);
-    if (b->vpid)
-        vmwrite(VIRTUAL_PROCESSOR_ID, 2);
-    if (b->xsaves)
-        vmwrite(XSS_EXIT_BITMAP, 0);
-    vmwrite(VMCS_LINK_POINTER, ~0ull);
+    vmcs_controls(b, b->pin_base & ~PIN_BASED_VMX_PREEMPTION_TIMER,
+                  b->entry_base & ~VM_ENTRY_IA32E_MODE, 2);
     vmwrite(CR0_GUEST_HOST_MASK, 0);
     vmwrite(CR4_GUEST_HOST_MASK, 0);
     host_state();

@@ -154,56 +154,15 @@ static void set_seg(struct vcpu *v, enum seg s, const struct seg_state *in)
  * hardware registers, which the VMM itself never uses. */
 static uint64_t get_dr(struct vcpu *v, unsigned n)
 {
-    uint64_t val = 0;
-    switch (n) {
-    case 0:
-        __asm__ volatile("mov %%dr0, %0" : "=r"(val));
-        break;
-    case 1:
-        __asm__ volatile("mov %%dr1, %0" : "=r"(val));
-        break;
-    case 2:
-        __asm__ volatile("mov %%dr2, %0" : "=r"(val));
-        break;
-    case 3:
-        __asm__ volatile("mov %%dr3, %0" : "=r"(val));
-        break;
-    case 6:
-        __asm__ volatile("mov %%dr6, %0" : "=r"(val));
-        break;
-    case 7:
-        val = vmread(GUEST_DR7);
-        break;
-    default:
-        break;
-    }
-    return val;
+    return n == 7 ? vmread(GUEST_DR7) : hw_get_dr(n);
 }
 
 static void set_dr(struct vcpu *v, unsigned n, uint64_t val)
 {
-    switch (n) {
-    case 0:
-        __asm__ volatile("mov %0, %%dr0" ::"r"(val));
-        break;
-    case 1:
-        __asm__ volatile("mov %0, %%dr1" ::"r"(val));
-        break;
-    case 2:
-        __asm__ volatile("mov %0, %%dr2" ::"r"(val));
-        break;
-    case 3:
-        __asm__ volatile("mov %0, %%dr3" ::"r"(val));
-        break;
-    case 6:
-        __asm__ volatile("mov %0, %%dr6" ::"r"(val));
-        break;
-    case 7:
+    if (n == 7)
         vmwrite(GUEST_DR7, val);
-        break;
-    default:
-        break;
-    }
+    else
+        hw_set_dr(n, val);
 }
 
 /* SS.DPL is the CPL, even for an unusable SS (§24.4.1). */
