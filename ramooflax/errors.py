@@ -60,6 +60,18 @@ class NotRunning(ClientError):
         )
 
 
+class StepTimeout(ClientError):
+    """A single step did not end in time; the VM was stopped where it was."""
+
+    def __init__(self, seconds: float, rip: int) -> None:
+        self.rip = rip
+        super().__init__(
+            f"the step did not end within {seconds:g} s (the instruction may have faulted "
+            f"into a handler that waits on another vCPU); the VM is stopped at "
+            f"rip {rip:#x}: look at vm.cpu, then step or resume again"
+        )
+
+
 class StubError(ClientError):
     """The stub answered a request with an error (`Exx` or `E.text`)."""
 

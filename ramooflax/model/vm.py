@@ -37,6 +37,7 @@ from ramooflax.errors import (
     NotAttached,
     NotRunning,
     RamooflaxError,
+    StepTimeout,
     VMRunning,
     WrongFamily,
 )
@@ -367,7 +368,14 @@ class VM:
                 s.resume("s" if target is self.cpu else f"vCont;s:{target.thread:x}")
                 self._running = True
                 self._ran_since = time.monotonic()
-            self._stopped(s.wait_stop(self.timeout))
+            try:
+                stop = s.wait_stop(self.timeout)
+            except ChannelTimeout:
+                # The VMM still reads the line during a step: 0x03 ends it
+                # where it is, and this raises with the VM stopped.
+                self.stop()
+                raise StepTimeout(self.timeout, self.cpu.gpr.rip) from None
+            self._stopped(stop)
             assert self.event is not None
             if self.event.reason is not StopReason.SINGLESTEP:
                 self._dispatch()

@@ -8,14 +8,16 @@ It is linked at 0x13370000, an address no other guest program uses, so a
 hardware breakpoint there stops only it.
 """
 
+import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from ramooflax import VM, CPUFamily, StopReason
-from ramooflax.errors import ChannelTimeout
+from ramooflax import VM, CPUFamily, StepTimeout, StopReason
+from ramooflax.lab import facts
 from ramooflax.lab.machine import Job, Machine
 
 pytestmark = pytest.mark.lab
@@ -80,11 +82,10 @@ def step_through(vm: VM, expected: list[int], cr3: int | None = None) -> list[in
     for _ in expected:
         try:
             assert vm.singlestep()
-        except ChannelTimeout:
-            vm.stop()
+        except StepTimeout as e:
             pytest.fail(
-                f"step {len(seen) + 1} after {[hex(a) for a in seen]} never ended; "
-                f"stopped at {vm.cpu.gpr.rip:#x} ({vm.status()}):\n{vm.exits()}"
+                f"step {len(seen) + 1} after {[hex(a) for a in seen]} never ended: {e} "
+                f"({vm.status()}):\n{vm.exits()}"
             )
         assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
         if cr3 is not None:
@@ -125,3 +126,84 @@ def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe
     seen = step_through(vm, expected, cr3)
     assert seen == expected, [hex(a) for a in seen]
     finish(job, vm)
+
+
+UFFD_PATH = "/tmp/uffdstep"
+UFFD_BASE = 0x13380000
+
+
+def test_a_step_that_cannot_end_is_stopped(
+    guest_program: Callable[[str, int], Any], hv_amd64: Machine
+) -> None:
+    """programs/uffdstep.c: the stepped instruction faults, and its fault
+    waits on a process pinned to CPU 1, which the step keeps stopped. The
+    VMM must still read the line: the client's timeout sends 0x03, which ends
+    the step where it is (StepTimeout, VM stopped). After the resume the
+    fault is served and the instruction completes; the #DB its frame's TF
+    owes is the VMM's, not the process's (SIGTRAP would make status 133)."""
+    prog = guest_program("uffdstep", UFFD_BASE)
+    hv_amd64.put_file(UFFD_PATH, prog.binary)
+    mark = len(hv_amd64.log_text())
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}", timeout=8).attach()
+    try:
+        vm.cpu.breakpoints.add_hw_insn(prog.symbols["touch"], name="touch")
+        job = hv_amd64.run_background(f"{UFFD_PATH}; echo status=$?", timeout=180)
+        assert vm.resume(timeout=120), "uffdstep never reached its breakpoint"
+        assert vm.cpu.gpr.rip == prog.symbols["touch"], vm.event
+        vm.cpu.breakpoints.remove("touch")
+        with pytest.raises(StepTimeout):
+            vm.singlestep()
+        assert not vm.running
+        assert vm.event is not None and vm.event.reason is StopReason.INTERRUPT, vm.event
+    finally:
+        if vm.attached:
+            vm.cpu.breakpoints.remove_all()
+            vm.detach()
+    out = job.result(120).output
+    assert "status=0" in out, f"uffdstep: {out!r} (133: a stray single-step SIGTRAP)"
+    log = hv_amd64.log_text()[mark:]
+    assert "step abandoned inside a fault's handler" in log, log[-2000:]
+    assert "the abandoned step's #DB taken" in log, log[-2000:]
+
+
+SPIN_PATH = "/tmp/spin"
+SPIN_BASE = 0x13390000
+STEPS = 40
+
+
+def intr_exits(summary: str, cpu: int) -> int:
+    """The INTR exits of one vCPU in qRfx.Exits' text."""
+    part = re.search(rf"exits: \d+ total on cpu{cpu}\n((?:  .*\n?)*)", summary)
+    assert part, summary
+    return facts.exit_counts(f"exits: 0 total\n{part.group(1)}")[1]["intr"]
+
+
+@pytest.fixture(scope="module")
+def spin(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> int:
+    """The address of programs/spin.c's loop, installed in the guest."""
+    prog = guest_program("spin", SPIN_BASE)
+    hv_amd64.put_file(SPIN_PATH, prog.binary)
+    return int(prog.symbols["spin"])
+
+
+def test_a_step_takes_no_interrupt(hv_amd64: Machine, spin: int, vm: VM) -> None:
+    """A step is one instruction: an interrupt that is due (the guest's
+    timer, while the client takes its time between steps) waits until the
+    VM runs again, as with QEMU's own gdbstub, instead of running its
+    handler untraced inside the step. On AMD the VMCB's interrupt shadow
+    holds it: no INTR exit happens while the client steps a ring-3 loop."""
+    vm.cpu.breakpoints.add_hw_insn(spin, name="spin")
+    job = hv_amd64.run_background(f"{SPIN_PATH} & p=$!; sleep 2; kill $p; echo done", timeout=180)
+    assert vm.resume(timeout=120), "spin never reached its breakpoint"
+    vm.cpu.breakpoints.remove("spin")
+    cpu = vm.cpu.index
+    before = intr_exits(vm.exits(), cpu)
+    for _ in range(STEPS):
+        time.sleep(0.01)  # a timer interrupt falls due now and then
+        assert vm.singlestep()
+        assert vm.event is not None and vm.event.reason is StopReason.SINGLESTEP, vm.event
+        assert vm.status().cpl == 3
+    after = intr_exits(vm.exits(), cpu)
+    vm.detach()
+    assert "done" in job.result(120).output
+    assert after - before <= 2, f"{after - before} interrupts taken in {STEPS} steps"

@@ -115,7 +115,8 @@ static void stub_intercepts(struct vcpu *v, struct intercepts *want)
 {
     struct ctrl *c = ctrl(v);
     struct ctrl_vcpu *cv = cv_of(v);
-    bool db = cv->stepping || cv->step_over_sw >= 0 || v->dr_shadowed || cv->step_int_dr >= 0;
+    bool db = cv->stepping || cv->step_over_sw >= 0 || v->dr_shadowed || cv->step_int_dr >= 0 ||
+              c->stray_tf;
     if (db)
         want->exceptions |= 1u << X86_EXC_DB;
     if (c->nsw)
@@ -214,6 +215,8 @@ int ctrl_bp_remove(void *ctx, unsigned type, uint64_t addr, unsigned len)
 
 void ctrl_bp_clear_all(struct ctrl *c)
 {
+    for (unsigned k = 0; k < c->vm->nvcpus; k++)
+        ctrl_step_abandon(c->vm->vcpus[k]);
     for (int i = 0; i < CTRL_SWBP_MAX; i++)
         if (c->sw[i].used)
             sw_remove(c, i);
@@ -221,26 +224,21 @@ void ctrl_bp_clear_all(struct ctrl *c)
         c->hw[i].used = false;
     c->s.step_cr3_mode = false;
     c->cr3_wait = false;
-    for (unsigned k = 0; k < c->vm->nvcpus; k++) {
-        struct vcpu *v = c->vm->vcpus[k];
-        struct ctrl_vcpu *cv = cv_of(v);
-        cv->step_over_sw = -1;
-        cv->step_int_dr = -1;
-        if (cv->stepping) {
-            uint64_t fl = v->ops->get_rflags(v);
-            v->ops->set_rflags(v, cv->guest_tf ? fl | RFLAGS_TF : fl & ~RFLAGS_TF);
-        }
-        cv->stepping = false;
-    }
     all_intercepts_changed(c);
 }
 
 /* --- resuming and stepping --- */
 
+/* TF for one instruction, with interrupts held off before it where the
+ * backend can: an interrupt taken first would clear TF and run its handler
+ * untraced (SDM Vol.3A §6.12.1.3: delivery clears TF), maybe for good if
+ * it waits on a vCPU the step keeps stopped. */
 static void arm_tf(struct vcpu *v)
 {
     uint64_t fl = v->ops->get_rflags(v);
     v->ops->set_rflags(v, fl | RFLAGS_TF);
+    if (v->ops->hold_interrupts)
+        v->ops->hold_interrupts(v);
 }
 
 /*
@@ -283,6 +281,8 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
     cv->guest_tf = fl & RFLAGS_TF;
     cv->step_opcode = 0;
     cv->stepping = step;
+    cv->step_la = la;
+    cv->step_cr3 = v->ops->get_cr(v, 3);
     if (step && c->s.step_cr3_mode && !in_stepped_process(v)) {
         /* Not in the process yet: this vCPU steps on if it runs the
          * process's kernel side; else every vCPU runs until one switches
@@ -382,6 +382,40 @@ static bool step_done(struct vcpu *v)
     return true;
 }
 
+void ctrl_step_abandon(struct vcpu *v)
+{
+    struct ctrl *c = ctrl(v);
+    struct ctrl_vcpu *cv = cv_of(v);
+    bool tf = cv->stepping || cv->step_over_sw >= 0;
+    if (cv->step_int_dr >= 0) {
+        tf = false; /* that step has no TF; its DR goes at the next resume */
+        cv->step_int_dr = -1;
+    }
+    /* Not where it began, in the same address space: the instruction
+     * faulted (or an event came first) and its handler runs. The TF it
+     * pushed comes back with the return to the instruction. */
+    if (tf && !cv->guest_tf &&
+        (vcpu_linear_rip(v) != cv->step_la || v->ops->get_cr(v, 3) != cv->step_cr3)) {
+        c->stray_cr3 = cv->step_cr3;
+        c->stray_tf = true;
+        all_intercepts_changed(c);
+        log_printf("vmm: control: cpu%u: step abandoned inside a fault's handler; its #DB will "
+                   "be taken\n",
+                   v->id);
+    }
+    if (tf)
+        untrace(v);
+    if (cv->step_over_sw >= 0) {
+        uint8_t cc = 0xcc;
+        struct swbp *b = &c->sw[cv->step_over_sw];
+        if (b->used)
+            gmem_write(v, b->pa, &cc, 1);
+        cv->step_over_sw = -1;
+    }
+    cv->stepping = false;
+    vcpu_intercepts_changed(v);
+}
+
 void ctrl_step_cr3_written(struct vcpu *v, uint64_t cr3)
 {
     struct ctrl *c = ctrl(v);
@@ -465,10 +499,29 @@ static bool sw_hit(struct vcpu *v, bool after)
     return true;
 }
 
+/* The single-step #DB of an abandoned step: TF goes from the VM's flags
+ * (the instruction completed, the VM never set it), the #DB is not the
+ * VM's. */
+static bool stray_step(struct vcpu *v)
+{
+    struct ctrl *c = ctrl(v);
+    uint64_t dr6 = v->ops->get_dr(v, 6);
+    if (!(dr6 & DR6_BS) || v->ops->get_cr(v, 3) != c->stray_cr3 ||
+        !__atomic_exchange_n(&c->stray_tf, false, __ATOMIC_SEQ_CST))
+        return false;
+    v->ops->set_rflags(v, v->ops->get_rflags(v) & ~RFLAGS_TF);
+    v->ops->set_dr(v, 6, (dr6 & ~DR6_BS) | DR6_FIXED);
+    all_intercepts_changed(c);
+    log_printf("vmm: control: cpu%u: the abandoned step's #DB taken\n", v->id);
+    return true;
+}
+
 bool ctrl_hook_exception(struct vcpu *v, unsigned vec, uint32_t err, uint64_t info2)
 {
     struct ctrl *c = ctrl(v);
     struct ctrl_vcpu *cv = cv_of(v);
+    if (vec == X86_EXC_DB && c->stray_tf && !cv->stepping && cv->step_over_sw < 0 && stray_step(v))
+        return true;
     if (vec == X86_EXC_DB && (cv->stepping || cv->step_over_sw >= 0 || v->dr_shadowed) &&
         debug_exception(v))
         return true;

@@ -41,6 +41,8 @@ struct ctrl_vcpu {
     int step_over_sw;      /* the sw breakpoint being stepped over, or -1 */
     bool step_over_resume; /* ...then continue rather than stop */
     int step_int_dr;       /* the DR stepping over INT n / SYSCALL, or -1 */
+    uint64_t step_la;      /* where the step began (linear), and in which */
+    uint64_t step_cr3;     /* address space */
     /* all-stop: this vCPU waits in the VMM while another serves */
     volatile bool parked;
     /* its x87/SSE state and DR0-DR3 (which live in its core), saved while
@@ -77,6 +79,11 @@ struct ctrl {
     struct hwbp hw[4];
     /* QRfx.Step:cr3: the step waits for a vCPU to switch to the process */
     volatile bool cr3_wait;
+    /* A step abandoned after its instruction faulted: the fault's frame
+     * holds our TF, and the #DB it owes when the instruction completes
+     * (on whichever vCPU runs that code then) is ours to take. */
+    volatile bool stray_tf;
+    uint64_t stray_cr3;
     /* buffers */
     struct reply reply;
 };
@@ -101,6 +108,10 @@ int ctrl_bp_remove(void *ctx, unsigned type, uint64_t addr, unsigned len);
 void ctrl_bp_clear_all(struct ctrl *c);
 /* Before v resumes: steps over a breakpoint under rip, arms TF. */
 void ctrl_prepare_resume(struct vcpu *v, bool step);
+/* v's step, if one is under way, ends where it is: TF back to the VM's,
+ * the int3 it stepped over back in place, its exec breakpoint gone (from
+ * the DRs at v's next resume: this may run on another core). */
+void ctrl_step_abandon(struct vcpu *v);
 /* The hooks: the stub's own exceptions, INT3 breakpoints, steps. */
 bool ctrl_hook_exception(struct vcpu *v, unsigned vec, uint32_t err, uint64_t info2);
 bool ctrl_hook_swbreak(struct vcpu *v);

@@ -387,8 +387,11 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
         stop_and_serve(c, v, cv->event, false);
         return;
     }
-    if (c->owner == v)
-        return; /* a step under way: the line is read when it ends */
+    /* A step under way (c->owner == v, the others parked) still reads the
+     * line: it ends at its next exit, unless the stepped instruction
+     * faulted into a handler that waits on a stopped vCPU. The client's
+     * 0x03, a new client or a hang-up then ends it where it is. */
+    bool stepping = c->owner == v;
     if (why == POLL_EXIT && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
         return;
     uint64_t now = vcpu_guest_tsc(v);
@@ -403,6 +406,8 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             c->s.ctrlc_window = now - c->quiet_tsc;
             rsp_rx_init(&c->rx);
             spin_unlock(&c->line);
+            if (stepping)
+                ctrl_step_abandon(v);
             stop_and_serve(c, v, "T02", false);
             return;
         case RSP_EV_PACKET:
@@ -435,6 +440,8 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
     /* Half a packet is here: the client is talking. Stop the VM and take
      * the rest at line speed rather than one poll at a time. */
     if (rsp_rx_busy(&c->rx)) {
+        if (stepping)
+            ctrl_step_abandon(v);
         take_session(c, v);
         set_stop(c, v, "T05");
         serve(c, v, false);

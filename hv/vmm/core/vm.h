@@ -139,6 +139,13 @@ struct backend_ops {
     int (*set_msr)(struct vcpu *v, uint32_t msr, uint64_t val);
     bool (*interrupt_shadow)(struct vcpu *v); /* after MOV SS / STI */
     void (*set_interrupt_shadow)(struct vcpu *v, bool on);
+    /* The next entry takes no maskable interrupt before the VM's next
+     * instruction: the stub's one-instruction step, which TF alone does
+     * not give (an interrupt taken first clears TF and runs its handler
+     * untraced, with the other vCPUs stopped). NULL where the backend
+     * cannot (VT-x refuses an STI shadow with TF unless the step's #DB is
+     * already pending, SDM Vol.3C §26.3.1.5). */
+    void (*hold_interrupts)(struct vcpu *v);
     /* Flushes the VM's TLB on the next entry. */
     void (*flush_tlb)(struct vcpu *v);
     /* --- running it --- */

@@ -218,6 +218,10 @@ static void set_interrupt_shadow(struct vcpu *v, bool on)
     *sh = on ? *sh | 1 : *sh & ~1ull;
 }
 
+/* The VMCB's interrupt shadow holds interrupts off for one instruction,
+ * as after STI (APM Vol.2 §15.21.5 "Interrupt Shadows"). */
+static void hold_interrupts(struct vcpu *v) { set_interrupt_shadow(v, true); }
+
 static void flush_tlb(struct vcpu *v)
 {
     vmcb_of(v)->control.tlb_control = SVM_TLB_CONTROL_FLUSH_ALL;
@@ -405,6 +409,7 @@ const struct backend_ops svm_ops = {
     .set_msr = set_msr,
     .interrupt_shadow = interrupt_shadow,
     .set_interrupt_shadow = set_interrupt_shadow,
+    .hold_interrupts = hold_interrupts,
     .flush_tlb = flush_tlb,
     .cpu_enable = svm_cpu_enable,
     .init_state = svm_init_state,
