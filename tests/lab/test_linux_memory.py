@@ -178,3 +178,40 @@ def test_ram_ranges_are_the_kernels(name: str, request: pytest.FixtureRequest) -
         vm.detach()
     assert ranges == want and "kernel" in source, (ranges, iomem)
     assert not any(s < vmm.end and vmm.start < e for s, e in ranges)
+
+
+def test_process_finder_takes_a_vmlinuz_from_anywhere(
+    hv_amd64_bpo: Machine, tmp_path: Path
+) -> None:
+    """examples/process_finder.py --vmlinuz with the guest's kernel copied
+    outside the lab's cache under another name (the 6.12 zstd image): the
+    file is taken as given and checked against the guest by its banner."""
+    import shutil
+    import subprocess
+    import sys
+
+    vm = attach(hv_amd64_bpo)
+    try:
+        mine = Linux.from_package(vm).profile.source.split()[1]
+    finally:
+        vm.detach()
+    kernel = next(p for p in _vmlinuzes() if p.name == mine)
+    copy = tmp_path / "the-guests-kernel"
+    shutil.copyfile(kernel, copy)
+    job = hv_amd64_bpo.run_background(
+        "printf '#!/bin/sh\\nsleep 20\\n' > /tmp/rfxfar7 && chmod +x /tmp/rfxfar7 && "
+        "/tmp/rfxfar7; echo done"
+    )
+    time.sleep(3)
+    finder = Path(__file__).resolve().parents[2] / "examples" / "process_finder.py"
+    port = hv_amd64_bpo.free_ctrl_port()
+    done = subprocess.run(
+        [sys.executable, str(finder), "rfxfar", f"127.0.0.1:{port}", "--vmlinuz", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "found rfxfar7 pid=" in done.stdout, done.stdout
+    assert job.result().output.endswith("done\n")
