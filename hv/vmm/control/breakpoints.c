@@ -352,6 +352,18 @@ static void untrace(struct vcpu *v)
     cv->step_opcode = 0;
 }
 
+/* The int3 v stepped over goes back (if the client still has it). */
+static void reinsert_stepped_over(struct vcpu *v)
+{
+    struct ctrl *c = ctrl(v);
+    struct ctrl_vcpu *cv = cv_of(v);
+    uint8_t cc = 0xcc;
+    struct swbp *b = &c->sw[cv->step_over_sw];
+    if (b->used)
+        gmem_write(v, b->pa, &cc, 1);
+    cv->step_over_sw = -1;
+}
+
 /* A step finished. Returns true if the client must hear of it. */
 static bool step_done(struct vcpu *v)
 {
@@ -359,11 +371,7 @@ static bool step_done(struct vcpu *v)
     struct ctrl_vcpu *cv = cv_of(v);
     untrace(v);
     if (cv->step_over_sw >= 0) {
-        uint8_t cc = 0xcc;
-        struct swbp *b = &c->sw[cv->step_over_sw];
-        if (b->used)
-            gmem_write(v, b->pa, &cc, 1);
-        cv->step_over_sw = -1;
+        reinsert_stepped_over(v);
         if (cv->step_over_resume) {
             /* The int3 is back: every vCPU may run past it now. */
             cv->stepping = false;
@@ -405,13 +413,8 @@ void ctrl_step_abandon(struct vcpu *v)
     }
     if (tf)
         untrace(v);
-    if (cv->step_over_sw >= 0) {
-        uint8_t cc = 0xcc;
-        struct swbp *b = &c->sw[cv->step_over_sw];
-        if (b->used)
-            gmem_write(v, b->pa, &cc, 1);
-        cv->step_over_sw = -1;
-    }
+    if (cv->step_over_sw >= 0)
+        reinsert_stepped_over(v);
     cv->stepping = false;
     vcpu_intercepts_changed(v);
 }
