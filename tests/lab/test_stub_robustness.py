@@ -242,3 +242,61 @@ def test_client_vanishes_while_stopped(hv_amd64_wait: Machine) -> None:
     assert result.output == "back-again\n"  # and the dropped breakpoint is gone
     assert time.monotonic() - stopped_at >= TIMEOUT_S - 0.5
     assert "client detached (timeout" in machine.log_text()[mark:]
+
+
+BUSY_FUZZ_PACKETS = 20_000
+BUSY_ROUNDS = 40  # md5sums of 1 MiB of zeros per vCPU
+
+
+def test_fuzz_while_every_vcpu_is_busy(hv_amd64_wait: Machine) -> None:
+    """The flood arrives while the VM runs a workload pinned to each vCPU:
+    the VMM reads it between exits (a 0x03 or a valid packet in it stops the
+    VM, and it is then read at line speed). Afterwards the stub answers, the
+    detach resumes every vCPU, and no vCPU lost work: each one's md5sums
+    are all there and right (computed on the host)."""
+    import hashlib
+
+    machine = hv_amd64_wait
+    ncpus = int(machine.run("nproc").output)
+    assert ncpus >= 2
+    want = hashlib.md5(bytes(1 << 20)).hexdigest()
+    loop = f"i=0; while [ $i -lt {BUSY_ROUNDS} ]; do head -c 1048576 /dev/zero | md5sum; i=$((i+1)); done"
+    job = machine.run_background(
+        " ".join(f"taskset -c {k} sh -c '{loop}' > /tmp/busy{k} &" for k in range(ncpus))
+        + " wait; cat /tmp/busy*; echo busy-done",
+        timeout=900,
+    )
+    time.sleep(2)  # the loops are running
+    mark = len(machine.log_text())
+    rng = random.Random(4321)
+    with RawGdb.connect(ctrl_port(machine)) as client:
+        client.sock.settimeout(120)
+        flood = b"".join(malformed(rng, rng.randrange(7)) for _ in range(BUSY_FUZZ_PACKETS))
+        reader_stop = threading.Event()
+
+        def drain() -> None:
+            while not reader_stop.is_set():
+                try:
+                    if not client.sock.recv(1 << 16):
+                        return
+                except OSError:
+                    return
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        client.sock.sendall(flood)
+        time.sleep(1)
+        reader_stop.set()
+        client.sock.shutdown(2)  # unblock the reader
+        reader.join()
+    # A new client: it is served, and its detach resumes every vCPU.
+    with RawGdb.connect(ctrl_port(machine)) as client:
+        assert client.command("?", timeout=60)[:1] == b"T"
+        status = rawgdb.parse_status(client.command("qRfx.Status"))
+        assert int(status["threads"], 16) == ncpus, status
+        assert client.command("D") == b"OK"
+    out = job.result(900).output
+    sums = [line.split()[0] for line in out.splitlines() if line.endswith("  -")]
+    assert "busy-done" in out and sums == [want] * (ncpus * BUSY_ROUNDS), out[-2000:]
+    log = machine.log_text()[mark:]
+    assert "FATAL" not in log and "halted" not in log, log[-2000:]
