@@ -34,6 +34,7 @@
 #define E1000_CTRL   0x0000
 #define E1000_STATUS 0x0008
 #define E1000_EERD   0x0014
+#define E1000_MDIC   0x0020
 #define E1000_ICR    0x00c0
 #define E1000_IMS    0x00d0
 #define E1000_IMC    0x00d8
@@ -64,6 +65,23 @@
 #define E1000_CTRL_ASDE (1u << 5)
 #define E1000_CTRL_SLU  (1u << 6)
 #define E1000_CTRL_RST  (1u << 26)
+
+/* STATUS: link up (8254x SDM §13.4.2; 82574 §10.2.2.2; 82576 §8.2.2) */
+#define E1000_STATUS_LU (1u << 1)
+
+/* MDIC, the PHY's management interface (8254x SDM §13.4.7; 82574 §10.2.2;
+ * 82576 §8.2): data 15:0, PHY register 20:16, PHY address 25:21 (1, the
+ * internal PHY), op 27:26, ready bit 28, error bit 30. */
+#define E1000_MDIC_REG(r)   ((uint32_t)(r) << 16)
+#define E1000_MDIC_PHY1     (1u << 21)
+#define E1000_MDIC_OP_WRITE (1u << 26)
+#define E1000_MDIC_READY    (1u << 28)
+#define E1000_MDIC_ERROR    (1u << 30)
+/* The PHY's control register (IEEE 802.3 §22.2.4.1, register 0): enable
+ * and restart auto-negotiation. */
+#define MII_BMCR            0
+#define MII_BMCR_ANENABLE   (1u << 12)
+#define MII_BMCR_ANRESTART  (1u << 9)
 
 /* EERD: START is bit 0 on all; the 82540EM has DONE at bit 4 and the
  * address at 15:8 (8254x SDM §13.4.4), the 82574L and 82576 DONE at bit 1

@@ -129,6 +129,31 @@ static void reset(struct e1000 *e, uint64_t tsc_us)
     (void)rd(e, E1000_ICR);
 }
 
+/* Writes a PHY register through MDIC and waits, bounded, for the
+ * interface to be ready. Returns 0, or -1 on error or timeout. */
+static int phy_write(struct e1000 *e, unsigned reg, uint16_t val)
+{
+    wr(e, E1000_MDIC, val | E1000_MDIC_REG(reg) | E1000_MDIC_PHY1 | E1000_MDIC_OP_WRITE);
+    for (int i = 0; i < 100000; i++) {
+        uint32_t v = rd(e, E1000_MDIC);
+        if (v & (E1000_MDIC_READY | E1000_MDIC_ERROR))
+            return v & E1000_MDIC_ERROR ? -1 : 0;
+    }
+    return -1;
+}
+
+/* Link up, speed auto-detected (§14.3: CTRL.SLU, CTRL.ASDE). A copper PHY
+ * that is not linked after the reset is told to (re)start
+ * auto-negotiation (the 82576 after CTRL.RST; 82576 §4.5.7 "Link Setup");
+ * the link then comes up on its own -- frames wait in the rings until it
+ * does -- so nothing here waits for it. */
+static void link_up(struct e1000 *e)
+{
+    wr(e, E1000_CTRL, (rd(e, E1000_CTRL) | E1000_CTRL_SLU | E1000_CTRL_ASDE) & ~E1000_CTRL_RST);
+    if (!(rd(e, E1000_STATUS) & E1000_STATUS_LU))
+        phy_write(e, MII_BMCR, MII_BMCR_ANENABLE | MII_BMCR_ANRESTART);
+}
+
 /* Sets a queue's RXDCTL/TXDCTL.ENABLE and waits, bounded, until it reads
  * back set (82576 §4.5: the queue is running then). */
 static void queue_enable(struct e1000 *e, unsigned dctl, uint64_t tsc_us)
@@ -214,8 +239,7 @@ int e1000_open(struct e1000 *e, uint32_t model, pci_bdf want, struct palloc *pa,
 
     uint64_t tsc_us = tsc_hz / 1000000 + 1;
     reset(e, tsc_us);
-    /* link up, speed auto-detected (§14.3) */
-    wr(e, E1000_CTRL, (rd(e, E1000_CTRL) | E1000_CTRL_SLU | E1000_CTRL_ASDE) & ~E1000_CTRL_RST);
+    link_up(e);
     read_mac(e);
     for (unsigned i = 0; i < 128; i++)
         wr(e, E1000_MTA + 4 * i, 0); /* no multicast (§14.4) */
