@@ -199,8 +199,9 @@ def ctrl_nic(ctrl: str) -> str | None:
     "net", MODEL for "net:MODEL"; LabError for anything else."""
     if ctrl == "uart":
         return None
-    kind, _, model = ctrl.partition(":")
-    model = model or CTRL_NICS[0]
+    kind, colon, model = ctrl.partition(":")
+    if not colon:
+        model = CTRL_NICS[0]
     if kind != "net" or model not in CTRL_NICS:
         raise LabError(
             f"unknown control channel {ctrl!r}: uart, net or net:MODEL, "
