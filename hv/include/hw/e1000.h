@@ -31,20 +31,21 @@
 #define E1000_DEV_82576    0x10c9
 
 /* Registers (8254x SDM Table 13-2; 82574 Table 10-3; 82576 Table 8-2) */
-#define E1000_CTRL   0x0000
-#define E1000_STATUS 0x0008
-#define E1000_EERD   0x0014
-#define E1000_MDIC   0x0020
-#define E1000_ICR    0x00c0
-#define E1000_IMS    0x00d0
-#define E1000_IMC    0x00d8
-#define E1000_RCTL   0x0100
-#define E1000_TCTL   0x0400
-#define E1000_TIPG   0x0410
-#define E1000_EIMC   0x1528 /* 82576 only: extended interrupt mask clear (§8.8) */
-#define E1000_MTA    0x5200 /* 128 dwords */
-#define E1000_RAL0   0x5400
-#define E1000_RAH0   0x5404
+#define E1000_CTRL     0x0000
+#define E1000_STATUS   0x0008
+#define E1000_EERD     0x0014
+#define E1000_CTRL_EXT 0x0018
+#define E1000_MDIC     0x0020
+#define E1000_ICR      0x00c0
+#define E1000_IMS      0x00d0
+#define E1000_IMC      0x00d8
+#define E1000_RCTL     0x0100
+#define E1000_TCTL     0x0400
+#define E1000_TIPG     0x0410
+#define E1000_EIMC     0x1528 /* 82576 only: extended interrupt mask clear (§8.8) */
+#define E1000_MTA      0x5200 /* 128 dwords */
+#define E1000_RAL0     0x5400
+#define E1000_RAH0     0x5404
 
 /* Queue 0's ring registers, from the ring's base: 0x2800 (receive) and
  * 0x3800 (transmit) on the 82540EM and 82574L; 0xC000 and 0xE000 on the
@@ -65,6 +66,10 @@
 #define E1000_CTRL_ASDE (1u << 5)
 #define E1000_CTRL_SLU  (1u << 6)
 #define E1000_CTRL_RST  (1u << 26)
+
+/* CTRL_EXT.DRV_LOAD (82574 §10.2.2, 82576 §8.2: CTRL_EXT bit 28): a driver
+ * owns the port; the manageability firmware of a board leaves it alone */
+#define E1000_CTRL_EXT_DRV_LOAD (1u << 28)
 
 /* STATUS: link up (8254x SDM §13.4.2; 82574 §10.2.2.2; 82576 §8.2.2) */
 #define E1000_STATUS_LU (1u << 1)

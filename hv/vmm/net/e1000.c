@@ -239,6 +239,8 @@ int e1000_open(struct e1000 *e, uint32_t model, pci_bdf want, struct palloc *pa,
 
     uint64_t tsc_us = tsc_hz / 1000000 + 1;
     reset(e, tsc_us);
+    if (e->model->drv_load)
+        wr(e, E1000_CTRL_EXT, rd(e, E1000_CTRL_EXT) | E1000_CTRL_EXT_DRV_LOAD);
     link_up(e);
     read_mac(e);
     for (unsigned i = 0; i < 128; i++)

@@ -34,6 +34,7 @@ struct e1000_model {
     bool adv_rx;       /* advanced one-buffer receive descriptors (SRRCTL) */
     bool queue_enable; /* RXDCTL/TXDCTL.ENABLE start the queues */
     bool eimc;         /* extended interrupts, masked through EIMC too */
+    bool drv_load;     /* CTRL_EXT.DRV_LOAD tells the board's firmware a driver runs */
 };
 
 /* The models, and how many (e1000_models.c). */

@@ -10,8 +10,11 @@
  *   82576    queue 0's rings at C000h/E000h; the receive queue takes the
  *            advanced one-buffer format (§7.1.5, SRRCTL.DESCTYPE 001b),
  *            the transmit queue legacy descriptors (§7.2.2.1); each queue
- *            runs once its RXDCTL/TXDCTL.ENABLE is set (§4.5 receive and transmit initialization);
- *            extended interrupts (EIMS/EIMC, §7.3).
+ *            runs once its RXDCTL/TXDCTL.ENABLE is set (§4.5, receive and
+ *            transmit initialization); extended interrupts (EIMS/EIMC,
+ *            §7.3).
+ *
+ * The 82574L and 82576 have CTRL_EXT.DRV_LOAD, set once the driver runs.
  */
 #include "lib/netopt.h"
 #include "vmm/net/e1000.h"
@@ -34,6 +37,7 @@ const struct e1000_model e1000_models[] = {
         .tx_ring = E1000_TX_RING_8254X,
         .eerd_done_bit = 1,
         .eerd_addr_shift = 2,
+        .drv_load = true,
     },
     {
         .name = "82576",
@@ -46,6 +50,7 @@ const struct e1000_model e1000_models[] = {
         .adv_rx = true,
         .queue_enable = true,
         .eimc = true,
+        .drv_load = true,
     },
 };
 
