@@ -57,6 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         hv_options=" ".join(args.hv_option),
         kernel_package=args.kernel_package,
         ctrl=args.ctrl,
+        board=args.machine,
         firmware=args.firmware,
     )
     if args.hv_option and args.no_hv:
@@ -538,6 +539,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _ctrl(text: str) -> str:
+    from ramooflax.lab import qemu
+
+    try:
+        qemu.ctrl_nic(text)
+    except LabError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 KERNEL_HELP = (
     "a Debian kernel package instead of linux-image-amd64/686, e.g. "
     "linux-image-amd64=6.12.95-1~bpo12+1 (from bookworm-backports)"
@@ -623,10 +634,19 @@ def _add_lab(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     )
     p.add_argument(
         "--ctrl",
-        choices=("uart", "net"),
+        type=_ctrl,
         default="uart",
-        help="the control channel: uart (COM2, default) or net (an e1000 the VMM owns, "
-        "10.0.2.15:1234 on QEMU's user network, forwarded from --ctrl-port)",
+        metavar="uart|net[:MODEL]",
+        help="the control channel: uart (COM2, default) or net (a NIC the VMM owns, "
+        "10.0.2.15:1234 on QEMU's user network, forwarded from --ctrl-port); MODEL is "
+        f"the NIC, one of {', '.join(qemu.CTRL_NICS)} (default e1000; e1000e and igb are "
+        "PCIe parts: use them with --machine q35)",
+    )
+    p.add_argument(
+        "--machine",
+        choices=qemu.BOARDS,
+        default="pc",
+        help="QEMU's board: pc (i440FX, default) or q35 (PCIe, with an ECAM window)",
     )
     p.add_argument(
         "--console-port",

@@ -25,6 +25,12 @@ BACKPORTS_KERNEL = "linux-image-amd64/bookworm-backports"
 BOOT_TIMEOUT = 400  # seconds; several guests share 2 cores under TCG
 BOCHS_BOOT_TIMEOUT = 900  # Linux under Bochs: 3 to 5 minutes on 2 loaded cores
 
+
+def guest_nic(model: str) -> tuple[str, ...]:
+    """QEMU arguments for a NIC of the guest's own, on a user network of its own."""
+    return ("-netdev", "user,id=guestnet,restrict=on", "-device", f"{model},netdev=guestnet")
+
+
 MACHINES = {
     "hv_amd64": MachineSpec(guest="amd64", with_hv=True, build=True),
     "nohv_amd64": MachineSpec(guest="amd64", with_hv=False, build=True),
@@ -50,6 +56,28 @@ MACHINES = {
     "hv_amd64_net": MachineSpec(
         guest="amd64", with_hv=True, build=True, ctrl="net", hv_options="ctrl_timeout=3"
     ),
+    # The VMM's other NICs (ctrl=net:e1000e, ctrl=net:igb), each on a q35
+    # board (PCIe, an ECAM window), beside a NIC of the guest's own of
+    # another model: the 82574L with the guest's 82540EM, the 82576 with the
+    # guest's 82574L.
+    "hv_q35_e1000e": MachineSpec(
+        guest="amd64",
+        with_hv=True,
+        build=True,
+        ctrl="net:e1000e",
+        board="q35",
+        hv_options="ctrl_timeout=3",
+        qemu_args=guest_nic("e1000"),
+    ),
+    "hv_q35_igb": MachineSpec(
+        guest="amd64",
+        with_hv=True,
+        build=True,
+        ctrl="net:igb",
+        board="q35",
+        hv_options="ctrl_timeout=3",
+        qemu_args=guest_nic("e1000e"),
+    ),
     # ctrl=net: with a bad address: the VMM says so in its log and keeps the
     # control channel on the UART (COM2), which the lab connects as usual.
     "hv_amd64_badnet": MachineSpec(
@@ -63,11 +91,19 @@ MACHINES = {
 }
 # The machine of each control channel, for tests run on both (hv_ctrl).
 CHANNEL_MACHINES = {"uart": "hv_amd64", "net": "hv_amd64_net"}
+# The machine of each NIC model the VMM drives (hv_nic), and of every
+# control link, the UART and each NIC (hv_link).
+NIC_MACHINES = {"e1000": "hv_amd64_net", "e1000e": "hv_q35_e1000e", "igb": "hv_q35_igb"}
+LINK_MACHINES = {"uart": "hv_amd64"} | {f"net-{nic}": m for nic, m in NIC_MACHINES.items()}
+# The fixtures whose parameter names a machine through one of those tables.
+PARAM_MACHINES = {"hv_ctrl": CHANNEL_MACHINES, "hv_nic": NIC_MACHINES, "hv_link": LINK_MACHINES}
 # Started on first use only: a VM waiting for a client keeps the VMM polling
 # its UART flat out, which would slow the other machines' boot on 2 cores.
 LAZY = {
     "hv_amd64_badnet",
     "hv_amd64_wait",
+    "hv_q35_e1000e",  # the NIC models' machines: booted for their tests, one at a time
+    "hv_q35_igb",
     "hv_amd64_4",
     "nohv_amd64_4",
     "hv_i386_4",
@@ -104,9 +140,10 @@ def machines_of(item: pytest.Item) -> set[str]:
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         names |= {v for v in callspec.params.values() if isinstance(v, str) and v in MACHINES}
-        channel = callspec.params.get("hv_ctrl")
-        if channel in CHANNEL_MACHINES:  # the machine of that control channel
-            names.add(CHANNEL_MACHINES[channel])
+        for fixture, table in PARAM_MACHINES.items():  # the machine of that channel or NIC
+            param = callspec.params.get(fixture)
+            if param in table:
+                names.add(table[param])
     return names
 
 
@@ -283,6 +320,19 @@ def hv_ctrl(request: pytest.FixtureRequest, lab_pool: Pool) -> Machine:
     once and shared: a test that takes it runs on both channels (select one
     with -k uart / -k net)."""
     return lab_pool.get(CHANNEL_MACHINES[request.param])
+
+
+@pytest.fixture(scope="session", params=sorted(NIC_MACHINES))
+def hv_nic(request: pytest.FixtureRequest, lab_pool: Pool) -> Machine:
+    """The machine of each NIC model the VMM drives (e1000 on pc; e1000e and
+    igb on q35), each booted once and shared (-k e1000e selects one)."""
+    return lab_pool.get(NIC_MACHINES[request.param])
+
+
+@pytest.fixture(scope="session", params=sorted(LINK_MACHINES))
+def hv_link(request: pytest.FixtureRequest, lab_pool: Pool) -> Machine:
+    """The machine of every control link: the UART and each NIC model."""
+    return lab_pool.get(LINK_MACHINES[request.param])
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@
  */
 #include "lib/cpus.h"
 #include "hw/acpi.h"
+#include "lib/acpi.h"
 #include "lib/mem.h"
 
 #define MADT_MAX_LEN (1u << 20)
@@ -26,41 +27,14 @@ static void add(struct found *f, uint32_t id)
         f->ids[f->n++] = id;
 }
 
-/* The byte sum of len bytes at pa, read in chunks; -1 if a read fails. */
-static int sum(cpus_read_fn read, void *ctx, uint64_t pa, uint32_t len)
+/* An MADT that checks out and lists at least one core (an acpi_table_fn). */
+static bool madt(acpi_read_fn read, void *ctx, uint64_t pa, void *arg)
 {
-    uint8_t buf[256], s = 0;
-    for (uint32_t off = 0; off < len;) {
-        uint32_t chunk = len - off < sizeof(buf) ? len - off : sizeof(buf);
-        if (!read(ctx, pa + off, buf, chunk))
-            return -1;
-        for (uint32_t i = 0; i < chunk; i++)
-            s = (uint8_t)(s + buf[i]);
-        off += chunk;
-    }
-    return s;
-}
-
-/* The address of a 16-byte-aligned structure that starts with sig and
- * whose first `len` bytes sum to 0, in [from, to); 0 if none. */
-static uint64_t scan(cpus_read_fn read, void *ctx, uint64_t from, uint64_t to, const char *sig,
-                     uint32_t siglen, uint32_t len)
-{
-    for (uint64_t pa = from; pa + len <= to; pa += 16) {
-        char head[8];
-        if (!read(ctx, pa, head, siglen) || lib_memcmp(head, sig, siglen))
-            continue;
-        if (sum(read, ctx, pa, len) == 0)
-            return pa;
-    }
-    return 0;
-}
-
-static bool madt(cpus_read_fn read, void *ctx, uint64_t pa, struct found *f)
-{
+    struct found *f = arg;
     struct acpi_sdt h;
     if (!read(ctx, pa, &h, sizeof(h)) || lib_memcmp(h.signature, "APIC", 4) ||
-        h.length < ACPI_MADT_ENTRIES || h.length > MADT_MAX_LEN || sum(read, ctx, pa, h.length))
+        h.length < ACPI_MADT_ENTRIES || h.length > MADT_MAX_LEN ||
+        acpi_sum(read, ctx, pa, h.length))
         return false;
     for (uint32_t off = ACPI_MADT_ENTRIES; off + 2 <= h.length;) {
         uint8_t e[16];
@@ -84,53 +58,25 @@ static bool madt(cpus_read_fn read, void *ctx, uint64_t pa, struct found *f)
     return f->n > 0;
 }
 
-static bool from_rsdp(cpus_read_fn read, void *ctx, uint64_t rsdp_pa, struct found *f)
-{
-    struct acpi_rsdp rsdp;
-    char sig[8];
-    if (!rsdp_pa || !read(ctx, rsdp_pa, sig, 8) || lib_memcmp(sig, "RSD PTR ", 8) ||
-        sum(read, ctx, rsdp_pa, 20) || !read(ctx, rsdp_pa, &rsdp, sizeof(rsdp)))
-        return false;
-    bool x = rsdp.revision >= 2 && rsdp.xsdt && rsdp.length >= sizeof(rsdp) &&
-             sum(read, ctx, rsdp_pa, sizeof(rsdp)) == 0;
-    uint64_t sdt = x ? rsdp.xsdt : rsdp.rsdt;
-    unsigned width = x ? 8 : 4;
-    struct acpi_sdt h;
-    if (!read(ctx, sdt, &h, sizeof(h)) || lib_memcmp(h.signature, x ? "XSDT" : "RSDT", 4) ||
-        h.length < sizeof(h) || h.length > MADT_MAX_LEN || sum(read, ctx, sdt, h.length))
-        return false;
-    for (uint32_t off = sizeof(h); off + width <= h.length; off += width) {
-        uint64_t entry = 0;
-        if (!read(ctx, sdt + off, &entry, width))
-            return false;
-        if (madt(read, ctx, entry, f))
-            return true;
-    }
-    return false;
-}
-
 static bool from_acpi(cpus_read_fn read, void *ctx, uint64_t ebda, struct found *f)
 {
-    uint64_t rsdp_pa = ebda ? scan(read, ctx, ebda, ebda + 1024, "RSD PTR ", 8, 20) : 0;
-    if (!rsdp_pa)
-        rsdp_pa = scan(read, ctx, 0xe0000, 0x100000, "RSD PTR ", 8, 20);
-    return from_rsdp(read, ctx, rsdp_pa, f);
+    return acpi_each_table(read, ctx, acpi_find_rsdp(read, ctx, ebda), madt, f);
 }
 
 static bool from_mptable(cpus_read_fn read, void *ctx, uint64_t ebda, struct found *f)
 {
-    uint64_t fp = ebda ? scan(read, ctx, ebda, ebda + 1024, "_MP_", 4, MP_FLOAT_SIZE) : 0;
+    uint64_t fp = ebda ? acpi_scan(read, ctx, ebda, ebda + 1024, "_MP_", 4, MP_FLOAT_SIZE) : 0;
     if (!fp)
-        fp = scan(read, ctx, 0x9fc00, 0xa0000, "_MP_", 4, MP_FLOAT_SIZE);
+        fp = acpi_scan(read, ctx, 0x9fc00, 0xa0000, "_MP_", 4, MP_FLOAT_SIZE);
     if (!fp)
-        fp = scan(read, ctx, 0xf0000, 0x100000, "_MP_", 4, MP_FLOAT_SIZE);
+        fp = acpi_scan(read, ctx, 0xf0000, 0x100000, "_MP_", 4, MP_FLOAT_SIZE);
     uint32_t cfg;
     uint8_t h[MP_CONFIG_HEADER_SIZE];
     if (!fp || !read(ctx, fp + 4, &cfg, 4) || !cfg || !read(ctx, cfg, h, sizeof(h)) ||
         lib_memcmp(h, "PCMP", 4))
         return false;
     uint32_t len = h[4] | h[5] << 8, count = h[34] | h[35] << 8;
-    if (len < sizeof(h) || sum(read, ctx, cfg, len))
+    if (len < sizeof(h) || acpi_sum(read, ctx, cfg, len))
         return false;
     uint32_t off = sizeof(h);
     for (uint32_t i = 0; i < count && off < len; i++) {
@@ -171,5 +117,5 @@ unsigned cpus_find_rsdp(cpus_read_fn read, void *ctx, uint64_t rsdp, uint32_t *a
                         unsigned max)
 {
     struct found f = {apic_ids, 0, max};
-    return from_rsdp(read, ctx, rsdp, &f) ? f.n : 0;
+    return acpi_each_table(read, ctx, rsdp, madt, &f) ? f.n : 0;
 }

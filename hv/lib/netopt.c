@@ -69,15 +69,37 @@ static bool word_is(const char *s, const char *w)
     return !lib_strncmp(s, w, n) && (s[n] == 0 || s[n] == ',');
 }
 
+static const char *const model_names[NETOPT_MODELS] = {
+    [NETOPT_ANY] = "auto",
+    [NETOPT_E1000] = "e1000",
+    [NETOPT_E1000E] = "e1000e",
+    [NETOPT_IGB] = "igb",
+};
+
+const char *netopt_model_name(uint32_t model)
+{
+    return model < NETOPT_MODELS ? model_names[model] : "?";
+}
+
+/* The model the word at s names, or -1. */
+static int parse_model(const char *s)
+{
+    for (unsigned m = 0; m < NETOPT_MODELS; m++)
+        if (word_is(s, model_names[m]))
+            return (int)m;
+    return -1;
+}
+
 int netopt_parse(const char *spec, struct netopt *o, const char **why)
 {
     struct netopt r = {1, NETOPT_ANY, NETOPT_PCI_ANY, 0x0a00020f, 1234};
     const char *p = spec;
+    int model = parse_model(p);
 
-    if (word_is(p, "e1000"))
-        r.model = NETOPT_E1000;
-    else if (!word_is(p, "auto") && parse_bdf(p, &r.pci)) {
-        *why = "the NIC is e1000, auto or a PCI address BUS:DEV.FN (00:03.0)";
+    if (model >= 0) {
+        r.model = (uint32_t)model;
+    } else if (parse_bdf(p, &r.pci)) {
+        *why = "the NIC is e1000, e1000e, igb, auto or a PCI address BUS:DEV.FN (00:03.0)";
         return -1;
     }
     while (*p && *p != ',')

@@ -28,7 +28,8 @@ const char *setup_parse_options(struct boot_info *info, const char *cmdline)
             if (!netopt_parse(val + 4, &info->net, &ctrl_error))
                 info->ctrl.kind = LOG_NONE;
         } else if (log_parse(val, &t) || t.kind != LOG_UART) {
-            ctrl_error = "use ctrl=uart:0x2f8 or ctrl=net:e1000,ip=A.B.C.D,port=N";
+            ctrl_error =
+                "use ctrl=uart:0x2f8 or ctrl=net:e1000|e1000e|igb|auto|BB:DD.F,ip=A.B.C.D,port=N";
         } else {
             info->ctrl = t;
         }

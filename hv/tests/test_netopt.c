@@ -22,6 +22,25 @@ int main(void)
     CHECK(o.on && o.model == NETOPT_E1000 && o.pci == NETOPT_PCI_ANY, "e1000: the first 82540EM");
     CHECK(o.ip == 0x0a00020f && o.port == 1234, "ip %x port %u", o.ip, o.port);
 
+    static const struct {
+        const char *spec;
+        uint32_t model;
+    } models[] = {
+        {"e1000", NETOPT_E1000},
+        {"e1000e", NETOPT_E1000E},
+        {"igb,port=4321", NETOPT_IGB},
+        {"auto,ip=10.0.2.16", NETOPT_ANY},
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(models); i++) {
+        CHECK(!parse(models[i].spec, &o), "%s is a model", models[i].spec);
+        CHECK(o.model == models[i].model && o.pci == NETOPT_PCI_ANY, "%s: model %u", models[i].spec,
+              o.model);
+        CHECK(!strncmp(models[i].spec, netopt_model_name(o.model),
+                       strlen(netopt_model_name(o.model))),
+              "%s: its name back", models[i].spec);
+    }
+    CHECK(!strcmp(netopt_model_name(NETOPT_MODELS), "?"), "no name past the models");
+
     CHECK(!parse("auto", &o), "auto alone");
     CHECK(o.model == NETOPT_ANY && o.ip == 0x0a00020f && o.port == 1234, "defaults");
 
@@ -32,7 +51,10 @@ int main(void)
 
     static const char *const bad[] = {
         "",
-        "e1000e",
+        "e1000f",
+        "e1000e1",
+        "igbe",
+        "E1000E",
         "rtl8139",
         "00:20.0",
         "00:03.8",

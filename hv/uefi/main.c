@@ -15,6 +15,7 @@
  * boots the next option without the hypervisor (UEFI 2.10 §3.1.1).
  */
 #include "common/log.h"
+#include "lib/acpi.h"
 #include "lib/cpus.h"
 #include "lib/mem.h"
 #include "setup/setup.h"
@@ -67,6 +68,15 @@ static void find_cpus(struct boot_info *info)
     info->ncpus = cpus_find_rsdp(read_phys, 0, rsdp, info->apic_ids, BOOT_CPUS_MAX);
     log_printf("uefi: %u core%s from %s\n", info->ncpus, info->ncpus == 1 ? "" : "s",
                info->ncpus ? "the ACPI MADT" : "no MADT (the boot CPU only)");
+    /* and the PCIe ECAM window, through which the vmm hides its NIC */
+    struct acpi_ecam e;
+    if (acpi_find_ecam(read_phys, 0, rsdp, &e)) {
+        info->ecam_base = e.base;
+        info->ecam_bus_start = e.bus_start;
+        info->ecam_bus_end = e.bus_end;
+        log_printf("uefi: PCIe ECAM window at 0x%llx, buses %u-%u (ACPI MCFG)\n",
+                   (unsigned long long)e.base, e.bus_start, e.bus_end);
+    }
 }
 
 /* On the firmware's stack with interrupts off, the CPU recorded in r: into

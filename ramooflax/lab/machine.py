@@ -49,7 +49,10 @@ class MachineSpec:
     build: bool = False  # build the guest image and the hv when missing
     hv_options: str = ""  # extra hv boot options, e.g. "ctrl_wait=1 ctrl_timeout=3"
     gdb_port: int | None = None  # also open QEMU's own gdbstub on 127.0.0.1:N
-    ctrl: str = "uart"  # the control channel: "uart" (COM2) or "net" (an e1000 the VMM owns)
+    # the control channel: "uart" (COM2) or "net[:MODEL]" (a NIC the VMM
+    # owns: e1000, e1000e or igb, qemu.CTRL_NICS; "net" is the e1000)
+    ctrl: str = "uart"
+    board: str = "pc"  # QEMU's -machine: "pc" or "q35" (PCIe, with an ECAM window)
     kernel_package: str | None = None  # NAME[=VERSION] instead of the arch's default kernel
     qemu_args: tuple[str, ...] = ()  # more QEMU arguments: devices, say (-device ...)
     # The line wait_ready() waits for on COM1: the guest shell's by default;
@@ -112,10 +115,9 @@ class Machine:
         """The hv's multiboot command line: the lab's wiring, then the spec's options."""
         s = self.spec
         hv_append = qemu.Config.hv_append
-        if s.ctrl not in ("uart", "net"):
-            raise LabError(f"unknown control channel {s.ctrl!r}: uart or net")
-        if s.ctrl == "net":
-            hv_append = hv_append.replace("ctrl=uart:0x2f8", qemu.ctrl_net_option())
+        nic = qemu.ctrl_nic(s.ctrl)
+        if nic is not None:
+            hv_append = hv_append.replace("ctrl=uart:0x2f8", qemu.ctrl_net_option(nic))
         if s.hv_options:
             if any(opt.startswith("ctrl=") for opt in s.hv_options.split()):
                 # the hv takes the first ctrl=: the one given wins
@@ -162,6 +164,7 @@ class Machine:
             hv_append=hv_append,
             extra=extra,
             ctrl=s.ctrl,
+            board=s.board,
             firmware=s.firmware,
             ovmf_vars=ovmf_vars,
         )
@@ -174,6 +177,7 @@ class Machine:
         qemu_only = {
             "--firmware uefi": s.firmware != "bios",
             "--ctrl net": s.ctrl != "uart",
+            "--machine q35": s.board != "pc",
             "a QEMU gdbstub (gdb_port)": s.gdb_port is not None,
             "QEMU arguments": bool(s.qemu_args),
             "CPU features taken off (cpu_minus)": bool(s.cpu_minus),

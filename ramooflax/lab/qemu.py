@@ -20,9 +20,11 @@ from ramooflax.lab import paths
 QEMU = "qemu-system-x86_64"
 MIN_VERSION = (10, 0)
 DEFAULT_CPU = "EPYC"
-# The network control channel (--ctrl net): the VMM's NIC and address on
-# QEMU's user network, whose first guest address is 10.0.2.15.
-CTRL_NICS = ("e1000",)
+# The network control channel (--ctrl net[:MODEL]): the VMM's NIC -- the
+# QEMU device, which is also the word of the hv's ctrl=net: option -- and
+# its address on QEMU's user network, whose first guest address is 10.0.2.15.
+CTRL_NICS = ("e1000", "e1000e", "igb")
+BOARDS = ("pc", "q35")  # -machine: i440FX (no ECAM) or Q35 (PCIe, an ECAM window)
 CTRL_NET_IP = "10.0.2.15"
 CTRL_NET_PORT = 1234
 INSTALL_HINT = "on Debian 12: apt-get install -t bookworm-backports qemu-system-x86"
@@ -116,7 +118,8 @@ class Config:
     hv_append: str = "ctrl=uart:0x2f8 log=uart:0x3e8 disk=0x80"
     usb: Path | None = None
     extra: list[str] = field(default_factory=list)
-    ctrl: str = "uart"  # or "net": ctrl_port is then forwarded to the VMM's NIC
+    ctrl: str = "uart"  # or "net[:MODEL]": ctrl_port is then forwarded to the VMM's NIC
+    board: str = "pc"  # -machine, one of BOARDS
     # "uefi": OVMF (read-only code, this run's copy of the variables) and
     # disks ordered by bootindex: the key (usb) first, the guest disk next.
     firmware: str = "bios"
@@ -147,14 +150,18 @@ def command(cfg: Config) -> list[str]:
     control channel is an e1000 the VMM owns, on a user network whose host
     port ctrl_port is forwarded to the VMM's address (no root, no tap).
     """
-    net = cfg.ctrl == "net"
+    nic = ctrl_nic(cfg.ctrl)
+    net = nic is not None
+    if cfg.board not in BOARDS:
+        raise LabError(f"unknown machine {cfg.board!r}: one of {', '.join(BOARDS)}")
     ctrl_chardev = (
         "null,id=ctrl"
         if net
         else f"socket,id=ctrl,host=127.0.0.1,port={cfg.ctrl_port},server=on,wait=off,nodelay=on"
     )
     argv = [QEMU, "-accel", "tcg", "-cpu", cfg.cpu, "-m", cfg.mem, "-smp", str(cfg.smp)]
-    argv += ["-machine", "pc", "-nodefaults", "-vga", "std", "-display", "none", "-no-reboot"]
+    argv += ["-machine", cfg.board, "-nodefaults", "-vga", "std", "-display", "none"]
+    argv += ["-no-reboot"]
     disks = [cfg.usb, cfg.guest] if cfg.usb else [cfg.guest]
     if cfg.firmware == "uefi":
         if cfg.ovmf_vars is None:
@@ -183,13 +190,29 @@ def command(cfg: Config) -> list[str]:
     if net:
         fwd = f"tcp:127.0.0.1:{cfg.ctrl_port}-{CTRL_NET_IP}:{CTRL_NET_PORT}"
         argv += ["-netdev", f"user,id=ctl,restrict=on,hostfwd={fwd}"]
-        argv += ["-device", "e1000,netdev=ctl"]
+        argv += ["-device", f"{nic},netdev=ctl"]
     return argv + cfg.extra
 
 
-def ctrl_net_option() -> str:
-    """The hv boot option of the lab's network control channel."""
-    return f"ctrl=net:e1000,ip={CTRL_NET_IP},port={CTRL_NET_PORT}"
+def ctrl_nic(ctrl: str) -> str | None:
+    """The VMM's NIC model for a control channel: None for "uart", e1000 for
+    "net", MODEL for "net:MODEL"; LabError for anything else."""
+    if ctrl == "uart":
+        return None
+    kind, colon, model = ctrl.partition(":")
+    if not colon:
+        model = CTRL_NICS[0]
+    if kind != "net" or model not in CTRL_NICS:
+        raise LabError(
+            f"unknown control channel {ctrl!r}: uart, net or net:MODEL, "
+            f"MODEL one of {', '.join(CTRL_NICS)}"
+        )
+    return model
+
+
+def ctrl_net_option(nic: str = CTRL_NICS[0]) -> str:
+    """The hv boot option of the lab's network control channel on nic."""
+    return f"ctrl=net:{nic},ip={CTRL_NET_IP},port={CTRL_NET_PORT}"
 
 
 def _socket() -> socket.socket:

@@ -1,8 +1,11 @@
-"""The network control channel: the VMM's own e1000, TCP through QEMU's user
-network (ctrl=net:e1000, `ramooflax lab run --ctrl net`).
+"""The network control channel: the VMM's own NIC, TCP through QEMU's user
+network (ctrl=net:e1000|e1000e|igb, `ramooflax lab run --ctrl net[:MODEL]`).
 
-Tests that take `hv_ctrl` run on both channels (-k uart / -k net select
-one); the others need the network machine (hv_amd64_net, ctrl_timeout=3).
+Tests that take `hv_link` run on every control link: the UART and each NIC
+model, the 82540EM on pc, the 82574L and the 82576 on q35 (-k uart, -k
+e1000e select one); those that take `hv_nic` on each NIC model; the others
+need the e1000 machine (hv_amd64_net). Every network machine has
+ctrl_timeout=3.
 """
 
 import hashlib
@@ -16,7 +19,7 @@ import time
 import pytest
 
 from ramooflax import VM, CPUFamily, rsp
-from ramooflax.lab import rawgdb
+from ramooflax.lab import qemu, rawgdb
 from ramooflax.lab.machine import Machine
 from ramooflax.lab.rawgdb import RawGdb
 
@@ -61,11 +64,11 @@ def vm_runs(machine: Machine) -> None:
 
 
 @needs_gdb
-def test_gdb_reads_registers_and_memory(hv_ctrl: Machine) -> None:
+def test_gdb_reads_registers_and_memory(hv_link: Machine) -> None:
     """Stock gdb, `target remote`: registers, a system register, physical
     memory (the BIOS's reset vector: `jmp f000:e05b`, SeaBIOS's POST entry)."""
     out = gdb(
-        hv_ctrl,
+        hv_link,
         'printf "RIP=%#lx\\n", $rip',
         'printf "CR3=%#lx\\n", $cr3',
         "monitor mem phys",
@@ -78,13 +81,13 @@ def test_gdb_reads_registers_and_memory(hv_ctrl: Machine) -> None:
     assert int(cr3.group(1), 16) & ~0xFFF, out
     assert re.search(r"0xffff0:\s+0xea\s+0x5b\s+0xe0\s+0x00\s+0xf0", out), out
     assert "detached" in out, out
-    vm_runs(hv_ctrl)
+    vm_runs(hv_link)
 
 
-def test_client_reads_a_mib_of_physical_memory(hv_ctrl: Machine) -> None:
+def test_client_reads_a_mib_of_physical_memory(hv_link: Machine) -> None:
     """VM(CPUFamily.AMD, "127.0.0.1:PORT") attaches and reads 1 MiB of
     physical memory; its ROM part is what the guest's /dev/mem shows."""
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}").attach()
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_link.free_ctrl_port()}").attach()
     try:
         t0 = time.monotonic()
         data = vm.mem.pread(0, MIB)
@@ -95,34 +98,112 @@ def test_client_reads_a_mib_of_physical_memory(hv_ctrl: Machine) -> None:
     print(f"1 MiB in {took:.2f} s: {MIB / took / 1e6:.3f} MB/s")
     assert len(data) == MIB
     assert data[ROM:] == again
-    assert hashlib.sha256(data[ROM:]).hexdigest() == guest_sha256(hv_ctrl, ROM, MIB - ROM)
-    vm_runs(hv_ctrl)
+    assert hashlib.sha256(data[ROM:]).hexdigest() == guest_sha256(hv_link, ROM, MIB - ROM)
+    vm_runs(hv_link)
 
 
-def test_nic_hidden_from_the_vm(hv_amd64_net: Machine) -> None:
-    """The guest's PCI scan does not find the VMM's 82540EM (its config space
-    reads FFFFh), while it finds the rest of the machine; the NIC's BAR is
-    out of the nested tables (all ones, logged)."""
-    m = hv_amd64_net
-    out = m.run(
-        "for d in /sys/bus/pci/devices/*; do echo $(cat $d/vendor):$(cat $d/device); done"
+# Per NIC model: (the VMM's NIC, a device of the board the scan must find,
+# the guest's own NIC or None), as vendor:device in sysfs.
+NIC_IDS = {
+    "e1000": ("0x8086:0x100e", "0x8086:0x7000", None),  # pc: the PIIX3 ISA bridge
+    "e1000e": ("0x8086:0x10d3", "0x8086:0x2918", "0x8086:0x100e"),  # q35: the ICH9 LPC bridge
+    "igb": ("0x8086:0x10c9", "0x8086:0x2918", "0x8086:0x10d3"),
+}
+
+
+def pci_devices(machine: Machine) -> dict[str, str]:
+    """The guest's PCI functions: vendor:device -> sysfs name (0000:00:03.0)."""
+    out = machine.run(
+        "for d in /sys/bus/pci/devices/*; do echo $(cat $d/vendor):$(cat $d/device) ${d##*/}; done"
     ).output
-    ids = set(out.split())
-    assert "0x8086:0x7000" in ids, out  # the PIIX3 ISA bridge: the scan works
-    assert "0x8086:0x100e" not in ids, out
-    match = re.search(r"hidden from the VM: configuration space, BAR (0x[0-9a-f]+)-", m.log_text())
-    assert match, m.log_text()[-2000:]
-    bar = int(match.group(1), 16)
-    mark = len(m.log_text())
-    # busybox devmem: an mmap of /dev/mem and one 32-bit load
-    res = m.run(f"busybox devmem {bar:#x} 32 || echo no-devmem")
+    return dict(line.split() for line in out.splitlines() if line.count(" ") == 1)
+
+
+def devmem(machine: Machine, *args: str) -> list[str]:
+    """busybox devmem (an mmap of /dev/mem, one load or store) per argument
+    string; the values read, in order."""
+    res = machine.run("; ".join(f"busybox devmem {a}" for a in args) + " || echo no-devmem")
     if "no-devmem" in res.output or "applet not found" in res.output:
         pytest.skip(f"the guest has no busybox devmem: {res.output!r}")
-    assert res.output.strip().lower() == "0xffffffff", res.output
+    return [w.lower() for w in res.output.split()]
+
+
+def test_nic_hidden_from_the_vm(hv_nic: Machine) -> None:
+    """The guest's PCI scan does not find the VMM's NIC (its config space
+    reads FFFFh), while it finds the rest of the machine and the guest's own
+    NIC, whose registers answer; the VMM NIC's BAR is out of the nested
+    tables (all ones, logged)."""
+    m = hv_nic
+    nic = qemu.ctrl_nic(m.spec.ctrl)
+    assert nic is not None
+    vmm_id, board_id, own_id = NIC_IDS[nic]
+    devices = pci_devices(m)
+    assert board_id in devices, devices  # the scan works
+    assert vmm_id not in devices, devices
+    match = re.search(r"vmm: pci: its BAR (0x[0-9a-f]+)-", m.log_text())
+    assert match, m.log_text()[-2000:]
+    bar = int(match.group(1), 16)
+    checks = [f"{bar:#x} 32"]
+    if own_id is not None:
+        # the guest's NIC works: its STATUS register (offset 8 of BAR0) answers
+        assert own_id in devices, devices
+        res = m.run(f"head -1 /sys/bus/pci/devices/{devices[own_id]}/resource")
+        checks.append(f"{int(res.output.split()[0], 16) + 8:#x} 32")
+    mark = len(m.log_text())
+    values = devmem(m, *checks)
+    assert values[0] == "0xffffffff", values
+    if own_id is not None:
+        assert values[1] != "0xffffffff", values
     deadline = time.monotonic() + 10
     while "hidden the VMM's control NIC" not in m.log_text()[mark:]:
         assert time.monotonic() < deadline, m.log_text()[mark:]
         time.sleep(0.2)
+    vm_runs(m)
+
+
+@pytest.mark.parametrize("hv_nic", ["e1000e", "igb"], indirect=True)
+def test_ecam_page_reads_as_no_device(hv_nic: Machine) -> None:
+    """On q35 (an ECAM window, from the ACPI MCFG) the VMM NIC's 4 KiB of the
+    window read all ones and drop writes, logged, while the guest's own
+    NIC's page reads its ID; the dropped write (the NIC's command register
+    to 0: no memory decoding, no bus mastering) leaves the channel working."""
+    m = hv_nic
+    log = m.log_text()
+    window = re.search(r"setup: PCIe ECAM window at (0x[0-9a-f]+)", log)
+    hidden = re.search(r"vmm: pci: ([0-9a-f]{2}):([0-9a-f]{2})\.([0-7]) hidden from the VM", log)
+    page_line = re.search(r"vmm: pci: its ECAM page (0x[0-9a-f]+) reads as no device", log)
+    assert window and hidden and page_line, log[-3000:]
+    bus, dev, fn = (int(g, 16) for g in hidden.groups())
+    page = int(page_line.group(1), 16)
+    # PCI Express Base 4.0 §7.2.2: bus << 20 | device << 15 | function << 12
+    assert page == int(window.group(1), 16) + (bus << 20 | dev << 15 | fn << 12), log[-3000:]
+    dmesg = m.run("dmesg | grep -i mmconfig").output
+    assert "MMCONFIG" in dmesg, dmesg  # the guest's kernel has the window too
+    nic = qemu.ctrl_nic(m.spec.ctrl)
+    own_id = NIC_IDS[nic or ""][2]
+    assert own_id is not None
+    own = re.fullmatch(r"0000:(\w\w):(\w\w)\.(\w)", pci_devices(m)[own_id])
+    assert own, own_id
+    obus, odev, ofn = (int(g, 16) for g in own.groups())
+    own_page = int(window.group(1), 16) + (obus << 20 | odev << 15 | ofn << 12)
+    vendor, device = (int(x, 16) for x in own_id.split(":"))
+    mark = len(log)
+    # read the hidden page, write 0 to its command register, read it again;
+    # the guest's NIC's page
+    values = devmem(m, f"{page:#x} 32", f"{page + 4:#x} 16 0", f"{page:#x} 32", f"{own_page:#x} 32")
+    assert values == ["0xffffffff", "0xffffffff", f"{device << 16 | vendor:#010x}"], values
+    deadline = time.monotonic() + 10
+    while not all(
+        f"VM {kind} of hidden PCI configuration space (ECAM) at {at:#x}" in m.log_text()[mark:]
+        for kind, at in (("read", page), ("write", page + 4))
+    ):
+        assert time.monotonic() < deadline, m.log_text()[mark:]
+        time.sleep(0.2)
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{m.free_ctrl_port()}").attach()
+    try:
+        assert vm.mem.pread(0xFFFF0, 5) == bytes([0xEA, 0x5B, 0xE0, 0x00, 0xF0])
+    finally:
+        vm.detach()
     vm_runs(m)
 
 

@@ -54,6 +54,11 @@ def test_every_command_and_option_has_help(path: str, parser: argparse.ArgumentP
         (["lab", "run", "--ctrl-port", "abc"], "argument --ctrl-port: 'abc' is not a TCP port"),
         (["lab", "run", "--console-port", "0"], "argument --console-port: 0 is not a TCP port"),
         (["lab", "run", "--ctrl-port", "70000"], "argument --ctrl-port: 70000 is not a TCP port"),
+        (["lab", "run", "--ctrl", "net:rtl8139"], "argument --ctrl: unknown control channel"),
+        (
+            ["lab", "run", "--ctrl", "tcp"],
+            "uart, net or net:MODEL, MODEL one of e1000, e1000e, igb",
+        ),
         (["dump", "--phys", "zz", "1", "-o", "x"], "argument --phys: 'zz' is not a number"),
         (["regs", "nohost"], "argument TARGET: 'nohost' is not HOST:PORT or serial:DEVICE"),
     ],

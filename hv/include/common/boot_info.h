@@ -82,6 +82,8 @@ struct boot_info {
     uint32_t e820_count;
     uint32_t ncpus;                   /* the cores the firmware reports (0: its tables gave none) */
     uint32_t apic_ids[BOOT_CPUS_MAX]; /* their APIC IDs, in table order */
+    uint64_t ecam_base;               /* the PCIe ECAM window of segment 0 (ACPI MCFG), 0 if none */
+    uint32_t ecam_bus_start, ecam_bus_end;
     struct e820_entry e820[BOOT_E820_MAX]; /* patched: VMM range absent */
     char cmdline[BOOT_CMDLINE_MAX];
     struct boot_resume resume;

@@ -4,6 +4,7 @@
  * ACPI 6.4: §5.2.5 RSDP, §5.2.6 system description table header, §5.2.7
  * RSDT, §5.2.8 XSDT, §5.2.12 MADT (Table 5.45 the entry types, §5.2.12.2
  * Processor Local APIC, §5.2.12.12 Processor Local x2APIC).
+ * PCI Firmware Specification 3.0 §4.1.2: the MCFG (Tables 4-2, 4-3).
  * Intel MultiProcessor Specification 1.4: §4.1 floating pointer, §4.2
  * configuration table header, §4.3.1 processor entries.
  */
@@ -44,6 +45,16 @@ _Static_assert(sizeof(struct acpi_sdt) == 36, "ACPI 6.4 Table 5.4: the header is
 #define ACPI_MADT_X2APIC         9 /* type, length 16: reserved, x2apic id, flags, uid */
 #define ACPI_MADT_ENABLED        (1u << 0)
 #define ACPI_MADT_ONLINE_CAPABLE (1u << 1)
+
+/* MCFG: the header, 8 reserved bytes, then one entry per ECAM window. */
+#define ACPI_MCFG_ENTRIES 44
+struct acpi_mcfg_alloc {
+    uint64_t base; /* of bus 0's configuration space in this window */
+    uint16_t segment;
+    uint8_t bus_start, bus_end;
+    uint32_t reserved;
+} __attribute__((packed));
+_Static_assert(sizeof(struct acpi_mcfg_alloc) == 16, "PCI Firmware 3.0 Table 4-3: 16 bytes");
 
 /* MP floating pointer "_MP_" and configuration table "PCMP" */
 #define MP_FLOAT_SIZE         16

@@ -9,9 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Copies len bytes of physical memory at pa into buf. Returns false if
- * that memory cannot be read. */
-typedef bool (*cpus_read_fn)(void *ctx, uint64_t pa, void *buf, uint32_t len);
+#include "lib/acpi.h"
+
+/* Copies len bytes of physical memory at pa into buf (lib/acpi.h). */
+typedef acpi_read_fn cpus_read_fn;
 
 enum cpus_source { CPUS_NONE, CPUS_MADT, CPUS_MPTABLE };
 

@@ -491,11 +491,10 @@ static void open_channel(struct ctrl *c, struct vm *vm)
 {
     struct boot_info *bi = vm->info;
     if (bi->net.on) {
-        struct net_hidden h;
+        struct pci_hidden_fn h;
         uint64_t idle = bi->ctrl_timeout ? bi->ctrl_timeout : SESSION_TIMEOUT_S;
         if (!channel_net_open(&c->ch, &bi->net, &bi->palloc, vm->tsc_hz, idle, &h)) {
-            pci_hide(vm, h.bdf, h.mmio_base, h.mmio_size, h.io_base, h.io_size,
-                     "the VMM's control NIC");
+            pci_hide(vm, &h, "the VMM's control NIC");
             return;
         }
         log_printf("vmm: ctrl=net: no usable NIC: the control channel falls back to UART 0x%x\n",

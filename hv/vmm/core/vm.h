@@ -239,7 +239,7 @@ struct hidden_range {
     uint64_t base, size;
     const char *what;
 };
-#define VM_HIDDEN_MAX 4
+#define VM_HIDDEN_MAX 6
 
 /* A port range the VMM owns, and what answers the VM's I/O there. */
 typedef int owned_io_fn(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);

@@ -26,12 +26,24 @@ int cf9_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val)
 /* A port the VMM owns: reads float high (no device), writes vanish. */
 int hidden_io(struct vcpu *v, uint16_t port, unsigned size, bool in, uint32_t *val);
 
-/* devices/pci_hide.c: the PCI function bdf (bus << 8 | dev << 3 | fn)
- * reads as no device through CONFIG_ADDRESS/CONFIG_DATA, its memory BAR
- * leaves the nested tables and its I/O BAR's ports are hidden. io_size 0:
- * no I/O BAR. Returns 0 / -1. */
-int pci_hide(struct vm *vm, uint32_t bdf, uint64_t mmio, uint64_t mmio_size, uint64_t io,
-             uint64_t io_size, const char *what);
+/* A PCI function the VMM owns: bus << 8 | dev << 3 | fn, its memory BARs
+ * (size 0: none) and its I/O BAR (io_size 0: none). */
+#define PCI_HIDE_BARS 3
+struct pci_hidden_bar {
+    uint64_t base, size;
+};
+struct pci_hidden_fn {
+    uint32_t bdf;
+    struct pci_hidden_bar mem[PCI_HIDE_BARS];
+    uint64_t io_base, io_size;
+};
+
+/* devices/pci_hide.c: the function reads as no device through
+ * CONFIG_ADDRESS/CONFIG_DATA and through its page of the PCIe ECAM window
+ * (if the machine has one: boot_info's ecam_*), that page and its memory
+ * BARs leave the nested tables, its I/O BAR's ports are hidden. Returns
+ * 0 / -1 (logged). */
+int pci_hide(struct vm *vm, const struct pci_hidden_fn *f, const char *what);
 
 /* Logs a reset attempt the VMM stopped and reports it; the VM goes on. */
 void reset_attempt(struct vcpu *v, const char *how);

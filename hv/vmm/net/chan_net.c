@@ -111,7 +111,7 @@ static const struct channel_ops net_ops = {
 };
 
 int channel_net_open(struct channel *ch, const struct netopt *o, struct palloc *pa, uint64_t tsc_hz,
-                     uint64_t idle_s, struct net_hidden *hide)
+                     uint64_t idle_s, struct pci_hidden_fn *hide)
 {
     const char *why = "";
     struct net_chan *nc = (struct net_chan *)palloc_pages(pa, (sizeof(*nc) + 4095) / 4096);
@@ -119,7 +119,7 @@ int channel_net_open(struct channel *ch, const struct netopt *o, struct palloc *
         log_printf("vmm: net: the VMM range is too small for the network channel\n");
         return -1;
     }
-    if (e1000_open(&nc->nic, o->pci == NETOPT_PCI_ANY ? ~0u : o->pci, pa, tsc_hz, &why)) {
+    if (e1000_open(&nc->nic, o->model, o->pci == NETOPT_PCI_ANY ? ~0u : o->pci, pa, tsc_hz, &why)) {
         log_printf("vmm: net: %s\n", why);
         return -1;
     }
@@ -136,13 +136,15 @@ int channel_net_open(struct channel *ch, const struct netopt *o, struct palloc *
     ch->ctx = nc;
     const uint8_t *m = nc->nic.mac;
     pci_bdf b = nc->nic.bdf;
-    log_printf("vmm: net: 82540EM at %02x:%02x.%x, MAC %02x:%02x:%02x:%02x:%02x:%02x, "
+    log_printf("vmm: net: %s at %02x:%02x.%x, MAC %02x:%02x:%02x:%02x:%02x:%02x, "
                "BAR0 0x%llx (%llu KiB), %u.%u.%u.%u port %u\n",
-               b >> 8, (b >> 3) & 0x1f, b & 7, m[0], m[1], m[2], m[3], m[4], m[5],
-               (unsigned long long)(uintptr_t)nc->nic.mmio,
+               nc->nic.model->name, b >> 8, (b >> 3) & 0x1f, b & 7, m[0], m[1], m[2], m[3], m[4],
+               m[5], (unsigned long long)(uintptr_t)nc->nic.mmio,
                (unsigned long long)(nc->nic.mmio_size >> 10), o->ip >> 24, (o->ip >> 16) & 0xff,
                (o->ip >> 8) & 0xff, o->ip & 0xff, o->port);
-    *hide = (struct net_hidden){b, (uint64_t)(uintptr_t)nc->nic.mmio, nc->nic.mmio_size,
-                                nc->nic.io_base, nc->nic.io_size};
+    *hide =
+        (struct pci_hidden_fn){.bdf = b, .io_base = nc->nic.io_base, .io_size = nc->nic.io_size};
+    for (int i = 0; i < E1000_MEM_BARS && i < PCI_HIDE_BARS; i++)
+        hide->mem[i] = (struct pci_hidden_bar){nc->nic.mem[i].base, nc->nic.mem[i].size};
     return 0;
 }

@@ -1,67 +1,13 @@
 /*
- * Intel 82540EM, polled (e1000.h). Sections are those of the Intel 8254x
- * Software Developer's Manual; register offsets from its Table 13-2.
+ * The Intel gigabit controllers, polled (e1000.h): one ring logic for
+ * every model, the model's row (e1000_models.c) for where they differ.
+ * Sections are those of the 8254x SDM unless named (hw/e1000.h lists the
+ * documents).
  */
 #include "vmm/net/e1000.h"
 #include "common/cpu.h"
 #include "lib/mem.h"
-
-#define E1000_VENDOR  0x8086
-#define E1000_82540EM 0x100e /* §5.2: the 82540EM (desktop) device ID */
-
-/* Registers (§13.4, Table 13-2) */
-#define REG_CTRL   0x0000
-#define REG_STATUS 0x0008
-#define REG_EERD   0x0014
-#define REG_ICR    0x00c0
-#define REG_IMS    0x00d0
-#define REG_IMC    0x00d8
-#define REG_RCTL   0x0100
-#define REG_TCTL   0x0400
-#define REG_TIPG   0x0410
-#define REG_RDBAL  0x2800
-#define REG_RDBAH  0x2804
-#define REG_RDLEN  0x2808
-#define REG_RDH    0x2810
-#define REG_RDT    0x2818
-#define REG_TDBAL  0x3800
-#define REG_TDBAH  0x3804
-#define REG_TDLEN  0x3808
-#define REG_TDH    0x3810
-#define REG_TDT    0x3818
-#define REG_MTA    0x5200 /* 128 dwords */
-#define REG_RAL0   0x5400
-#define REG_RAH0   0x5404
-
-/* CTRL (§13.4.1) */
-#define CTRL_ASDE   (1u << 5)
-#define CTRL_SLU    (1u << 6)
-#define CTRL_RST    (1u << 26)
-/* EERD (§13.4.4): start bit 0, done bit 4, address 15:8, data 31:16 */
-#define EERD_START  (1u << 0)
-#define EERD_DONE   (1u << 4)
-/* RAH, Receive Address High (§13.5 filter registers): address valid */
-#define RAH_AV      (1u << 31)
-/* RCTL (§13.4.22) */
-#define RCTL_EN     (1u << 1)
-#define RCTL_BAM    (1u << 15) /* broadcasts: ARP requests */
-#define RCTL_SECRC  (1u << 26) /* strip the CRC */
-/* BSIZE 17:16 = 00 with BSEX 0: 2048-byte buffers; LPE 0: frames up to
- * 1522 bytes, so one descriptor holds a frame. */
-/* TCTL (§13.4.33) */
-#define TCTL_EN     (1u << 1)
-#define TCTL_PSP    (1u << 3)     /* pad short packets to 64 bytes */
-#define TCTL_CT     (0x0fu << 4)  /* collision threshold: 0Fh (§13.4.33, recommended) */
-#define TCTL_COLD   (0x40u << 12) /* collision distance, full duplex: 40h */
-/* TIPG for the 82540's copper PHY (§13.4.34): IPGT 10, IPGR1 8, IPGR2 6 */
-#define TIPG_COPPER (10u | 8u << 10 | 6u << 20)
-
-#define RX_DD   (1u << 0)
-#define RX_EOP  (1u << 1)
-#define TX_EOP  (1u << 0)
-#define TX_IFCS (1u << 1)
-#define TX_RS   (1u << 3)
-#define TX_DD   (1u << 0)
+#include "lib/netopt.h"
 
 static uint32_t rd(struct e1000 *e, unsigned reg) { return *(volatile uint32_t *)(e->mmio + reg); }
 
@@ -77,13 +23,15 @@ static void delay_us(uint64_t tsc_per_us, uint64_t us)
         __asm__ volatile("pause");
 }
 
-/* Reads one EEPROM word through EERD (§5.3.1, §13.4.4), bounded. */
+/* Reads one EEPROM word through EERD (§5.3.1; the model gives the field
+ * layout), bounded. */
 static int eeprom_word(struct e1000 *e, unsigned addr, uint16_t *w)
 {
-    wr(e, REG_EERD, EERD_START | addr << 8);
+    const struct e1000_model *m = e->model;
+    wr(e, E1000_EERD, E1000_EERD_START | addr << m->eerd_addr_shift);
     for (int i = 0; i < 100000; i++) {
-        uint32_t v = rd(e, REG_EERD);
-        if (v & EERD_DONE) {
+        uint32_t v = rd(e, E1000_EERD);
+        if (v & (1u << m->eerd_done_bit)) {
             *w = (uint16_t)(v >> 16);
             return 0;
         }
@@ -93,17 +41,17 @@ static int eeprom_word(struct e1000 *e, unsigned addr, uint16_t *w)
 
 static void read_mac(struct e1000 *e)
 {
-    uint32_t lo = rd(e, REG_RAL0), hi = rd(e, REG_RAH0);
-    if (!(hi & RAH_AV)) {
+    uint32_t lo = rd(e, E1000_RAL0), hi = rd(e, E1000_RAH0);
+    if (!(hi & E1000_RAH_AV)) {
         /* Not loaded at reset: words 0-2 of the EEPROM hold the Ethernet
-         * address (§5.6.1), low byte first. */
+         * address (§5.6.1; 82574 and 82576 §6.1), low byte first. */
         uint16_t w[3] = {0};
         for (unsigned i = 0; i < 3; i++)
             eeprom_word(e, i, &w[i]);
         lo = w[0] | (uint32_t)w[1] << 16;
         hi = w[2];
-        wr(e, REG_RAL0, lo);
-        wr(e, REG_RAH0, hi | RAH_AV);
+        wr(e, E1000_RAL0, lo);
+        wr(e, E1000_RAH0, hi | E1000_RAH_AV);
     }
     for (unsigned i = 0; i < 4; i++)
         e->mac[i] = (uint8_t)(lo >> (8 * i));
@@ -111,60 +59,192 @@ static void read_mac(struct e1000 *e)
     e->mac[5] = (uint8_t)(hi >> 8);
 }
 
-int e1000_open(struct e1000 *e, pci_bdf want, struct palloc *pa, uint64_t tsc_hz, const char **why)
+/* Every BAR of the function (PCI 3.0 §6.2.5.1): the memory ones into
+ * e->mem (BAR0 first), the I/O one into io_base/io_size. A 64-bit BAR
+ * takes two slots. Decoding must be off (the caller's). */
+static void find_bars(struct e1000 *e)
 {
-    static const struct pci_id ids[] = {{E1000_VENDOR, E1000_82540EM}};
-    unsigned id;
-    uint64_t base, size;
-    bool io;
+    unsigned n = 0;
+    for (unsigned i = 0; i < 6; i++) {
+        uint32_t raw = pci_read32(e->bdf, PCI_BAR0 + 4 * i);
+        uint64_t base, size;
+        bool io;
+        if (pci_bar(e->bdf, i, &base, &size, &io) == 0) {
+            if (io && !e->io_size) {
+                e->io_base = base;
+                e->io_size = size;
+            } else if (!io && n < E1000_MEM_BARS && base) {
+                e->mem[n++] = (struct e1000_bar){base, size};
+            }
+        }
+        if (!(raw & 1) && ((raw >> 1) & 3) == 2)
+            i++; /* the upper half of a 64-bit BAR */
+    }
+}
 
-    if (pci_find(ids, 1, want, &e->bdf, &id)) {
-        *why =
-            want == ~0u ? "no Intel 82540EM on the PCI buses" : "that PCI function is no 82540EM";
+static bool model_matches(const struct e1000_model *m, uint32_t model)
+{
+    return model == NETOPT_ANY || model == m->netopt;
+}
+
+/* Finds the function (pci.h) among the models that model allows. */
+static int find(struct e1000 *e, uint32_t model, pci_bdf want, const char **why)
+{
+    struct pci_id ids[8];
+    const struct e1000_model *of[8];
+    unsigned n = 0, id;
+    for (unsigned i = 0; i < e1000_nmodels && n < 8; i++)
+        if (model_matches(&e1000_models[i], model)) {
+            ids[n] = (struct pci_id){E1000_VENDOR_INTEL, e1000_models[i].device};
+            of[n++] = &e1000_models[i];
+        }
+    if (!n || pci_find(ids, n, want, &e->bdf, &id)) {
+        *why = want != ~0u ? "that PCI function is no NIC of the model asked for"
+               : model == NETOPT_ANY
+                   ? "no supported Intel NIC (82540EM, 82574L, 82576) on the PCI buses"
+                   : "no NIC of the model asked for on the PCI buses";
         return -1;
     }
+    e->model = of[id];
+    return 0;
+}
+
+/* Reset (§14.3, §13.4.1 CTRL.RST; 82574 §4.6, 82576 §4.5): interrupts
+ * masked first, the reset bit self-clears; wait for it, bounded. Every
+ * interrupt is masked again after it (IMC §13.4.21; the 82576's extended
+ * causes through EIMC) and the pending causes read off (ICR clears on
+ * read, §13.4.17). */
+static void reset(struct e1000 *e, uint64_t tsc_us)
+{
+    wr(e, E1000_IMC, 0xffffffffu);
+    if (e->model->eimc)
+        wr(e, E1000_EIMC, 0xffffffffu);
+    wr(e, E1000_CTRL, rd(e, E1000_CTRL) | E1000_CTRL_RST);
+    delay_us(tsc_us, 10);
+    for (int i = 0; i < 1000 && (rd(e, E1000_CTRL) & E1000_CTRL_RST); i++)
+        delay_us(tsc_us, 10);
+    wr(e, E1000_IMC, 0xffffffffu);
+    if (e->model->eimc)
+        wr(e, E1000_EIMC, 0xffffffffu);
+    (void)rd(e, E1000_ICR);
+}
+
+/* Writes a PHY register through MDIC and waits, bounded, for the
+ * interface to be ready. Returns 0, or -1 on error or timeout. */
+static int phy_write(struct e1000 *e, unsigned reg, uint16_t val)
+{
+    wr(e, E1000_MDIC, val | E1000_MDIC_REG(reg) | E1000_MDIC_PHY1 | E1000_MDIC_OP_WRITE);
+    for (int i = 0; i < 100000; i++) {
+        uint32_t v = rd(e, E1000_MDIC);
+        if (v & (E1000_MDIC_READY | E1000_MDIC_ERROR))
+            return v & E1000_MDIC_ERROR ? -1 : 0;
+    }
+    return -1;
+}
+
+/* Link up, speed auto-detected (§14.3: CTRL.SLU, CTRL.ASDE). A copper PHY
+ * that is not linked after the reset is told to (re)start
+ * auto-negotiation (the 82576 after CTRL.RST; 82576 §4.5.7 "Link Setup");
+ * the link then comes up on its own -- frames wait in the rings until it
+ * does -- so nothing here waits for it. */
+static void link_up(struct e1000 *e)
+{
+    wr(e, E1000_CTRL, (rd(e, E1000_CTRL) | E1000_CTRL_SLU | E1000_CTRL_ASDE) & ~E1000_CTRL_RST);
+    if (!(rd(e, E1000_STATUS) & E1000_STATUS_LU))
+        phy_write(e, MII_BMCR, MII_BMCR_ANENABLE | MII_BMCR_ANRESTART);
+}
+
+/* Sets a queue's RXDCTL/TXDCTL.ENABLE and waits, bounded, until it reads
+ * back set (82576 §4.5: the queue is running then). */
+static void queue_enable(struct e1000 *e, unsigned dctl, uint64_t tsc_us)
+{
+    wr(e, dctl, rd(e, dctl) | E1000_DCTL_ENABLE);
+    for (int i = 0; i < 1000 && !(rd(e, dctl) & E1000_DCTL_ENABLE); i++)
+        delay_us(tsc_us, 10);
+}
+
+/* A receive descriptor is the hardware's again: its buffer's address, the
+ * rest zero (for the advanced format the header address, whose bit 0 is
+ * DD; for the legacy one the status). */
+static void rx_arm(struct e1000 *e, unsigned i)
+{
+    e->rx[i].addr = (uint64_t)(uintptr_t)(e->rx_buf + i * E1000_BUF);
+    e->rx[i].w2 = 0;
+    e->rx[i].w3 = 0;
+}
+
+/* Receive initialization (§14.4; 82574 §4.6; 82576 §4.5). */
+static void rx_init(struct e1000 *e, uint64_t tsc_us)
+{
+    unsigned r = e->model->rx_ring;
+    for (unsigned i = 0; i < E1000_RX_RING; i++)
+        rx_arm(e, i);
+    wr(e, r + E1000_RING_BAL, (uint32_t)(uintptr_t)e->rx);
+    wr(e, r + E1000_RING_BAH, (uint32_t)((uint64_t)(uintptr_t)e->rx >> 32));
+    wr(e, r + E1000_RING_LEN, E1000_RX_RING * sizeof(struct e1000_rx_desc));
+    if (e->model->adv_rx)
+        wr(e, r + E1000_RING_SRRCTL, E1000_SRRCTL_BSIZE_2K | E1000_SRRCTL_DESC_ADV_1BUF);
+    wr(e, r + E1000_RING_HEAD, 0);
+    e->rx_next = 0;
+    if (e->model->queue_enable)
+        queue_enable(e, r + E1000_RING_DCTL, tsc_us);
+    /* the hardware owns [head, tail) (§3.2.6): all but one descriptor */
+    wr(e, r + E1000_RING_TAIL, E1000_RX_RING - 1);
+    wr(e, E1000_RCTL, E1000_RCTL_EN | E1000_RCTL_BAM | E1000_RCTL_SECRC);
+}
+
+/* Transmit initialization (§14.5; 82574 §4.6; 82576 §4.5). */
+static void tx_init(struct e1000 *e, uint64_t tsc_us)
+{
+    unsigned r = e->model->tx_ring;
+    for (unsigned i = 0; i < E1000_TX_RING; i++) {
+        e->tx[i].addr = (uint64_t)(uintptr_t)(e->tx_buf + i * E1000_BUF);
+        e->tx[i].status = E1000_TXD_DD; /* free */
+    }
+    wr(e, r + E1000_RING_BAL, (uint32_t)(uintptr_t)e->tx);
+    wr(e, r + E1000_RING_BAH, (uint32_t)((uint64_t)(uintptr_t)e->tx >> 32));
+    wr(e, r + E1000_RING_LEN, E1000_TX_RING * sizeof(struct e1000_tx_desc));
+    wr(e, r + E1000_RING_HEAD, 0);
+    wr(e, r + E1000_RING_TAIL, 0);
+    e->tx_next = 0;
+    wr(e, E1000_TIPG, E1000_TIPG_COPPER);
+    wr(e, E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP | E1000_TCTL_CT | E1000_TCTL_COLD);
+    if (e->model->queue_enable)
+        queue_enable(e, r + E1000_RING_DCTL, tsc_us);
+}
+
+int e1000_open(struct e1000 *e, uint32_t model, pci_bdf want, struct palloc *pa, uint64_t tsc_hz,
+               const char **why)
+{
+    if (find(e, model, want, why))
+        return -1;
     /* Memory and I/O decoding off while the BARs are sized; on again
      * with bus mastering (the NIC reads and writes the rings) and INTx
-     * disabled (PCI 3.0 §6.2.2). */
+     * disabled (PCI 3.0 §6.2.2). MSI and MSI-X stay off: their enable
+     * bits are in capabilities the VMM leaves at their reset value 0. */
     uint16_t cmd = pci_read16(e->bdf, PCI_COMMAND);
     pci_write16(e->bdf, PCI_COMMAND, cmd & ~(PCI_CMD_IO | PCI_CMD_MEMORY));
+    uint64_t base, size;
+    bool io;
     int r = pci_bar(e->bdf, 0, &base, &size, &io);
-    bool bar0_io = io;
-    if (!r && !io) {
-        e->mmio = (volatile uint8_t *)(uintptr_t)base;
-        e->mmio_size = size;
-    }
-    /* The I/O window (IOADDR/IODATA, the SDM's I/O-mapped access) is another BAR: found to be
-     * hidden from the VM with the rest. */
-    for (unsigned i = 1; i < 6 && !e->io_size; i++)
-        if (pci_bar(e->bdf, i, &base, &size, &io) == 0 && io) {
-            e->io_base = base;
-            e->io_size = size;
-        }
+    find_bars(e);
     pci_write16(e->bdf, PCI_COMMAND,
                 (uint16_t)(cmd | PCI_CMD_MEMORY | PCI_CMD_MASTER | PCI_CMD_INTX_DISABLE));
-    if (r || bar0_io || !e->mmio || e->mmio_size < 0x10000) {
+    if (r || io || !base || size < 0x10000) {
         *why = "its BAR0 is not a memory BAR the firmware placed";
         return -1;
     }
+    e->mmio = (volatile uint8_t *)(uintptr_t)base;
+    e->mmio_size = size;
 
-    /* Reset (§14.3 "General Configuration", §13.4.1 CTRL.RST): interrupts
-     * masked first, the reset bit self-clears; wait for it, bounded. */
     uint64_t tsc_us = tsc_hz / 1000000 + 1;
-    wr(e, REG_IMC, 0xffffffffu);
-    wr(e, REG_CTRL, rd(e, REG_CTRL) | CTRL_RST);
-    delay_us(tsc_us, 10);
-    for (int i = 0; i < 1000 && (rd(e, REG_CTRL) & CTRL_RST); i++)
-        delay_us(tsc_us, 10);
-    /* every interrupt masked again after the reset (§13.4.21 IMC), the
-     * pending causes read off (§13.4.17: ICR clears on read) */
-    wr(e, REG_IMC, 0xffffffffu);
-    (void)rd(e, REG_ICR);
-    /* link up, speed auto-detected (§14.3) */
-    wr(e, REG_CTRL, (rd(e, REG_CTRL) | CTRL_SLU | CTRL_ASDE) & ~CTRL_RST);
+    reset(e, tsc_us);
+    if (e->model->drv_load)
+        wr(e, E1000_CTRL_EXT, rd(e, E1000_CTRL_EXT) | E1000_CTRL_EXT_DRV_LOAD);
+    link_up(e);
     read_mac(e);
     for (unsigned i = 0; i < 128; i++)
-        wr(e, REG_MTA + 4 * i, 0); /* no multicast (§14.4) */
+        wr(e, E1000_MTA + 4 * i, 0); /* no multicast (§14.4) */
 
     /* Rings and buffers in the VMM's range, identity-mapped: a pointer is
      * its own physical address. */
@@ -176,70 +256,71 @@ int e1000_open(struct e1000 *e, pci_bdf want, struct palloc *pa, uint64_t tsc_hz
         *why = "the VMM range is too small for its rings";
         return -1;
     }
-
-    /* Receive initialization (§14.4) */
-    for (unsigned i = 0; i < E1000_RX_RING; i++)
-        e->rx[i].addr = (uint64_t)(uintptr_t)(e->rx_buf + i * E1000_BUF);
-    wr(e, REG_RDBAL, (uint32_t)(uintptr_t)e->rx);
-    wr(e, REG_RDBAH, (uint32_t)((uint64_t)(uintptr_t)e->rx >> 32));
-    wr(e, REG_RDLEN, E1000_RX_RING * sizeof(struct e1000_rx_desc));
-    wr(e, REG_RDH, 0);
-    wr(e, REG_RDT, E1000_RX_RING - 1); /* the hardware owns [head, tail) */
-    e->rx_next = 0;
-    wr(e, REG_RCTL, RCTL_EN | RCTL_BAM | RCTL_SECRC);
-
-    /* Transmit initialization (§14.5) */
-    for (unsigned i = 0; i < E1000_TX_RING; i++) {
-        e->tx[i].addr = (uint64_t)(uintptr_t)(e->tx_buf + i * E1000_BUF);
-        e->tx[i].status = TX_DD; /* free */
-    }
-    wr(e, REG_TDBAL, (uint32_t)(uintptr_t)e->tx);
-    wr(e, REG_TDBAH, (uint32_t)((uint64_t)(uintptr_t)e->tx >> 32));
-    wr(e, REG_TDLEN, E1000_TX_RING * sizeof(struct e1000_tx_desc));
-    wr(e, REG_TDH, 0);
-    wr(e, REG_TDT, 0);
-    e->tx_next = 0;
-    wr(e, REG_TIPG, TIPG_COPPER);
-    wr(e, REG_TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
-    wr(e, REG_IMC, 0xffffffffu);
+    rx_init(e, tsc_us);
+    tx_init(e, tsc_us);
+    wr(e, E1000_IMC, 0xffffffffu);
+    if (e->model->eimc)
+        wr(e, E1000_EIMC, 0xffffffffu);
     return 0;
 }
 
-bool e1000_rx_pending(const struct e1000 *e) { return e->rx[e->rx_next].status & RX_DD; }
+/* The descriptor's status (DD, EOP), error bits and frame length, in the
+ * model's receive format (hw/e1000.h). */
+static uint32_t rx_status(const struct e1000 *e, const volatile struct e1000_rx_desc *d)
+{
+    return e->model->adv_rx ? d->w2 : d->w3;
+}
+
+static bool rx_error(const struct e1000 *e, const volatile struct e1000_rx_desc *d)
+{
+    return e->model->adv_rx ? d->w2 & E1000_RXD_ADV_ERR : d->w3 & E1000_RXD_LEGACY_ERR;
+}
+
+static unsigned rx_length(const struct e1000 *e, const volatile struct e1000_rx_desc *d)
+{
+    return (e->model->adv_rx ? d->w3 : d->w2) & 0xffff;
+}
+
+bool e1000_rx_pending(const struct e1000 *e)
+{
+    return rx_status(e, &e->rx[e->rx_next]) & E1000_RXD_DD;
+}
 
 size_t e1000_rx(struct e1000 *e, const uint8_t **frame)
 {
     for (;;) {
         volatile struct e1000_rx_desc *d = &e->rx[e->rx_next];
-        if (!(d->status & RX_DD))
+        uint32_t st = rx_status(e, d);
+        if (!(st & E1000_RXD_DD))
             return 0;
         __asm__ volatile("" ::: "memory"); /* the status before the data (§3.2.3) */
         /* A frame in several descriptors, or with errors, is dropped. */
-        if (!(d->status & RX_EOP) || d->errors || d->length > E1000_BUF || d->length < 14) {
+        unsigned len = rx_length(e, d);
+        if (!(st & E1000_RXD_EOP) || rx_error(e, d) || len > E1000_BUF || len < 14) {
             e->rx_dropped++;
             e1000_rx_done(e);
             continue;
         }
         e->rx_frames++;
         *frame = e->rx_buf + e->rx_next * E1000_BUF;
-        return d->length;
+        return len;
     }
 }
 
 void e1000_rx_done(struct e1000 *e)
 {
     unsigned i = e->rx_next;
-    e->rx[i].status = 0;
+    rx_arm(e, i);
     e->rx_next = (i + 1) % E1000_RX_RING;
     __asm__ volatile("sfence" ::: "memory");
     /* The descriptor goes back to the hardware: the tail moves past it
      * (§3.2.6: the hardware owns [head, tail)). */
-    wr(e, REG_RDT, i);
+    wr(e, e->model->rx_ring + E1000_RING_TAIL, i);
 }
 
 uint8_t *e1000_tx_buf(struct e1000 *e)
 {
-    if (!(e->tx[e->tx_next].status & TX_DD)) {
+    if (!(e->tx[e->tx_next].status & E1000_TXD_DD)) {
         e->tx_full++;
         return 0;
     }
@@ -255,9 +336,9 @@ void e1000_tx_send(struct e1000 *e, size_t len)
     d->special = 0;
     d->status = 0;
     /* end of packet, insert the CRC, report status (DD) when done */
-    d->cmd = TX_EOP | TX_IFCS | TX_RS;
+    d->cmd = E1000_TXD_EOP | E1000_TXD_IFCS | E1000_TXD_RS;
     e->tx_next = (e->tx_next + 1) % E1000_TX_RING;
     e->tx_frames++;
     __asm__ volatile("sfence" ::: "memory");
-    wr(e, REG_TDT, e->tx_next);
+    wr(e, e->model->tx_ring + E1000_RING_TAIL, e->tx_next);
 }

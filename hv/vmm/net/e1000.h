@@ -1,9 +1,12 @@
 /*
- * The VMM's own driver for the Intel 82540EM (QEMU's `-device e1000`),
- * polled, from the PCI/PCI-X Family of Gigabit Ethernet Controllers
- * Software Developer's Manual (Intel 8254x SDM, 317453): legacy
- * descriptors, one receive and one transmit ring, both with their buffers
- * in the VMM's range; every interrupt masked at the device.
+ * The VMM's own driver for the Intel gigabit controllers QEMU emulates and
+ * boards carry: the 82540EM (`-device e1000`), the 82574L (`-device
+ * e1000e`) and the 82576 (`-device igb`); registers and descriptors in
+ * hw/e1000.h. Polled: one receive and one transmit ring, both with their
+ * buffers in the VMM's range; every interrupt masked at the device (the
+ * VMM never enables MSI or MSI-X, and INTx is disabled in the command
+ * register). The ring logic is one (e1000.c); what differs between the
+ * models is a row of e1000_models.c.
  */
 #ifndef VMM_NET_E1000_H
 #define VMM_NET_E1000_H
@@ -13,38 +16,42 @@
 #include <stdint.h>
 
 #include "common/palloc.h"
+#include "hw/e1000.h"
 #include "vmm/net/pci.h"
 
-#define E1000_RX_RING 64 /* descriptors (RDLEN a multiple of 128 bytes: §13.4.27) */
-#define E1000_TX_RING 64
-#define E1000_BUF     2048 /* RCTL.BSIZE 2048 */
+#define E1000_RX_RING  64 /* descriptors (RDLEN a multiple of 128 bytes: 8254x SDM §13.4.27) */
+#define E1000_TX_RING  64
+#define E1000_BUF      2048 /* RCTL.BSIZE / SRRCTL.BSIZEPACKET 2048 */
+#define E1000_MEM_BARS 3    /* BAR0 registers, and the 82574L's flash and MSI-X table */
 
-/* Legacy receive descriptor (§3.2.3, Table 3-1) */
-struct e1000_rx_desc {
-    uint64_t addr;
-    uint16_t length;
-    uint16_t csum;
-    uint8_t status; /* bit 0 DD, bit 1 EOP */
-    uint8_t errors;
-    uint16_t special;
+/* What one model needs that the others do not (e1000_models.c). */
+struct e1000_model {
+    const char *name;          /* the part, for the log */
+    uint16_t device;           /* PCI device ID (vendor 8086h) */
+    uint32_t netopt;           /* enum netopt_model: its name in ctrl=net:... */
+    uint16_t rx_ring, tx_ring; /* queue 0's register blocks (hw/e1000.h) */
+    uint8_t eerd_done_bit, eerd_addr_shift;
+    bool adv_rx;       /* advanced one-buffer receive descriptors (SRRCTL) */
+    bool queue_enable; /* RXDCTL/TXDCTL.ENABLE start the queues */
+    bool eimc;         /* extended interrupts, masked through EIMC too */
+    bool drv_load;     /* CTRL_EXT.DRV_LOAD tells the board's firmware a driver runs */
 };
 
-/* Legacy transmit descriptor (§3.3.3, Table 3-8) */
-struct e1000_tx_desc {
-    uint64_t addr;
-    uint16_t length;
-    uint8_t cso;
-    uint8_t cmd;    /* bit 0 EOP, 1 IFCS, 3 RS */
-    uint8_t status; /* bit 0 DD */
-    uint8_t css;
-    uint16_t special;
+/* The models, and how many (e1000_models.c). */
+extern const struct e1000_model e1000_models[];
+extern const unsigned e1000_nmodels;
+
+struct e1000_bar {
+    uint64_t base, size;
 };
 
 struct e1000 {
+    const struct e1000_model *model;
     pci_bdf bdf;
     volatile uint8_t *mmio; /* BAR0 */
     uint64_t mmio_size;
-    uint64_t io_base, io_size; /* BAR1 (I/O), 0 if none */
+    struct e1000_bar mem[E1000_MEM_BARS]; /* every memory BAR, BAR0 first; size 0: none */
+    uint64_t io_base, io_size;            /* the I/O BAR, 0 if none */
     uint8_t mac[6];
     volatile struct e1000_rx_desc *rx;
     uint8_t *rx_buf;
@@ -55,9 +62,12 @@ struct e1000 {
     uint64_t rx_frames, rx_dropped, tx_frames, tx_full;
 };
 
-/* Finds the NIC (pci.h: want ~0 for the first), resets it and brings it
- * up. Returns 0, or -1 with *why set. */
-int e1000_open(struct e1000 *e, pci_bdf want, struct palloc *pa, uint64_t tsc_hz, const char **why);
+/* Finds the NIC -- a function whose ID is model's (enum netopt_model;
+ * NETOPT_ANY: any of e1000_models), the first on the buses or, if want is
+ * not ~0, that function -- resets it and brings it up. Returns 0, or -1
+ * with *why set. */
+int e1000_open(struct e1000 *e, uint32_t model, pci_bdf want, struct palloc *pa, uint64_t tsc_hz,
+               const char **why);
 
 /* A frame waits in the receive ring (a read of memory, no register). */
 bool e1000_rx_pending(const struct e1000 *e);
