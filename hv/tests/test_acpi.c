@@ -1,41 +1,11 @@
 /* Unit tests for lib/acpi.c: the MCFG's ECAM window from crafted tables in
  * a 1 MiB + 64 KiB host buffer standing for physical memory. (lib/cpus.c's
  * tests walk the same RSDP and table lists to the MADT.) */
+#include "acpi_mem.h"
 #include "check.h"
-#include "hw/acpi.h"
 #include "lib/acpi.h"
 #include <stdlib.h>
 #include <string.h>
-
-#define MEM 0x110000
-static uint8_t *mem;
-
-static bool rd(void *ctx, uint64_t pa, void *buf, uint32_t len)
-{
-    (void)ctx;
-    if (pa + len > MEM)
-        return false;
-    memcpy(buf, mem + pa, len);
-    return true;
-}
-
-static void fix_sum(uint64_t pa, uint32_t len, uint32_t at)
-{
-    uint8_t s = 0;
-    mem[pa + at] = 0;
-    for (uint32_t i = 0; i < len; i++)
-        s = (uint8_t)(s + mem[pa + i]);
-    mem[pa + at] = (uint8_t)-s;
-}
-
-static void sdt(uint64_t pa, const char *sig, uint32_t len)
-{
-    struct acpi_sdt h = {0};
-    memcpy(h.signature, sig, 4);
-    h.length = len;
-    h.revision = 1;
-    memcpy(mem + pa, &h, sizeof(h));
-}
 
 /* An RSDP (ACPI 2.0) at 0xf5a30 whose XSDT at 0x101000 lists the tables at
  * t[0..n). */

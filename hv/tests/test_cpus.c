@@ -1,40 +1,10 @@
 /* Unit tests for lib/cpus.c: the cores from crafted ACPI and MP tables in a
  * 1 MiB + 64 KiB host buffer standing for physical memory. */
+#include "acpi_mem.h"
 #include "check.h"
-#include "hw/acpi.h"
 #include "lib/cpus.h"
 #include <stdlib.h>
 #include <string.h>
-
-#define MEM (0x110000)
-static uint8_t *mem;
-
-static bool rd(void *ctx, uint64_t pa, void *buf, uint32_t len)
-{
-    (void)ctx;
-    if (pa + len > MEM)
-        return false;
-    memcpy(buf, mem + pa, len);
-    return true;
-}
-
-static void fix_sum(uint64_t pa, uint32_t len, uint32_t at)
-{
-    uint8_t s = 0;
-    mem[pa + at] = 0;
-    for (uint32_t i = 0; i < len; i++)
-        s = (uint8_t)(s + mem[pa + i]);
-    mem[pa + at] = (uint8_t)-s;
-}
-
-static void sdt(uint64_t pa, const char *sig, uint32_t len)
-{
-    struct acpi_sdt h = {0};
-    memcpy(h.signature, sig, 4);
-    h.length = len;
-    h.revision = 1;
-    memcpy(mem + pa, &h, sizeof(h));
-}
 
 /* A MADT at 0x100000 with: cpu 0 enabled, cpu 2 disabled, cpu 5 online
  * capable, cpu 0 again (a duplicate), an I/O APIC entry, x2APIC 300. */
