@@ -219,6 +219,26 @@ static void test_tcp(void)
     feed(n, f, tcp_seg(f, 40000, 1008, us + 4000, 0x10, 0, 0), HZ);
     CHECK(n->tcp.tx_len == 0 && n->tcp.rto_deadline == 0, "all acked: queue empty, timer off");
 
+    /* corked (a reply written in pieces): whole segments only, the short
+     * tail at the flush */
+    n->tcp.cork = true;
+    tcp_write(n, msg, 1000);
+    nout = 0;
+    tcp_output(n, HZ);
+    CHECK(nout == 1 && dlen_of(0) == 536, "corked: one full segment of 1000 bytes (%u)", nout);
+    tcp_write(n, msg + 1000, 100);
+    nout = 0;
+    tcp_output(n, HZ);
+    CHECK(nout == 1 && dlen_of(0) == 536 && seq_of(0) == us + 4536,
+          "corked: 564 bytes waiting make one more full segment (%u)", nout);
+    n->tcp.cork = false;
+    nout = 0;
+    tcp_output(n, HZ);
+    CHECK(nout == 1 && dlen_of(0) == 28 && (flags_of(0) & 0x08),
+          "the flush: the 28-byte tail, PSH");
+    feed(n, f, tcp_seg(f, 40000, 1008, us + 5100, 0x10, 0, 0), HZ);
+    CHECK(n->tcp.tx_len == 0, "acked");
+
     /* a second client is refused while this one talks */
     feed(n, f, tcp_seg(f, 40001, 5000, 0, 0x02, 0, 0), HZ + 1);
     CHECK(nout == 0, "second SYN: held for the grace");
@@ -230,10 +250,10 @@ static void test_tcp(void)
     CHECK(nout == 1 && flags_of(0) == 0x04 && seq_of(0) == 777, "stray ACK: RST");
 
     /* FIN: our FIN-ACK; gone once the bytes before it are read */
-    feed(n, f, tcp_seg(f, 40000, 1008, us + 4000, 0x19, "D", 1), HZ + 2);
+    feed(n, f, tcp_seg(f, 40000, 1008, us + 5100, 0x19, "D", 1), HZ + 2);
     CHECK(nout == 1 && flags_of(0) == 0x11 && ack_of(0) == 1010, "FIN-ACK");
     CHECK(n->tcp.gone && tcp_getc(n, &b) && b == 'D', "gone, the data first");
-    feed(n, f, tcp_seg(f, 40000, 1010, us + 4001, 0x10, 0, 0), HZ + 3);
+    feed(n, f, tcp_seg(f, 40000, 1010, us + 5101, 0x10, 0, 0), HZ + 3);
     CHECK(n->tcp.state == TCP_LISTEN, "closed on the ACK of our FIN");
 
     /* a client that reconnects: its new SYN before the old FIN */

@@ -34,7 +34,9 @@
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
 
-static uint8_t frame[2 * REPLY_SIZE + 16];
+#define FRAME_CHUNK 4096 /* a packet is framed and sent this much at a time */
+
+static uint8_t frame[FRAME_CHUNK];
 
 /* The client went away: remembered until the session detaches. */
 static bool hung_up(struct ctrl *c)
@@ -67,6 +69,32 @@ static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
 
 static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&ch, 1); }
 
+/* $data#cs to the channel, escaped a chunk at a time as it goes: a bulk
+ * reply needs no second buffer of twice its size, and the network channel
+ * sends its first segments while the rest is being framed. */
+static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
+{
+    uint8_t sum = 0;
+    size_t k = 1, done = 0;
+    frame[0] = '$';
+    while (done < len) {
+        size_t n;
+        done += rsp_escape(frame + k, sizeof(frame) - k, &n, data + done, len - done, &sum);
+        k += n;
+        if (done < len) {
+            c->ch.ops->write(&c->ch, frame, k);
+            k = 0;
+        }
+    }
+    if (k > sizeof(frame) - 3) {
+        c->ch.ops->write(&c->ch, frame, k);
+        k = 0;
+    }
+    rsp_frame_end(frame + k, sum);
+    c->ch.ops->write(&c->ch, frame, k + 3);
+    c->ch.ops->flush(&c->ch);
+}
+
 /*
  * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
  * (three times at most). The line is reliable (TCP in the lab), so silence
@@ -76,9 +104,8 @@ static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&c
  */
 static void send_packet(struct ctrl *c, const void *data, size_t len)
 {
-    size_t n = rsp_frame(frame, sizeof(frame), data, len);
     for (int tries = 0; tries < 3; tries++) {
-        send_raw(c, frame, n);
+        send_framed(c, data, len);
         if (c->s.noack)
             return;
         int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);

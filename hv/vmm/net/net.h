@@ -36,6 +36,7 @@ struct tcp {
     uint32_t snd_wnd;               /* the peer's window */
     uint32_t rcv_nxt;
     uint32_t adv_wnd; /* the window we advertised last */
+    bool cork;        /* more of the reply is coming: tcp_output sends full segments only */
     /* queues: rings */
     uint8_t rxq[TCP_RXQ];
     uint32_t rx_head, rx_len;
@@ -126,7 +127,9 @@ bool tcp_due(const struct netif *n, uint64_t now);
 bool tcp_getc(struct netif *n, uint8_t *b);
 /* Queues up to len bytes; returns how many fit. */
 size_t tcp_write(struct netif *n, const uint8_t *p, size_t len);
-/* Sends what the peer's window allows. */
+/* Sends what the peer's window allows; with tcp.cork set, the queue's
+ * last bytes wait while they are less than a segment (the rest of the
+ * reply follows, or the flush clears cork). */
 void tcp_output(struct netif *n, uint64_t now);
 /* Drops the connection with a RST (a silent client). */
 void tcp_abort(struct netif *n);

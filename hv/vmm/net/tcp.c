@@ -125,6 +125,7 @@ static void to_listen(struct tcp *t)
     t->state = TCP_LISTEN;
     t->rto_deadline = 0;
     t->rx_len = t->tx_len = t->old_len = 0;
+    t->cork = false;
 }
 
 void tcp_init(struct netif *n)
@@ -361,6 +362,8 @@ void tcp_output(struct netif *n, uint64_t now)
         if (len > t->peer_mss)
             len = t->peer_mss;
         bool last = sent + len == t->tx_len;
+        if (t->cork && last && len < t->peer_mss)
+            return; /* the queue's short tail: the rest of the reply follows */
         if (!emit(n, t->peer_mac, t->peer_ip, t->peer_port, t->snd_nxt, t->rcv_nxt,
                   F_ACK | (last ? F_PSH : 0), sent, len))
             return; /* the NIC's ring is full: the next poll goes on */
