@@ -22,7 +22,7 @@ request it answers.
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 
 from ramooflax import rsp
@@ -148,6 +148,38 @@ class Session:
                 reply = self._reply_to(data, deadline, frame)
             self.last_activity = time.monotonic()
             return reply
+
+    def pipeline(
+        self, payloads: Sequence[bytes | str], depth: int = 2, timeout: float | None = None
+    ) -> Generator[bytes, None, None]:
+        """The replies to several requests, in order, with up to `depth` of them
+        on the line at once (no-ack mode; with acks, one at a time): the VMM
+        frames the next reply while the client reads the last one. Requests
+        in flight when the caller stops reading are owed (see _settle)."""
+        datas = [p.encode() if isinstance(p, str) else p for p in payloads]
+        if not self.noack or depth < 2:
+            for data in datas:
+                yield self.request(data, timeout)
+            return
+        with self.lock:
+            self._settle()
+            pending: deque[bytes] = deque()
+            sent = 0
+            try:
+                while sent < len(datas) or pending:
+                    while sent < len(datas) and len(pending) < depth:
+                        self._send_frame(rsp.frame(datas[sent]))
+                        pending.append(datas[sent])
+                        sent += 1
+                    reply = self._reply_to(pending[0], self._deadline(timeout), None)
+                    pending.popleft()
+                    self.last_activity = time.monotonic()
+                    yield reply
+            except ChannelLost:
+                raise
+            except BaseException:
+                self._owed.extend(pending)
+                raise
 
     def _reply_to(self, data: bytes, deadline: float | None, frame: bytes | None) -> bytes:
         """The reply to the request `data`: console output and unasked stops set aside."""
