@@ -30,6 +30,7 @@
 #define O_CHUNK              512
 #define NEW_CLIENT_SILENCE_S 1
 #define STOP_WAIT_S          2
+#define RECONNECT_S          1 /* a closed connection's client may come back this soon */
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
@@ -141,6 +142,27 @@ static void send_reply(struct ctrl *c, struct reply *r)
     }
     send_console(c, r->console, r->console_len);
     send_packet(c, r->buf, r->len);
+}
+
+/* The client closed its connection while the VM was stopped. One that
+ * connects again within RECONNECT_S (the Python client's reconnect(), a
+ * second `target remote`) finds the VM as it left it, stopped with its
+ * breakpoints and filters, as a client that reopens a UART does; the new
+ * connection starts in ack mode, as every RSP connection does. Returns
+ * its first byte, or -1 with the hangup kept (the session ends). */
+static int await_reconnect(struct ctrl *c)
+{
+    c->hangup = false;
+    rsp_rx_init(&c->rx);
+    int b = recv_byte(c, c->s.tsc_hz * RECONNECT_S);
+    if (b < 0) {
+        c->hangup = true;
+        return -1;
+    }
+    c->s.noack = false;
+    c->noack_ack_due = false;
+    log_printf("vmm: control: the client connected again while the VM was stopped\n");
+    return b;
 }
 
 /* The stop v reports: every T stop names the vCPU that stopped (gdb's
@@ -295,6 +317,8 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         }
         if (!have_packet) {
             int b = recv_byte(c, c->timeout_tsc);
+            if (b < 0 && hung_up(c))
+                b = await_reconnect(c);
             if (b < 0 && hung_up(c)) {
                 detach(c, "the client closed the connection");
                 a = STUB_DETACH;
