@@ -30,7 +30,8 @@
 #define O_CHUNK              512
 #define NEW_CLIENT_SILENCE_S 1
 #define STOP_WAIT_S          2
-#define RECONNECT_S          1 /* a closed connection's client may come back this soon */
+#define RECONNECT_S          1     /* a closed connection's client may come back this soon */
+#define POLL_MAX_BYTES       32768 /* read at one poll while the VM runs (half a packet stops it) */
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
@@ -448,7 +449,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
         return;
     }
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
-    for (int i = 0; i < 2 * RSP_MAX_PACKET && c->ch.ops->getc(&c->ch, &b); i++) {
+    for (int i = 0; i < POLL_MAX_BYTES && c->ch.ops->getc(&c->ch, &b); i++) {
         switch (rsp_rx_byte(&c->rx, b)) {
         case RSP_EV_INTERRUPT:
             c->s.ctrlc_window = now - c->quiet_tsc;
