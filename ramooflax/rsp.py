@@ -136,6 +136,7 @@ class Kind(Enum):
     INTERRUPT = "interrupt"
     PACKET = "packet"
     BAD_CHECKSUM = "bad-checksum"
+    CUT = "cut"  # a packet cut short: a new '$' came before its '#
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class PacketParser:
                 self._state = _State.CS1
             elif b == 0x24:  # a new '$' restarts: the previous packet was cut short
                 self._body = bytearray()
+                return Event(Kind.CUT)
             elif len(self._body) >= self.max_size:
                 self._state = _State.IDLE
                 return Event(Kind.BAD_CHECKSUM)
