@@ -62,6 +62,89 @@ def test_parser_byte_at_a_time_and_noise() -> None:
     assert events[3].data == b"T05"
 
 
+def _reference_decode(body: bytes) -> bytes:
+    """decode_body's contract, one byte at a time."""
+    out = bytearray()
+    i = 0
+    while i < len(body):
+        if body[i] in b"}*" and i + 1 >= len(body):
+            raise ProtocolError("cut")
+        if body[i] == 0x7D:
+            out.append(body[i + 1] ^ 0x20)
+        elif body[i] == 0x2A:
+            if not out:
+                raise ProtocolError("nothing to repeat")
+            out += bytes((out[-1],)) * (body[i + 1] - 29)
+        else:
+            out.append(body[i])
+            i += 1
+            continue
+        i += 2
+    return bytes(out)
+
+
+# Bodies for the bulk decoder's paths: the split at `}`, its fallbacks (an
+# escaped `}` that is `}}`, a run length), and errors.
+BODIES = [
+    b"",
+    b"plain",
+    bytes(range(256)),
+    rsp.escape(bytes(range(256)) * 3),
+    b"}\x04}\x03}\x0a}]",
+    b"}}",  # an escaped ']' made '}' (any byte may be escaped)
+    b"a}}}\x04",
+    b"x}a",  # a byte escaped that need not be
+    b"0* }\x04",  # a run length, then an escape
+    b"}\x0a* ",  # a run of the escaped '*'
+    b"ab}",
+    b"}",
+    b"*",
+    b"}}}",
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_decode_body_matches_the_reference(body: bytes) -> None:
+    try:
+        want: bytes | None = _reference_decode(body)
+    except ProtocolError:
+        want = None
+    if want is None:
+        with pytest.raises(ProtocolError):
+            rsp.decode_body(body)
+    else:
+        assert rsp.decode_body(body) == want
+
+
+def _events_one_byte_at_a_time(stream: bytes, max_size: int) -> list[rsp.Event]:
+    """The state machine's own steps, the parser's contract."""
+    p = rsp.PacketParser(max_size)
+    return [e for b in stream if (e := p._step(b)) is not None]
+
+
+# Streams for the bulk parser: noise that holds events, packets cut short by
+# a new '$', oversize packets (max_size 8), binary data with every escape.
+STREAMS = [
+    b"+junk-\x03" + rsp.frame(b"T05") + b"$OK#00",
+    b"noise$abc$" + rsp.frame(b"OK") + b"++",
+    rsp.frame(b"b" + bytes(range(256))) + rsp.frame(b"T05") + b"-",
+    rsp.frame(b"0123456789") + rsp.frame(b"short") + b"$12345678",
+    b"$12345678#" + rsp.frame(b"ok"),
+    rsp.frame(b"123456789") + rsp.frame(b"ok"),
+    b"$123456789+-" + rsp.frame(b"next"),
+]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+@pytest.mark.parametrize("max_size", [8, 1 << 20])
+def test_parser_bulk_feed_matches_byte_at_a_time(stream: bytes, max_size: int) -> None:
+    want = _events_one_byte_at_a_time(stream, max_size)
+    assert rsp.PacketParser(max_size).feed(stream) == want
+    for cut in range(len(stream) + 1):  # the same, whatever the reads cut
+        p = rsp.PacketParser(max_size)
+        assert p.feed(stream[:cut]) + p.feed(stream[cut:]) == want
+
+
 @pytest.mark.parametrize(
     ("payload", "kind", "event", "args"),
     [
