@@ -9,6 +9,7 @@
 #ifndef VMM_VMX_VMX_H
 #define VMM_VMX_VMX_H
 
+#include "common/spinlock.h"
 #include "hw/vmcs.h"
 #include "vmm/core/vm.h"
 
@@ -17,6 +18,13 @@
  * vector against the IDT limit), which exits (docs/vmx.md). */
 #define VMX_IVT_TRAP_VECTOR 0x15
 #define VMX_IVT_TRAP_LIMIT  (VMX_IVT_TRAP_VECTOR * 4 - 1)
+
+/* Where a vCPU's VMCS is (vmcs.c; SDM Vol.3C §25.1, §25.11.1). */
+enum vmcs_home {
+    VMCS_NONE,   /* not set up yet: its core has not run vmx_cpu_enable() */
+    VMCS_LOADED, /* active and current on its own core */
+    VMCS_CLEAR,  /* VMCLEARed to memory: any core may VMPTRLD it */
+};
 
 struct vmx_vcpu {
     struct vcpu vcpu;   /* first: a struct vcpu * is a struct vmx_vcpu * */
@@ -30,6 +38,13 @@ struct vmx_vcpu {
     uint16_t idt_limit; /* the VM's own IDTR limit while ivt_trap */
     uint32_t exit_reason;
     uint32_t soft_len; /* the length of the INT n / INT3 the last exit stopped at */
+    /* vmcs.c: its VMCS from other cores, while it waits in the VMM */
+    struct spinlock vmcs_lock;
+    volatile enum vmcs_home home;
+    struct vcpu *visiting; /* the vCPU whose VMCS this core borrows now */
+    bool unreachable_logged;
+    uint64_t cr2, dr[4], dr6; /* the VM's, from its core's hardware, while CLEAR */
+    uint64_t tsc_offset;      /* TSC_OFFSET as last written, readable from any core */
 };
 
 struct vmx_ctl {
@@ -73,7 +88,34 @@ static inline void vmwrite(uint64_t field, uint64_t val)
         vmx_vmwrite_failed(field, val);
 }
 
+/* VMXON, VMCLEAR, VMPTRLD of the region at pa: nonzero if the instruction
+ * failed (CF or ZF set, §31.2 "Conventions"). */
+#define VMX_INSN(insn, pa)                                                                         \
+    ({                                                                                             \
+        uint8_t bad_;                                                                              \
+        uint64_t op_ = (pa);                                                                       \
+        __asm__ volatile(insn " %1; setna %0" : "=q"(bad_) : "m"(op_) : "cc", "memory");           \
+        bad_;                                                                                      \
+    })
+
 extern const struct backend_ops vmx_ops;
+
+/* vmcs.c. vmx_vmcs_enter() makes v's VMCS current on this core for one
+ * operation (borrowed if v is another core's vCPU, waiting a little for it
+ * to be put back); false if it cannot be reached, and then the operation
+ * does nothing. vmx_vmcs_leave() gives a borrowed VMCS back. On v's own
+ * core: vmx_vmcs_put() VMCLEARs it (with the VM's CR2, DR0-3 and DR6) so
+ * that others may borrow it; vmx_vmcs_load() makes it current again.
+ * vmx_regs_here(): v's CR2 and debug registers are this core's hardware
+ * (else in struct vmx_vcpu). */
+struct vmcs_visit {
+    bool remote;
+};
+bool vmx_vmcs_enter(struct vcpu *v, struct vmcs_visit *t);
+void vmx_vmcs_leave(struct vcpu *v, const struct vmcs_visit *t);
+void vmx_vmcs_put(struct vcpu *v);
+void vmx_vmcs_load(struct vcpu *v);
+bool vmx_regs_here(struct vcpu *v);
 
 /* init.c: the machine-wide block, a vCPU, VMX on a core. */
 int vmx_vm_init(struct vm *vm);
