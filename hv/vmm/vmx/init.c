@@ -202,9 +202,16 @@ void vmx_init_state(struct vcpu *v)
 void vmx_idle(struct vcpu *v)
 {
     vmx_vmcs_put(v);
-    __asm__ volatile(".globl vmx_idle_hlt\n"
-                     "vmx_idle_hlt: hlt" ::
-                         : "memory");
+    vmx_unblock_nmi();
+    /* A kick that came while the VMCS was put away (its NMI taken before
+     * the HLT) is not slept on. apic_kick() counts it before it sends the
+     * NMI, so only an NMI in the two instructions between this load and
+     * the HLT is missed, as one between the caller's own check and the
+     * HLT always could be. */
+    if (!__atomic_load_n(&v->kicks, __ATOMIC_SEQ_CST))
+        __asm__ volatile(".globl vmx_idle_hlt\n"
+                         "vmx_idle_hlt: hlt" ::
+                             : "memory");
     vmx_vmcs_load(v);
 }
 

@@ -283,10 +283,30 @@ static uint32_t vmcs_msr(uint32_t msr)
     }
 }
 
+/* The VM's MSRs in the core's hardware, not in the VMCS: VM entry loads
+ * only the MSRs of SDM Vol.3C §26.3.2.1 and of its MSR-load list (§26.4,
+ * empty here), VM exit only the host's of §27.5.1, so these keep the VM's
+ * values while the VMM runs. */
+const uint32_t vmx_hw_msrs[VMX_HW_MSRS] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
+                                           MSR_KERNEL_GS_BASE};
+
+static int hw_msr(uint32_t msr)
+{
+    for (int i = 0; i < VMX_HW_MSRS; i++)
+        if (vmx_hw_msrs[i] == msr)
+            return i;
+    return -1;
+}
+
 static int get_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     if (msr == MSR_EFER) {
         *val = get_efer(v);
+        return 0;
+    }
+    int h = hw_msr(msr);
+    if (h >= 0) {
+        *val = vmx_regs_here(v) ? rdmsr(msr) : to_vmx(v)->msr[h];
         return 0;
     }
     uint32_t f = vmcs_msr(msr);
@@ -300,6 +320,14 @@ static int set_msr(struct vcpu *v, uint32_t msr, uint64_t val)
 {
     if (msr == MSR_EFER) {
         set_efer(v, val);
+        return 0;
+    }
+    int h = hw_msr(msr);
+    if (h >= 0) {
+        if (vmx_regs_here(v))
+            wrmsr(msr, val);
+        else
+            to_vmx(v)->msr[h] = val;
         return 0;
     }
     uint32_t f = vmcs_msr(msr);
@@ -463,11 +491,12 @@ static void apply_intercepts(struct vcpu *v, const struct intercepts *w)
 static const char *intercept_unsupported(const struct vm *vm, const struct intercepts *want)
 {
     if (want->intn)
-        return "INT n filters: VT-x has no INT n intercept";
+        return "INT n filters are unsupported on this CPU (VT-x has no INT n intercept)";
     if (want->cr_read & ((1u << 0) | (1u << 4)))
-        return "CR0/CR4 read filters: VT-x reads them from the read shadows without an exit";
+        return "CR0/CR4 read filters are unsupported on this CPU (VT-x reads them from the read "
+               "shadows without an exit)";
     if (want->cr_read & ~(1u << 3))
-        return "read filters on CRs other than CR3";
+        return "read filters on CRs other than CR3 are unsupported on this CPU";
     return 0;
 }
 

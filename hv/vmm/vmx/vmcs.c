@@ -12,7 +12,7 @@
  * So a vCPU that waits in the VMM (parked for a client, or waiting for a
  * start-up IPI: vmx_idle()) puts its VMCS back into memory with VMCLEAR,
  * with the VM's registers that live in its core's hardware rather than in
- * the VMCS (CR2, DR0-DR3, DR6), and loads both again when it wakes. While
+ * the VMCS (CR2, DR0-DR3, DR6, the SYSCALL MSRs), and loads both again when it wakes. While
  * it is CLEAR, another core borrows it for one operation at a time:
  * VMPTRLD, the access, VMCLEAR, and its own VMCS current again (VMPTRLD
  * keeps a VMCS's launch state, §25.11.3). The lock keeps the owner from
@@ -37,6 +37,8 @@ static void hw_save(struct vmx_vcpu *x)
     for (unsigned i = 0; i < 4; i++)
         x->dr[i] = hw_get_dr(i);
     x->dr6 = hw_get_dr(6);
+    for (unsigned i = 0; i < VMX_HW_MSRS; i++)
+        x->msr[i] = rdmsr(vmx_hw_msrs[i]);
 }
 
 static void hw_restore(const struct vmx_vcpu *x)
@@ -45,6 +47,8 @@ static void hw_restore(const struct vmx_vcpu *x)
     for (unsigned i = 0; i < 4; i++)
         hw_set_dr(i, x->dr[i]);
     hw_set_dr(6, x->dr6);
+    for (unsigned i = 0; i < VMX_HW_MSRS; i++)
+        wrmsr(vmx_hw_msrs[i], x->msr[i]);
 }
 
 void vmx_vmcs_put(struct vcpu *v)

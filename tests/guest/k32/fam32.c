@@ -299,18 +299,24 @@ void fam_bench(const struct group *g)
 
 /*
  * Two cores at once, for the debugger's per-vCPU registers
- * (tests/lab/test_vmx_smp.py): the boot CPU starts the core whose local
+ * (tests/lab/test_vmx_fast.py): the boot CPU starts the core whose local
  * APIC ID is 1 with INIT, SIPI, SIPI (SDM Vol.3A, "MP Initialization
  * Protocol Algorithm"; the ICR: "Interrupt Command Register") into a real-mode loop at
- * SMP_AP_BASE that publishes its EBX and a heartbeat; then it spins
- * itself, never returning (the harness ends the machine). The loop's
- * second half (smp_ap_loop2) runs only if a debugger moves the AP's IP
- * there. Runs only when named (only=smp).
+ * SMP_AP_BASE that publishes its EBX and a heartbeat; then it loops
+ * itself, never returning (the harness ends the machine), through one of
+ * each event a debugger may filter (tests/lab/test_vmx_fast.py): CPUID,
+ * RDMSR of IA32_SYSENTER_CS, OUT to port 80h, a CR3 read and write, a
+ * #UD (through the probe: the kernel's handler takes it), and a read of
+ * the address a debugger writes at SMP_MAILBOX + 20 (an NPF in the VMM's
+ * range). The AP loop's second half (smp_ap_loop2) runs only if a
+ * debugger moves the AP's IP there. Runs only when named (only=smp).
  */
 #define SMP_AP_BASE 0x6000u /* below the 16-bit part (0x8000), above the stub */
 #define SMP_VECTOR  (SMP_AP_BASE >> 12)
 #define SMP_EBX     0x51a9e001u
-#define SMP_MAILBOX 0x6f00u /* +0 EBX, +4 beat, +8 loop2's mark, +12 loop2's beat */
+/* +0 EBX, +4 beat, +8 loop2's mark, +12 loop2's beat, +16 the boot CPU's
+ * beat, +20 the address it reads (0: none) */
+#define SMP_MAILBOX 0x6f00u
 
 __asm__(".pushsection .rodata\n"
         ".code16\n"
@@ -344,10 +350,8 @@ static void icr_send(uint32_t dest, uint32_t low)
 void fam_smp(const struct group *g)
 {
     volatile uint32_t *box = (volatile uint32_t *)SMP_MAILBOX;
-    volatile uint32_t spin = 0;
-    (void)g;
     tk_memcpy((void *)SMP_AP_BASE, smp_ap, (size_t)(smp_ap_end - smp_ap));
-    for (unsigned i = 0; i < 4; i++)
+    for (unsigned i = 0; i < 6; i++)
         box[i] = 0;
     *(volatile uint32_t *)0xfee000f0u = 0x1ff; /* the APIC software-enabled */
     icr_send(1, 0x4500);                       /* INIT, level assert */
@@ -363,6 +367,17 @@ void fam_smp(const struct group *g)
               (unsigned)(SMP_AP_BASE & 0xfff),
               (unsigned)(smp_ap_loop2 - smp_ap + (SMP_AP_BASE & 0xfff)),
               (unsigned)(smp_ap_end - smp_ap + (SMP_AP_BASE & 0xfff)));
-    for (;;)
-        spin = spin + 1;
+    for (;;) {
+        uint32_t r[4], cr3;
+        struct opres op;
+        box[4]++;
+        cpuid_count(0, 0, r);
+        (void)rdmsr(0x174);
+        outb(0x80, (uint8_t)box[4]);
+        __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+        __asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
+        op_run(g->mode, OP_ud2, 0, 0, 0, 0, &op);
+        if (box[5])
+            (void)*(volatile uint32_t *)(uintptr_t)box[5];
+    }
 }
