@@ -114,7 +114,7 @@ def test_process_finder(bochs_vmx_amd64: Machine) -> None:
     spec.loader.exec_module(finder)
     m = bochs_vmx_amd64
     job = m.run_background(
-        "printf '#!/bin/sh\\nsleep 60\\n' > /tmp/rfxvmx && chmod +x /tmp/rfxvmx && "
+        "printf '#!/bin/sh\\nsleep 20\\n' > /tmp/rfxvmx && chmod +x /tmp/rfxvmx && "
         "/tmp/rfxvmx; echo done",
         timeout=300,
     )
