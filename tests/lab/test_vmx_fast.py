@@ -13,7 +13,9 @@ address. One boot of a few seconds of guest time serves every test here:
   and CR4 reads) are refused with "unsupported on this CPU";
 * software and hardware breakpoints and watchpoints;
 * single steps with TF hidden, in real and in protected mode;
-* Ctrl-C on a spinning guest, within the preemption timer's period.
+* Ctrl-C on a spinning guest, within the preemption timer's period;
+* LBR refused ("unsupported by this CPU": not built for VT-x);
+* a bounded malformed-packet flood leaves the stub answering.
 
 The reset attempts run on a one-core boot of their own (pm32.reset_*).
 """
@@ -210,6 +212,20 @@ def test_unsupported_filters_are_refused(
     try:
         with pytest.raises(StubError, match="unsupported on this CPU"):
             on(vm.cpu)
+    finally:
+        vm.detach()
+
+
+def test_lbr_is_refused(smp_machine: tuple[Machine, dict[str, int]]) -> None:
+    """LBR through the MSR load/store lists is not built for VT-x: the client
+    gets the stub's "unsupported by this CPU", not zeros."""
+    machine, _ = smp_machine
+    vm = attach(machine)
+    try:
+        with pytest.raises(StubError, match="LBR unsupported by this CPU"):
+            vm.cpu.lbr_enable(True)
+        with pytest.raises(StubError, match="LBR unsupported by this CPU"):
+            _ = vm.cpu.lbr
     finally:
         vm.detach()
 
