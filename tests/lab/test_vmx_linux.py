@@ -114,11 +114,11 @@ def test_process_finder(bochs_vmx_amd64: Machine) -> None:
     spec.loader.exec_module(finder)
     m = bochs_vmx_amd64
     job = m.run_background(
-        "printf '#!/bin/sh\\nsleep 20\\n' > /tmp/rfxvmx && chmod +x /tmp/rfxvmx && "
+        "printf '#!/bin/sh\\nsleep 8\\n' > /tmp/rfxvmx && chmod +x /tmp/rfxvmx && "
         "/tmp/rfxvmx; echo done",
         timeout=300,
     )
-    time.sleep(5)
+    time.sleep(2)
     vm = VM(CPUFamily.INTEL, f"127.0.0.1:{m.free_ctrl_port()}", timeout=60).attach()
     try:
         assert vm.event is not None and vm.event.reason is StopReason.ATTACH
