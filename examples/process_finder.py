@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The original Ramooflax paper's annex in Python 3: find a process by name, print its cr3.
 
-    examples/process_finder.py NAME [HOST:PORT] [--vmlinuz PATH]
+    examples/process_finder.py NAME [HOST:PORT] [--vmlinuz PATH] [--family intel]
 
 Attaches, filters CR3 writes, and at each one walks the Linux task list
 from init_task looking for a task whose comm contains NAME. Works on the
@@ -44,11 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", help="a substring of the task's comm")
     ap.add_argument("target", nargs="?", default="127.0.0.1:1234", help="HOST:PORT or serial:DEV")
     ap.add_argument("--vmlinuz", help="the guest's vmlinuz (default: none, the kernel's memory)")
+    ap.add_argument(
+        "--family",
+        choices=[f.value for f in CPUFamily],
+        default=CPUFamily.AMD.value,
+        help="the VMM's backend: amd (SVM, the default) or intel (VT-x)",
+    )
     args = ap.parse_args(argv)
 
     from pathlib import Path
 
-    vm = VM(CPUFamily.AMD, args.target)
+    vm = VM(CPUFamily(args.family), args.target)
     start = time.monotonic()
     vm.attach()
     try:

@@ -88,6 +88,11 @@ MACHINES = {
     "bochs_hv_amd64": MachineSpec(
         guest="amd64", with_hv=True, build=True, emulator="bochs", cpu="trinity_apu", smp=1
     ),
+    # The one Linux boot under VT-x (tests/lab/test_vmx_linux.py): Bochs's
+    # Intel model, one core.
+    "bochs_vmx_amd64": MachineSpec(
+        guest="amd64", with_hv=True, build=True, emulator="bochs", cpu="corei7_skylake_x", smp=1
+    ),
 }
 # The machine of each control channel, for tests run on both (hv_ctrl).
 CHANNEL_MACHINES = {"uart": "hv_amd64", "net": "hv_amd64_net"}
@@ -110,6 +115,7 @@ LAZY = {
     "nohv_i386_4",
     "nohv_i386",
     "bochs_hv_amd64",  # one emulator at a time: Bochs is heavy and slow to boot
+    "bochs_vmx_amd64",
 }
 
 
@@ -295,6 +301,12 @@ def bochs_ok() -> None:
 def bochs_hv_amd64(lab_pool: Pool, bochs_ok: None) -> Machine:
     """The amd64 guest under the hypervisor in Bochs (trinity_apu, one core)."""
     return lab_pool.get("bochs_hv_amd64")
+
+
+@pytest.fixture(scope="session")
+def bochs_vmx_amd64(lab_pool: Pool, bochs_ok: None) -> Machine:
+    """The amd64 guest under the hypervisor's VT-x backend in Bochs (one core)."""
+    return lab_pool.get("bochs_vmx_amd64")
 
 
 @pytest.fixture(scope="session")

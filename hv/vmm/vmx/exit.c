@@ -24,26 +24,6 @@
 
 typedef int vmx_exit_fn(struct vcpu *v, uint64_t qual);
 
-/* An NMI that exits leaves NMIs blocked in the VMM until an IRET, as its
- * delivery would (SDM Vol.3C ch.28 "VM Exits"; KVM unblocks them the same
- * way in vmx_do_nmi_irqoff): one to the next instruction does, so the
- * VMM's idle loop can be woken again. */
-static void unblock_nmi(void)
-{
-    __asm__ volatile("mov %%ss, %%eax\n"
-                     "push %%rax\n"
-                     "push %%rsp\n"
-                     "addq $8, (%%rsp)\n"
-                     "pushfq\n"
-                     "mov %%cs, %%eax\n"
-                     "push %%rax\n"
-                     "lea 1f(%%rip), %%rax\n"
-                     "push %%rax\n"
-                     "iretq\n"
-                     "1:" ::
-                         : "rax", "memory", "cc");
-}
-
 /*
  * INT n in real mode while the IVT limit is shrunk (ops.c): the #GP came
  * from a vector >= 15h meeting the limit. IDT-vectoring information says
@@ -85,7 +65,7 @@ static int vmx_exit_exception_nmi(struct vcpu *v, uint64_t qual)
     uint32_t err =
         (info & INTR_INFO_DELIVER_CODE_MASK) ? (uint32_t)vmread(VM_EXIT_INTR_ERROR_CODE) : 0;
     if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR) {
-        unblock_nmi();
+        vmx_unblock_nmi();
         return exit_nmi(v);
     }
     if (vec == X86_EXC_GP && to_vmx(v)->ivt_trap)

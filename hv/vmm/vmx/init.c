@@ -196,12 +196,23 @@ void vmx_init_state(struct vcpu *v)
 
 /* Waits for a kick: RFLAGS.IF is clear in the VMM after an exit, so only
  * an NMI ends the HLT (the NMI handler in vmm/main.c steps over it when
- * it interrupted the core right at it, so the caller looks again). */
+ * it interrupted the core right at it, so the caller looks again). The
+ * VMCS is in memory meanwhile, for the control stub on another core to
+ * reach (vmcs.c). */
 void vmx_idle(struct vcpu *v)
 {
-    __asm__ volatile(".globl vmx_idle_hlt\n"
-                     "vmx_idle_hlt: hlt" ::
-                         : "memory");
+    vmx_vmcs_put(v);
+    vmx_unblock_nmi();
+    /* A kick that came while the VMCS was put away (its NMI taken before
+     * the HLT) is not slept on. apic_kick() counts it before it sends the
+     * NMI, so only an NMI in the two instructions between this load and
+     * the HLT is missed, as one between the caller's own check and the
+     * HLT always could be. */
+    if (!__atomic_load_n(&v->kicks, __ATOMIC_SEQ_CST))
+        __asm__ volatile(".globl vmx_idle_hlt\n"
+                         "vmx_idle_hlt: hlt" ::
+                             : "memory");
+    vmx_vmcs_load(v);
 }
 
 static uint64_t read_cr(int n)
@@ -262,16 +273,6 @@ static void __attribute__((noreturn)) fail(struct vcpu *v, const char *what)
     cpu_halt_forever();
     __builtin_unreachable();
 }
-
-/* VMXON, VMCLEAR, VMPTRLD: CF or ZF set means the instruction failed
- * (§31.2 "Conventions"). */
-#define VMX_INSN(insn, pa)                                                                         \
-    ({                                                                                             \
-        uint8_t bad;                                                                               \
-        uint64_t op = (pa);                                                                        \
-        __asm__ volatile(insn " %1; setna %0" : "=q"(bad) : "m"(op) : "cc", "memory");             \
-        bad;                                                                                       \
-    })
 
 /* On the vCPU's own core: VMX enabled (IA32_FEATURE_CONTROL locked with
  * VMX outside SMX if the firmware left it open; CR0 and CR4 with the
@@ -335,6 +336,8 @@ void vmx_cpu_enable(struct vcpu *v)
         fail(v, "VMXON");
     if (VMX_INSN("vmclear", s->vmcs) || VMX_INSN("vmptrld", s->vmcs))
         fail(v, "VMCLEAR/VMPTRLD of its VMCS");
+    s->home = VMCS_LOADED;
+    s->tsc_offset = 0; /* vmcs_controls() */
 
     /* VPID 1: one address space, every vCPU runs the same VM. */
     vmcs_controls(b, b->pin_base, b->entry_base, 1);

@@ -8,9 +8,16 @@
  * The VM's CR0 and CR4 are the read shadows (SDM Vol.3C §25.6.6): the
  * guest/host masks give the VMM every bit, so the hardware CR0/CR4 may
  * carry the fixed bits of VMX operation (CR0.NE, CR4.VMXE) unseen.
+ *
+ * Every operation on a vCPU's state works from any core: it runs between
+ * vmx_vmcs_enter() and vmx_vmcs_leave() (vmcs.c), which make that vCPU's
+ * VMCS the current one here, borrowed while the vCPU waits in the VMM.
+ * The operations only its own core runs (enter, the exit's fields, event
+ * injection, the intercepts) find it current already.
  */
 #include "common/cpu.h"
 #include "hw/x86.h"
+#include "lib/fmt.h"
 #include "vmm/core/gmem.h"
 #include "vmm/core/vcpu.h"
 #include "vmm/vmx/vmx.h"
@@ -33,7 +40,7 @@ static void load_pdptrs(struct vcpu *v)
         vmwrite(GUEST_PDPTR0 + 2 * i, pdpte[i]);
 }
 
-static uint64_t get_cr(struct vcpu *v, unsigned n)
+static uint64_t cr_read(struct vcpu *v, unsigned n)
 {
     uint64_t val = 0;
     switch (n) {
@@ -41,7 +48,10 @@ static uint64_t get_cr(struct vcpu *v, unsigned n)
         return vmread(CR0_READ_SHADOW);
     case 2:
         /* CR2 is not in the VMCS: the VM's stays in the register, which
-         * the VMM never faults to change. */
+         * the VMM never faults to change (saved while the VMCS is away:
+         * vmcs.c). */
+        if (!vmx_regs_here(v))
+            return to_vmx(v)->cr2;
         __asm__ volatile("mov %%cr2, %0" : "=r"(val));
         return val;
     case 3:
@@ -53,7 +63,17 @@ static uint64_t get_cr(struct vcpu *v, unsigned n)
     }
 }
 
-static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
+static uint64_t get_cr(struct vcpu *v, unsigned n)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return 0;
+    uint64_t val = cr_read(v, n);
+    vmx_vmcs_leave(v, &t);
+    return val;
+}
+
+static void cr_write(struct vcpu *v, unsigned n, uint64_t val)
 {
     struct vmx_vm *b = vmx_vm_of(v->vm);
     switch (n) {
@@ -66,7 +86,10 @@ static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
         vmwrite(GUEST_CR0, vmx_hw_cr0(b, val));
         break;
     case 2:
-        __asm__ volatile("mov %0, %%cr2" ::"r"(val));
+        if (vmx_regs_here(v))
+            __asm__ volatile("mov %0, %%cr2" ::"r"(val));
+        else
+            to_vmx(v)->cr2 = val;
         return;
     case 3:
         vmwrite(GUEST_CR3, val);
@@ -81,10 +104,39 @@ static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
     load_pdptrs(v);
 }
 
-static uint64_t get_efer(struct vcpu *v) { return vmread(GUEST_IA32_EFER); }
+static void set_cr(struct vcpu *v, unsigned n, uint64_t val)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return;
+    cr_write(v, n, val);
+    vmx_vmcs_leave(v, &t);
+}
+
+/* One VMCS field of v, read or written from any core (vmcs.c). */
+static uint64_t field_get(struct vcpu *v, uint64_t field)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return 0;
+    uint64_t val = vmread(field);
+    vmx_vmcs_leave(v, &t);
+    return val;
+}
+
+static void field_set(struct vcpu *v, uint64_t field, uint64_t val)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return;
+    vmwrite(field, val);
+    vmx_vmcs_leave(v, &t);
+}
+
+static uint64_t get_efer(struct vcpu *v) { return field_get(v, GUEST_IA32_EFER); }
 
 /* The "IA-32e mode guest" entry control follows EFER.LMA (§26.3.1.1). */
-static void set_efer(struct vcpu *v, uint64_t val)
+static void efer_write(struct vcpu *v, uint64_t val)
 {
     uint64_t entry = vmread(VM_ENTRY_CONTROLS) & ~(uint64_t)VM_ENTRY_IA32E_MODE;
     vmwrite(GUEST_IA32_EFER, val);
@@ -92,10 +144,22 @@ static void set_efer(struct vcpu *v, uint64_t val)
     load_pdptrs(v);
 }
 
-static uint64_t get_rip(struct vcpu *v) { return vmread(GUEST_RIP); }
-static void set_rip(struct vcpu *v, uint64_t rip) { vmwrite(GUEST_RIP, rip); }
-static uint64_t get_rflags(struct vcpu *v) { return vmread(GUEST_RFLAGS); }
-static void set_rflags(struct vcpu *v, uint64_t fl) { vmwrite(GUEST_RFLAGS, fl | RFLAGS_FIXED); }
+static void set_efer(struct vcpu *v, uint64_t val)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return;
+    efer_write(v, val);
+    vmx_vmcs_leave(v, &t);
+}
+
+static uint64_t get_rip(struct vcpu *v) { return field_get(v, GUEST_RIP); }
+static void set_rip(struct vcpu *v, uint64_t rip) { field_set(v, GUEST_RIP, rip); }
+static uint64_t get_rflags(struct vcpu *v) { return field_get(v, GUEST_RFLAGS); }
+static void set_rflags(struct vcpu *v, uint64_t fl)
+{
+    field_set(v, GUEST_RFLAGS, fl | RFLAGS_FIXED);
+}
 
 /* core's attributes (type|S|DPL|P in 7:0, AVL|L|DB|G in 11:8) <-> the
  * access-rights field (Table 24-2: the same bits, the high nibble at
@@ -114,6 +178,10 @@ static uint16_t attrib_of(uint32_t ar)
 
 static void get_seg(struct vcpu *v, enum seg s, struct seg_state *out)
 {
+    struct vmcs_visit t;
+    *out = (struct seg_state){0};
+    if (!vmx_vmcs_enter(v, &t))
+        return;
     if (s == SEG_GDTR || s == SEG_IDTR) {
         unsigned i = s == SEG_IDTR;
         out->selector = 0;
@@ -122,15 +190,16 @@ static void get_seg(struct vcpu *v, enum seg s, struct seg_state *out)
         out->limit = (uint32_t)vmread(GUEST_GDTR_LIMIT + 2 * i);
         if (s == SEG_IDTR && to_vmx(v)->ivt_trap)
             out->limit = to_vmx(v)->idt_limit; /* the VM's, not the trap's */
-        return;
+    } else {
+        out->selector = (uint16_t)vmread(GUEST_ES_SELECTOR + 2 * s);
+        out->attrib = attrib_of((uint32_t)vmread(GUEST_ES_AR_BYTES + 2 * s));
+        out->limit = (uint32_t)vmread(GUEST_ES_LIMIT + 2 * s);
+        out->base = vmread(GUEST_ES_BASE + 2 * s);
     }
-    out->selector = (uint16_t)vmread(GUEST_ES_SELECTOR + 2 * s);
-    out->attrib = attrib_of((uint32_t)vmread(GUEST_ES_AR_BYTES + 2 * s));
-    out->limit = (uint32_t)vmread(GUEST_ES_LIMIT + 2 * s);
-    out->base = vmread(GUEST_ES_BASE + 2 * s);
+    vmx_vmcs_leave(v, &t);
 }
 
-static void set_seg(struct vcpu *v, enum seg s, const struct seg_state *in)
+static void seg_write(struct vcpu *v, enum seg s, const struct seg_state *in)
 {
     struct vmx_vcpu *x = to_vmx(v);
     if (s == SEG_GDTR || s == SEG_IDTR) {
@@ -150,25 +219,44 @@ static void set_seg(struct vcpu *v, enum seg s, const struct seg_state *in)
     vmwrite(GUEST_ES_BASE + 2 * s, in->base);
 }
 
+static void set_seg(struct vcpu *v, enum seg s, const struct seg_state *in)
+{
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return;
+    seg_write(v, s, in);
+    vmx_vmcs_leave(v, &t);
+}
+
 /* DR0-DR3 and DR6 are not in the VMCS: the VM's values stay in the
- * hardware registers, which the VMM itself never uses. */
+ * hardware registers, which the VMM itself never uses (saved with the
+ * VMCS while it is away: vmcs.c). */
 static uint64_t get_dr(struct vcpu *v, unsigned n)
 {
-    return n == 7 ? vmread(GUEST_DR7) : hw_get_dr(n);
+    if (n == 7)
+        return field_get(v, GUEST_DR7);
+    if (vmx_regs_here(v))
+        return hw_get_dr(n);
+    return n < 4 ? to_vmx(v)->dr[n] : n == 6 ? to_vmx(v)->dr6 : 0;
 }
 
 static void set_dr(struct vcpu *v, unsigned n, uint64_t val)
 {
+    struct vmx_vcpu *x = to_vmx(v);
     if (n == 7)
-        vmwrite(GUEST_DR7, val);
-    else
+        field_set(v, GUEST_DR7, val);
+    else if (vmx_regs_here(v))
         hw_set_dr(n, val);
+    else if (n < 4)
+        x->dr[n] = val;
+    else if (n == 6)
+        x->dr6 = val;
 }
 
 /* SS.DPL is the CPL, even for an unusable SS (§24.4.1). */
 static unsigned get_cpl(struct vcpu *v)
 {
-    return (unsigned)((vmread(GUEST_SS_AR_BYTES) & VMX_AR_DPL_MASK) >> VMX_AR_DPL_SHIFT);
+    return (unsigned)((field_get(v, GUEST_SS_AR_BYTES) & VMX_AR_DPL_MASK) >> VMX_AR_DPL_SHIFT);
 }
 
 /* The MSRs whose VM values the VMCS holds (§24.4.1, loaded and saved by
@@ -195,16 +283,36 @@ static uint32_t vmcs_msr(uint32_t msr)
     }
 }
 
+/* The VM's MSRs in the core's hardware, not in the VMCS: VM entry loads
+ * only the MSRs of SDM Vol.3C §26.3.2.1 and of its MSR-load list (§26.4,
+ * empty here), VM exit only the host's of §27.5.1, so these keep the VM's
+ * values while the VMM runs. */
+const uint32_t vmx_hw_msrs[VMX_HW_MSRS] = {MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
+                                           MSR_KERNEL_GS_BASE};
+
+static int hw_msr(uint32_t msr)
+{
+    for (int i = 0; i < VMX_HW_MSRS; i++)
+        if (vmx_hw_msrs[i] == msr)
+            return i;
+    return -1;
+}
+
 static int get_msr(struct vcpu *v, uint32_t msr, uint64_t *val)
 {
     if (msr == MSR_EFER) {
         *val = get_efer(v);
         return 0;
     }
+    int h = hw_msr(msr);
+    if (h >= 0) {
+        *val = vmx_regs_here(v) ? rdmsr(msr) : to_vmx(v)->msr[h];
+        return 0;
+    }
     uint32_t f = vmcs_msr(msr);
     if (!f)
         return -1;
-    *val = vmread(f);
+    *val = field_get(v, f);
     return 0;
 }
 
@@ -214,23 +322,32 @@ static int set_msr(struct vcpu *v, uint32_t msr, uint64_t val)
         set_efer(v, val);
         return 0;
     }
+    int h = hw_msr(msr);
+    if (h >= 0) {
+        if (vmx_regs_here(v))
+            wrmsr(msr, val);
+        else
+            to_vmx(v)->msr[h] = val;
+        return 0;
+    }
     uint32_t f = vmcs_msr(msr);
     if (!f)
         return -1;
-    vmwrite(f, val);
+    field_set(v, f, val);
     return 0;
 }
 
 static bool interrupt_shadow(struct vcpu *v)
 {
-    return vmread(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
+    return field_get(v, GUEST_INTERRUPTIBILITY_INFO) &
+           (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
 }
 
 static void set_interrupt_shadow(struct vcpu *v, bool on)
 {
-    uint64_t i = vmread(GUEST_INTERRUPTIBILITY_INFO) &
+    uint64_t i = field_get(v, GUEST_INTERRUPTIBILITY_INFO) &
                  ~(uint64_t)(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS);
-    vmwrite(GUEST_INTERRUPTIBILITY_INFO, on ? i | GUEST_INTR_STATE_STI : i);
+    field_set(v, GUEST_INTERRUPTIBILITY_INFO, on ? i | GUEST_INTR_STATE_STI : i);
 }
 
 /* With EPT on, INVEPT drops the VM's guest-physical and combined
@@ -242,6 +359,7 @@ static void enter(struct vcpu *v)
     struct vmx_vcpu *s = to_vmx(v);
     struct vmx_vm *b = vmx_vm_of(v->vm);
 
+    vmx_vmcs_load(v); /* current again if it was put back (vmcs.c) */
     if (s->flush) {
         vmx_invept(b);
         s->flush = false;
@@ -373,11 +491,12 @@ static void apply_intercepts(struct vcpu *v, const struct intercepts *w)
 static const char *intercept_unsupported(const struct vm *vm, const struct intercepts *want)
 {
     if (want->intn)
-        return "INT n filters: VT-x has no INT n intercept";
+        return "INT n filters are unsupported on this CPU (VT-x has no INT n intercept)";
     if (want->cr_read & ((1u << 0) | (1u << 4)))
-        return "CR0/CR4 read filters: VT-x reads them from the read shadows without an exit";
+        return "CR0/CR4 read filters are unsupported on this CPU (VT-x reads them from the read "
+               "shadows without an exit)";
     if (want->cr_read & ~(1u << 3))
-        return "read filters on CRs other than CR3";
+        return "read filters on CRs other than CR3 are unsupported on this CPU";
     return 0;
 }
 
@@ -473,8 +592,15 @@ static int msr_access(struct vcpu *v, uint32_t msr, bool write, uint64_t *val)
     return 0;
 }
 
-static uint64_t get_tsc_offset(struct vcpu *v) { return vmread(TSC_OFFSET); }
-static void set_tsc_offset(struct vcpu *v, uint64_t off) { vmwrite(TSC_OFFSET, off); }
+/* Read from the copy: an AP joining the machine reads the boot CPU's,
+ * whose VMCS is in use on its core (core/smp.c). */
+static uint64_t get_tsc_offset(struct vcpu *v) { return to_vmx(v)->tsc_offset; }
+
+static void set_tsc_offset(struct vcpu *v, uint64_t off)
+{
+    to_vmx(v)->tsc_offset = off;
+    field_set(v, TSC_OFFSET, off);
+}
 
 /* LBR through the MSR load/store lists: not built yet. */
 static bool lbr_supported(struct vcpu *v) { return false; }
@@ -483,7 +609,12 @@ static void lbr_read(struct vcpu *v, uint64_t out[4]) { out[0] = out[1] = out[2]
 
 static unsigned long dump(struct vcpu *v, char *buf, unsigned long size)
 {
-    return vmx_vmcs_dump(v, buf, size);
+    struct vmcs_visit t;
+    if (!vmx_vmcs_enter(v, &t))
+        return (unsigned long)fmt_snprintf(buf, size, "cpu%u: its VMCS cannot be reached\n", v->id);
+    unsigned long n = vmx_vmcs_dump(v, buf, size);
+    vmx_vmcs_leave(v, &t);
+    return n;
 }
 
 const struct backend_ops vmx_ops = {

@@ -9,6 +9,7 @@
 #ifndef VMM_VMX_VMX_H
 #define VMM_VMX_VMX_H
 
+#include "common/spinlock.h"
 #include "hw/vmcs.h"
 #include "vmm/core/vm.h"
 
@@ -17,6 +18,19 @@
  * vector against the IDT limit), which exits (docs/vmx.md). */
 #define VMX_IVT_TRAP_VECTOR 0x15
 #define VMX_IVT_TRAP_LIMIT  (VMX_IVT_TRAP_VECTOR * 4 - 1)
+
+/* The VM's MSRs that neither the VMCS nor an entry/exit control switches:
+ * the SYSCALL ones and KERNEL_GS_BASE stay in the core's hardware while
+ * the VMM runs (it never runs SYSCALL or SWAPGS). ops.c, vmcs.c. */
+#define VMX_HW_MSRS 5
+extern const uint32_t vmx_hw_msrs[VMX_HW_MSRS];
+
+/* Where a vCPU's VMCS is (vmcs.c; SDM Vol.3C §25.1, §25.11.1). */
+enum vmcs_home {
+    VMCS_NONE,   /* not set up yet: its core has not run vmx_cpu_enable() */
+    VMCS_LOADED, /* active and current on its own core */
+    VMCS_CLEAR,  /* VMCLEARed to memory: any core may VMPTRLD it */
+};
 
 struct vmx_vcpu {
     struct vcpu vcpu;   /* first: a struct vcpu * is a struct vmx_vcpu * */
@@ -30,6 +44,14 @@ struct vmx_vcpu {
     uint16_t idt_limit; /* the VM's own IDTR limit while ivt_trap */
     uint32_t exit_reason;
     uint32_t soft_len; /* the length of the INT n / INT3 the last exit stopped at */
+    /* vmcs.c: its VMCS from other cores, while it waits in the VMM */
+    struct spinlock vmcs_lock;
+    volatile enum vmcs_home home;
+    struct vcpu *visiting; /* the vCPU whose VMCS this core borrows now */
+    bool unreachable_logged;
+    uint64_t cr2, dr[4], dr6;  /* the VM's, from its core's hardware, while CLEAR */
+    uint64_t msr[VMX_HW_MSRS]; /* the same for vmx_hw_msrs[] */
+    uint64_t tsc_offset;       /* TSC_OFFSET as last written, readable from any core */
 };
 
 struct vmx_ctl {
@@ -73,7 +95,57 @@ static inline void vmwrite(uint64_t field, uint64_t val)
         vmx_vmwrite_failed(field, val);
 }
 
+/* VMXON, VMCLEAR, VMPTRLD of the region at pa: nonzero if the instruction
+ * failed (CF or ZF set, §31.2 "Conventions"). */
+#define VMX_INSN(insn, pa)                                                                         \
+    ({                                                                                             \
+        uint8_t bad_;                                                                              \
+        uint64_t op_ = (pa);                                                                       \
+        __asm__ volatile(insn " %1; setna %0" : "=q"(bad_) : "m"(op_) : "cc", "memory");           \
+        bad_;                                                                                      \
+    })
+
+/* An NMI that exits leaves NMIs blocked in the VMM until an IRET, as its
+ * delivery would (SDM Vol.3C ch.28 "VM Exits"; KVM unblocks them the same
+ * way in vmx_do_nmi_irqoff): one to the next instruction does, so the
+ * VMM's idle loop can be woken again. The idle loop runs it too: an NMI
+ * held pending while blocked (Bochs keeps one blocked across the exit of
+ * a VM whose interruptibility state blocks NMIs) is taken then, not
+ * slept on (init.c). */
+static inline void vmx_unblock_nmi(void)
+{
+    __asm__ volatile("mov %%ss, %%eax\n"
+                     "push %%rax\n"
+                     "push %%rsp\n"
+                     "addq $8, (%%rsp)\n"
+                     "pushfq\n"
+                     "mov %%cs, %%eax\n"
+                     "push %%rax\n"
+                     "lea 1f(%%rip), %%rax\n"
+                     "push %%rax\n"
+                     "iretq\n"
+                     "1:" ::
+                         : "rax", "memory", "cc");
+}
+
 extern const struct backend_ops vmx_ops;
+
+/* vmcs.c. vmx_vmcs_enter() makes v's VMCS current on this core for one
+ * operation (borrowed if v is another core's vCPU, waiting a little for it
+ * to be put back); false if it cannot be reached, and then the operation
+ * does nothing. vmx_vmcs_leave() gives a borrowed VMCS back. On v's own
+ * core: vmx_vmcs_put() VMCLEARs it (with the VM's CR2, DR0-3 and DR6) so
+ * that others may borrow it; vmx_vmcs_load() makes it current again.
+ * vmx_regs_here(): v's CR2, debug registers and vmx_hw_msrs[] are this
+ * core's hardware (else in struct vmx_vcpu). */
+struct vmcs_visit {
+    bool remote;
+};
+bool vmx_vmcs_enter(struct vcpu *v, struct vmcs_visit *t);
+void vmx_vmcs_leave(struct vcpu *v, const struct vmcs_visit *t);
+void vmx_vmcs_put(struct vcpu *v);
+void vmx_vmcs_load(struct vcpu *v);
+bool vmx_regs_here(struct vcpu *v);
 
 /* init.c: the machine-wide block, a vCPU, VMX on a core. */
 int vmx_vm_init(struct vm *vm);

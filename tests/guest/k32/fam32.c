@@ -296,3 +296,88 @@ void fam_bench(const struct group *g)
     tk_printf("RFXB rdtsc_cycles %llu\n", (unsigned long long)median(n));
     report("samples", "ok n=%u", n);
 }
+
+/*
+ * Two cores at once, for the debugger's per-vCPU registers
+ * (tests/lab/test_vmx_fast.py): the boot CPU starts the core whose local
+ * APIC ID is 1 with INIT, SIPI, SIPI (SDM Vol.3A, "MP Initialization
+ * Protocol Algorithm"; the ICR: "Interrupt Command Register") into a real-mode loop at
+ * SMP_AP_BASE that publishes its EBX and a heartbeat; then it loops
+ * itself, never returning (the harness ends the machine), through one of
+ * each event a debugger may filter (tests/lab/test_vmx_fast.py): CPUID,
+ * RDMSR of IA32_SYSENTER_CS, OUT to port 80h, a CR3 read and write, a
+ * #UD (through the probe: the kernel's handler takes it), and a read of
+ * the address a debugger writes at SMP_MAILBOX + 20 (an NPF in the VMM's
+ * range). The AP loop's second half (smp_ap_loop2) runs only if a
+ * debugger moves the AP's IP there. Runs only when named (only=smp).
+ */
+#define SMP_AP_BASE 0x6000u /* below the 16-bit part (0x8000), above the stub */
+#define SMP_VECTOR  (SMP_AP_BASE >> 12)
+#define SMP_EBX     0x51a9e001u
+/* +0 EBX, +4 beat, +8 loop2's mark, +12 loop2's beat, +16 the boot CPU's
+ * beat, +20 the address it reads (0: none) */
+#define SMP_MAILBOX 0x6f00u
+
+__asm__(".pushsection .rodata\n"
+        ".code16\n"
+        "smp_ap: cli\n"
+        "    xorw %ax, %ax\n"
+        "    movw %ax, %ds\n"
+        "    movl $0x51a9e001, %ebx\n"
+        "1:  movl %ebx, 0x6f00\n"
+        "    incl 0x6f04\n"
+        "    jmp 1b\n"
+        "smp_ap_loop2:\n"
+        "    movl $0x10020002, 0x6f08\n"
+        "    incl 0x6f0c\n"
+        "    jmp smp_ap_loop2\n"
+        "smp_ap_end:\n"
+        ".code32\n"
+        ".globl smp_ap, smp_ap_loop2, smp_ap_end\n"
+        ".popsection\n");
+extern const char smp_ap[], smp_ap_loop2[], smp_ap_end[];
+
+static void icr_send(uint32_t dest, uint32_t low)
+{
+    volatile uint32_t *hi = (volatile uint32_t *)0xfee00310u;
+    volatile uint32_t *lo = (volatile uint32_t *)0xfee00300u;
+    *hi = dest << 24;
+    *lo = low;
+    for (unsigned i = 0; i < 100000 && (*lo & (1u << 12)); i++) /* delivery status */
+        ;
+}
+
+void fam_smp(const struct group *g)
+{
+    volatile uint32_t *box = (volatile uint32_t *)SMP_MAILBOX;
+    tk_memcpy((void *)SMP_AP_BASE, smp_ap, (size_t)(smp_ap_end - smp_ap));
+    for (unsigned i = 0; i < 6; i++)
+        box[i] = 0;
+    *(volatile uint32_t *)0xfee000f0u = 0x1ff; /* the APIC software-enabled */
+    icr_send(1, 0x4500);                       /* INIT, level assert */
+    settle();
+    icr_send(1, 0x4600 | SMP_VECTOR); /* start-up */
+    settle();
+    if (!box[1])
+        icr_send(1, 0x4600 | SMP_VECTOR); /* the second SIPI, if the first was missed */
+    for (unsigned i = 0; i < 2000000 && box[0] != SMP_EBX; i++)
+        (void)inb(0x61);
+    report("ap", box[0] == SMP_EBX ? "ok ebx=0x%x" : "none ebx=0x%x", box[0]);
+    tk_printf("RFXS smp ready ap_ip=0x%x ap_loop2=0x%x ap_end=0x%x\n",
+              (unsigned)(SMP_AP_BASE & 0xfff),
+              (unsigned)(smp_ap_loop2 - smp_ap + (SMP_AP_BASE & 0xfff)),
+              (unsigned)(smp_ap_end - smp_ap + (SMP_AP_BASE & 0xfff)));
+    for (;;) {
+        uint32_t r[4], cr3;
+        struct opres op;
+        box[4]++;
+        cpuid_count(0, 0, r);
+        (void)rdmsr(0x174);
+        outb(0x80, (uint8_t)box[4]);
+        __asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+        __asm__ volatile("mov %0, %%cr3" ::"r"(cr3) : "memory");
+        op_run(g->mode, OP_ud2, 0, 0, 0, 0, &op);
+        if (box[5])
+            (void)*(volatile uint32_t *)(uintptr_t)box[5];
+    }
+}
