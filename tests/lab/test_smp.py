@@ -113,6 +113,32 @@ def test_no_core_reaches_the_vmm(name: str, machines: dict[str, Machine]) -> Non
         assert f"cpu{k}: VM write of hidden VMM memory at {addr:#x}" in machine.log_text()
 
 
+# The verdicts, not the calibration: how Linux calibrates (PIT, HPET) goes
+# by how fast the emulator answers the PIT, natively as under the hv.
+TSC_NEWS = re.compile(r"tsc.*(unstable|synchron|warp|adjust)|clocksource: Switched", re.IGNORECASE)
+
+
+def tsc_verdicts(machine: Machine) -> list[str]:
+    """What the kernel concluded of its TSCs at boot (the synchronization
+    check across CPUs, TSC_ADJUST, the clocksource it chose), with the
+    measured numbers masked."""
+    out = machine.run("dmesg").output
+    lines = [PRINTK.sub("", line) for line in out.splitlines() if TSC_NEWS.search(line)]
+    return [re.sub(r"\d+(\.\d+)?", "N", line) for line in lines]
+
+
+@pytest.mark.parametrize("arch_name", ["amd64", "i386"])
+def test_the_tsc_checks_say_the_same(arch_name: str, machines: dict[str, Machine]) -> None:
+    """TSC rebasing keeps the VM's TSCs as consistent across its vCPUs as
+    they are without the hypervisor: the guest's own TSC checks (Linux's
+    synchronization test between CPUs) come to the same verdicts under it
+    as on the bare machine."""
+    under = tsc_verdicts(machines[f"hv_{arch_name}"])
+    bare = tsc_verdicts(machines[f"nohv_{arch_name}"])
+    assert under, "the kernel said nothing of its TSC"
+    assert under == bare, f"under the hv: {under}\nwithout: {bare}"
+
+
 def workload_answer() -> str:
     """What WORKLOAD prints on a correct machine: md5sum's line, then 60."""
     digest = hashlib.md5("".join(f"{i}\n" for i in range(1, 30001)).encode()).hexdigest()
