@@ -7,11 +7,14 @@
  * TSC rebasing (the seed paper's tsc_rebase), through the backend's TSC
  * offset (APM Vol.2 §15.30.5; SDM Vol.3C §26.6.5):
  *  - an exit the VM causes (CPUID, an MSR, a CR write...) shows little in
- *    its TSC: the time in the VMM is taken off, and half the cheapest
- *    world switch this vCPU has made (calibrated at start, then the
- *    shortest entry-to-exit round trip of any exit). Not the whole switch:
- *    its cost varies from one exit to the next (by half under QEMU's TCG),
- *    and taking off more than a switch took would run the TSC backwards;
+ *    its TSC: the time in the VMM is taken off -- from the exit to the
+ *    rebase, and the cheapest path seen from the rebase to the entry --
+ *    and the cheapest world switch this vCPU has made (calibrated at
+ *    start, then the shortest entry-to-exit round trip of any exit):
+ *    all of it where every calibration round trip took the same (a TSC
+ *    that counts instructions, as in Bochs), else half, as a switch's
+ *    cost varies from one exit to the next (by half under QEMU's TCG) and
+ *    taking off more than this one took would run the TSC backwards;
  *  - that time is a debt, repaid at the next exit the VM cannot time (a
  *    physical interrupt, an NMI, a halt) and whenever it passes the
  *    boot option tsc_debt=MS (50 ms by default; 0 hides nothing): the TSC
@@ -80,7 +83,10 @@ static void prepare_entry(struct vcpu *v)
 /* Before an entry: what the VM's TSC shows of the exit (see the top). */
 static void rebase_tsc(struct vcpu *v)
 {
-    uint64_t spent = rdtsc() - v->exit_tsc + v->switch_cost / 2;
+    v->rebase_tsc = rdtsc();
+    uint64_t tail = v->tail_cost == ~0ull ? 0 : v->tail_cost;
+    uint64_t sw = v->switch_steady ? v->switch_cost : v->switch_cost / 2;
+    uint64_t spent = v->rebase_tsc - v->exit_tsc + tail + sw;
     uint64_t stopped = v->stop_ticks < spent ? v->stop_ticks : spent;
     uint64_t off = v->ops->get_tsc_offset(v) - spent;
     uint64_t max = v->vm->tsc_hz / 1000 * v->vm->info->tsc_debt_ms;
@@ -99,9 +105,10 @@ static void handle_exit(struct vcpu *v)
 {
     uint32_t code = v->ops->exit_code(v);
 
-    v->exit_tsc = rdtsc();
     if (v->exit_tsc - v->entry_tsc < v->switch_cost)
         v->switch_cost = v->exit_tsc - v->entry_tsc; /* a round trip is at least a switch */
+    if (v->entry_tsc - v->rebase_tsc < v->tail_cost)
+        v->tail_cost = v->entry_tsc - v->rebase_tsc; /* the same code each time: its cheapest */
     v->exits++;
     if (code < v->ops->exit_codes)
         v->exit_counts[code]++;
@@ -122,9 +129,11 @@ static void handle_exit(struct vcpu *v)
 
 void vcpu_run(struct vcpu *v)
 {
-    v->switch_cost = v->ops->switch_cost(v);
-    log_printf("vmm: cpu%u: a world switch costs %llu TSC ticks\n", v->id,
-               (unsigned long long)v->switch_cost);
+    v->switch_cost = v->ops->switch_cost(v, &v->switch_steady);
+    v->tail_cost = ~0ull; /* learnt from the first entries */
+    log_printf("vmm: cpu%u: a world switch costs %llu TSC ticks%s\n", v->id,
+               (unsigned long long)v->switch_cost,
+               v->switch_steady ? " every time: all of it is taken off the VM's TSC" : "");
     v->exit_tsc = rdtsc(); /* the guest TSC is defined before the first exit (ctrl_wait) */
     v->poll = POLL_TICK;   /* nothing to hide before the first entry */
     vcpu_intercepts_changed(v);
@@ -150,9 +159,8 @@ void vcpu_run(struct vcpu *v)
             machine_reset();
         }
         prepare_entry(v);
-        rebase_tsc(v); /* last: everything since the exit is the VMM's */
-        v->entry_tsc = rdtsc();
-        v->ops->enter(v);
+        rebase_tsc(v);    /* last: everything since the exit is the VMM's */
+        v->ops->enter(v); /* stamps entry_tsc and exit_tsc around the switch */
         handle_exit(v);
     }
 }

@@ -155,7 +155,8 @@ struct backend_ops {
     void (*init_state)(struct vcpu *v);
     /* Waits on this core, in the VMM, until an NMI arrives. */
     void (*idle)(struct vcpu *v);
-    /* Enters the VM and returns at its next exit. */
+    /* Enters the VM and returns at its next exit, with v->entry_tsc and
+     * v->exit_tsc read just before and after the world switch. */
     void (*enter)(struct vcpu *v);
     /* Dispatches the exit through the backend's table to core/exits.h.
      * Returns 0, or -1 for an exit nobody handles. */
@@ -196,8 +197,10 @@ struct backend_ops {
     uint64_t (*get_tsc_offset)(struct vcpu *v);
     void (*set_tsc_offset)(struct vcpu *v, uint64_t off);
     /* The host TSC ticks a world switch (entry and exit, with nothing run
-     * in the VM) takes at least on this core: measured once per vCPU. */
-    uint64_t (*switch_cost)(struct vcpu *v);
+     * in the VM) takes at least on this core: measured once per vCPU.
+     * *steady: every warm round trip took the same (a TSC that counts
+     * instructions, as Bochs's does). */
+    uint64_t (*switch_cost)(struct vcpu *v, bool *steady);
     /* --- nested paging --- */
     /* Walks the nested tables for gpa. Returns 0 with the host-physical
      * address, the leaf entry and its page shift; -1 if gpa is not mapped
@@ -307,6 +310,9 @@ struct vcpu {
     uint64_t exit_tsc;    /* host TSC at the last exit */
     uint64_t switch_cost; /* the cheapest world switch seen (calibrated, then every exit) */
     uint64_t entry_tsc;   /* host TSC just before the last entry */
+    uint64_t rebase_tsc;  /* host TSC when the last rebase read it */
+    uint64_t tail_cost;   /* the cheapest rebase-to-entry path seen */
+    bool switch_steady;   /* every calibration round trip took switch_cost */
     uint64_t tsc_debt;    /* VMM time hidden from the VM since it was last repaid */
     uint64_t stop_ticks;  /* of this exit's handling, the time the VM was stopped for a client */
 

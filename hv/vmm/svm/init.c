@@ -149,13 +149,13 @@ void svm_cpu_enable(struct vcpu *v)
  */
 #define CALIB_CODE 0x7000
 
-uint64_t svm_switch_cost(struct vcpu *v)
+uint64_t svm_switch_cost(struct vcpu *v, bool *steady)
 {
     static const uint8_t code[] = {0x0f, 0xa2, 0xeb, 0xfc}; /* cpuid; jmp $-2 */
     struct vm *vm = v->vm;
     struct vmcb *vmcb = (struct vmcb *)alloc(vm, 1);
     uint8_t *page = (uint8_t *)CALIB_CODE;
-    uint64_t gprs[GPR_COUNT] = {0}, best = ~0ull;
+    uint64_t gprs[GPR_COUNT] = {0}, best = ~0ull, worst = 0;
 
     if (!vmcb)
         return 0;
@@ -187,7 +187,10 @@ uint64_t svm_switch_cost(struct vcpu *v)
         uint64_t t = rdtsc() - t0;
         if ((uint32_t)c->exit_code == SVM_EXIT_CPUID && t < best)
             best = t;
+        if (i && t > worst) /* the first one flushed the TLB */
+            worst = t;
         c->tlb_control = SVM_TLB_CONTROL_DO_NOTHING;
     }
+    *steady = best == worst;
     return best == ~0ull ? 0 : best;
 }

@@ -232,7 +232,9 @@ static void enter(struct vcpu *v)
     struct svm_vcpu *s = to_svm(v);
     s->vmcb->save.rax = v->gpr[GPR_RAX];
     s->vmcb->save.rsp = v->gpr[GPR_RSP];
+    v->entry_tsc = rdtsc(); /* the stamps core's TSC rebasing goes by */
     svm_world_switch((uint64_t)s->vmcb, v->gpr, (uint64_t)s->host_vmcb);
+    v->exit_tsc = rdtsc();
     v->gpr[GPR_RAX] = s->vmcb->save.rax;
     v->gpr[GPR_RSP] = s->vmcb->save.rsp;
 }

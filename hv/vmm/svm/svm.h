@@ -40,7 +40,7 @@ void svm_cpu_enable(struct vcpu *v);
 void svm_idle(struct vcpu *v);
 extern const char svm_idle_hlt[]; /* its HLT: an NMI taken there skips it */
 void svm_init_state(struct vcpu *v);
-uint64_t svm_switch_cost(struct vcpu *v);
+uint64_t svm_switch_cost(struct vcpu *v, bool *steady);
 
 /* enter.S: VMLOAD, VMRUN, VMSAVE on the guest's VMCB, then VMLOAD of the
  * host's; guest GPRs (but RAX/RSP, which live in the VMCB) are loaded from

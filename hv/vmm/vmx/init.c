@@ -369,12 +369,12 @@ static void calib_seg(enum seg s, uint16_t sel, uint32_t ar)
     vmwrite(GUEST_ES_AR_BYTES + 2 * s, ar);
 }
 
-uint64_t vmx_switch_cost(struct vcpu *v)
+uint64_t vmx_switch_cost(struct vcpu *v, bool *steady)
 {
     static const uint8_t code[] = {0x0f, 0xa2, 0xeb, 0xfc}; /* cpuid; jmp $-2 */
     struct vmx_vcpu *s = to_vmx(v);
     struct vmx_vm *b = vmx_vm_of(v->vm);
-    uint64_t calib = alloc(v->vm, 1), gprs[GPR_COUNT] = {0}, best = ~0ull;
+    uint64_t calib = alloc(v->vm, 1), gprs[GPR_COUNT] = {0}, best = ~0ull, worst = 0;
 
     if (!calib)
         return 0;
@@ -430,7 +430,10 @@ uint64_t vmx_switch_cost(struct vcpu *v)
         launched = 1;
         if (VMX_EXIT_REASON_BASIC(vmread(VM_EXIT_REASON)) == EXIT_REASON_CPUID && t < best)
             best = t;
+        if (i && t > worst) /* the first one was the VMLAUNCH */
+            worst = t;
     }
+    *steady = best == worst;
     if (best == ~0ull)
         log_printf("vmm: cpu%u: the calibration VM did not exit on CPUID (reason 0x%llx, "
                    "VM_INSTRUCTION_ERROR %llu)\n",

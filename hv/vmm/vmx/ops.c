@@ -382,7 +382,9 @@ static void enter(struct vcpu *v)
         (vmread(GUEST_RFLAGS) & RFLAGS_TF) && !(vmread(GUEST_IA32_DEBUGCTL) & DEBUGCTL_BTF))
         vmwrite(GUEST_PENDING_DBG_EXCEPTIONS, vmread(GUEST_PENDING_DBG_EXCEPTIONS) | DR6_BS);
     vmwrite(GUEST_RSP, v->gpr[GPR_RSP]);
+    v->entry_tsc = rdtsc(); /* the stamps core's TSC rebasing goes by */
     s->entry_failed = vmx_world_switch(v->gpr, s->launched) != 0;
+    v->exit_tsc = rdtsc();
     if (s->entry_failed) {
         s->exit_reason = VMX_EXIT_REASONS_FAILED_VMENTRY | 0xffff;
         return;

@@ -154,7 +154,7 @@ void vmx_cpu_enable(struct vcpu *v);
 void vmx_idle(struct vcpu *v);
 extern const char vmx_idle_hlt[];
 void vmx_init_state(struct vcpu *v);
-uint64_t vmx_switch_cost(struct vcpu *v);
+uint64_t vmx_switch_cost(struct vcpu *v, bool *steady);
 /* The CR0/CR4 the hardware runs with for the VM's val: the fixed bits of
  * VMX operation set (PE and PG excepted: unrestricted guest). */
 uint64_t vmx_hw_cr0(const struct vmx_vm *b, uint64_t val);
