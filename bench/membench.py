@@ -3,39 +3,33 @@
 
 (a) the line rate: `monitor stream N` (the VMM sends N bytes as hex `O`
     packets): payload N/time, and the bytes the line carried per second;
-(b) our stub reading MiB (default 16) of guest-physical memory with
-    `qRfx.PhysReadBin:ADDR,LEN` (binary, escaped; LEN up to the stub's
-    PacketSize - 8, from qSupported), no-ack mode, two requests in flight;
+(b) our stub reading 16 MiB of guest-physical memory with
+    `qRfx.PhysReadBin:ADDR,LEN` (binary, escaped; LEN <= 0x3ff8), no-ack mode,
+    two requests in flight;
 (c) QEMU's own gdbstub (-gdb tcp:127.0.0.1:N, same machine) reading the same
     range with `m` in its physical mode (`Qqemu.PhyMemMode:1`); QEMU 10 offers
-    no QStartNoAckMode in system mode, so it runs in ack mode, and caps its
-    replies at its PacketSize (0x1000: 0x7f8 bytes in hex).
+    no QStartNoAckMode in system mode, so it runs in ack mode.
 Prints MB/s (1 MB = 10^6 bytes) for each, our efficiency (stub / line rate)
 and the ratio to QEMU's gdbstub.
 
 With --ctrl net, the same run boots two machines one after the other: one
 with the UART channel (our stub reads UART_MIB MiB), then one whose control
 channel is the VMM's e1000 (ctrl=net:e1000, QEMU user network): our stub
-reads MiB (default 64) over TCP, then `ramooflax dump --all` writes the
-guest's whole RAM (512 MiB) over the network, then QEMU's gdbstub reads the
-same MiB. Prints each rate, the ratios net / UART and net / QEMU's gdbstub
-(target >= 1.0), the time a 512 MiB dump takes at the measured net rate, and
-the time the dump command took (target < 15 s).
-Usage: python bench/membench.py [MiB] [--ctrl net] [--no-dump]
+reads MiB over TCP, then QEMU's gdbstub the same range. Prints each rate,
+the ratios net / UART and net / QEMU's gdbstub, and the time a dump of the
+guest's whole RAM would take at the net rate.
+Usage: python bench/membench.py [MiB] [--ctrl net]
 """
 
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from _common import boot, ctrl, free_port, qemu_gdb
 
 from ramooflax import rsp
 
 BASE = 0x1000000  # 16 MiB: guest RAM, identity-mapped by the nested tables
-CHUNK = 0x3FF8  # a stub that names no PacketSize
+CHUNK = 0x3FF8
 QEMU_CHUNK = 0x7F8  # QEMU's PacketSize is 0x1000 (hex doubles)
 STREAM_N = 2 * 1024 * 1024
 
@@ -57,17 +51,8 @@ def line_rate(client) -> tuple[float, float]:
     return STREAM_N / took / 1e6, wire0 / took / 1e6
 
 
-def packet_size(client) -> int:
-    """PhysReadBin's largest length: the stub's PacketSize minus the framing."""
-    features = rsp.parse_features(client.command("qSupported:swbreak+;hwbreak+"))
-    try:
-        return int(features.get("PacketSize", ""), 16) - 8
-    except ValueError:
-        return CHUNK
-
-
-def stub_read(client, size: int, chunk: int = CHUNK) -> tuple[float, bytes, int]:
-    reqs = [(BASE + off, min(chunk, size - off)) for off in range(0, size, chunk)]
+def stub_read(client, size: int) -> tuple[float, bytes, int]:
+    reqs = [(BASE + off, min(CHUNK, size - off)) for off in range(0, size, CHUNK)]
     out = bytearray()
     wire = 0
     t0 = time.monotonic()
@@ -112,51 +97,29 @@ UART_MIB = 1
 GUEST_RAM_MIB = 512
 
 
-def stub_rate(machine, size: int) -> tuple[float, bytes, int]:
-    """Our stub's rate reading size bytes, the bytes, and the reply size used."""
+def stub_rate(machine, size: int) -> tuple[float, bytes]:
     with ctrl(machine) as client:
         client.interrupt()
         assert client.wait_stop(30).startswith(b"T02")
-        chunk = packet_size(client)
         client.noack()
-        rate, data, _ = stub_read(client, size, chunk)
+        rate, data, _ = stub_read(client, size)
         assert client.command("D") == b"OK"
-    return rate, data, chunk
+    return rate, data
 
 
-def dump_all(machine) -> tuple[float, int]:
-    """`ramooflax dump --all` of the whole RAM, as a user runs it: seconds, bytes."""
-    port = machine.free_ctrl_port()
-    with tempfile.TemporaryDirectory(prefix="membench-") as tmp:
-        out = Path(tmp) / "ram.lime"
-        cmd = [sys.executable, "-m", "ramooflax", "dump", f"127.0.0.1:{port}", "--all"]
-        t0 = time.monotonic()
-        subprocess.run([*cmd, "--quiet", "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
-        took = time.monotonic() - t0
-        return took, out.stat().st_size
-
-
-def main_net(mib: int, dump: bool) -> None:
+def main_net(mib: int) -> None:
     size = mib * 1024 * 1024
     machine = boot("membench-uart")
     try:
-        uart, _, _ = stub_rate(machine, UART_MIB * 1024 * 1024)
+        uart, _ = stub_rate(machine, UART_MIB * 1024 * 1024)
         print(f"(u) our stub over the UART, {UART_MIB} MiB: {uart:.3f} MB/s", flush=True)
     finally:
         machine.stop()
     gdb_port = free_port()
     machine = boot("membench-net", ctrl="net", gdb_port=gdb_port)
     try:
-        net, data, chunk = stub_rate(machine, size)
-        print(
-            f"(n) our stub over TCP (e1000), {mib} MiB at {BASE:#x} in {chunk:#x}-byte "
-            f"replies: {net:.3f} MB/s",
-            flush=True,
-        )
-        took = nbytes = 0.0
-        if dump:
-            took, nbytes = dump_all(machine)
-            print(f"(d) ramooflax dump --all over TCP: {nbytes / 2**20:.0f} MiB in {took:.1f} s")
+        net, data = stub_rate(machine, size)
+        print(f"(n) our stub over TCP (e1000), {mib} MiB at {BASE:#x}: {net:.3f} MB/s", flush=True)
         with qemu_gdb(gdb_port) as q:
             theirs, qdata = qemu_read(q, size)
             print(f"(q) QEMU's gdbstub, same range: {theirs:.3f} MB/s", flush=True)
@@ -171,20 +134,17 @@ def main_net(mib: int, dump: bool) -> None:
     print(f"ratio net / UART:              {net / uart:.2f}")
     print(f"ratio net / QEMU's gdbstub:    {net / theirs:.3f}  (target >= 1.0)")
     full = GUEST_RAM_MIB * 1024 * 1024 / (net * 1e6)
-    print(f"a dump of the guest's {GUEST_RAM_MIB} MiB at the net rate: {full:.1f} s")
-    if dump:
-        print(
-            f"ramooflax dump --all, {nbytes / 2**20:.0f} MiB: {took:.1f} s "
-            f"({nbytes / took / 1e6:.1f} MB/s; target < 15 s)"
-        )
+    print(
+        f"a dump of the guest's {GUEST_RAM_MIB} MiB at the net rate: {full:.0f} s (target < 15 s)"
+    )
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a not in ("--ctrl", "net", "--ctrl=net", "--no-dump")]
+    args = [a for a in sys.argv[1:] if a not in ("--ctrl", "net", "--ctrl=net")]
     net = "--ctrl=net" in sys.argv or ("--ctrl" in sys.argv and "net" in sys.argv)
-    mib = int(args[0]) if args else 64 if net else 16
+    mib = int(args[0]) if args else 16
     if net:
-        main_net(mib, "--no-dump" not in sys.argv)
+        main_net(mib)
         return
     size = mib * 1024 * 1024
     gdb_port = free_port()
@@ -193,7 +153,6 @@ def main() -> None:
         with ctrl(machine) as client:
             client.interrupt()
             assert client.wait_stop(15).startswith(b"T02")
-            chunk = packet_size(client)
             client.noack()
             line, wire = line_rate(client)
             print(
@@ -201,7 +160,7 @@ def main() -> None:
                 f"(hex O packets), {wire:.3f} MB/s on the wire",
                 flush=True,
             )
-            ours, data, _ = stub_read(client, size, chunk)
+            ours, data, _ = stub_read(client, size)
             print(
                 f"(b) our stub, qRfx.PhysReadBin, {mib} MiB at {BASE:#x}: {ours:.3f} MB/s",
                 flush=True,

@@ -4,16 +4,12 @@
 The guest loops on syscalls (`echo x >/dev/null` in busybox sh: open, write,
 close, no fork); a software breakpoint (Z0) sits on the syscall entry
 (entry_SYSCALL_64 = MSR LSTAR). Each hit is reported, and the client
-continues at once. Measured with our stub (ctrl port) and with QEMU's own
-gdbstub (-gdb tcp:127.0.0.1:N) on the same machine and the same address, in
-alternating rounds (the other cores idle).
+continues at once. Measured with our stub (ctrl port), then with QEMU's own
+gdbstub (-gdb tcp:127.0.0.1:N) on the same machine and the same address.
 Ours is also measured with a hardware breakpoint (Z1, DR0) for comparison,
 and with every other vCPU busy (a shell loop pinned to each other core):
 all-stop stops them at each hit, so that ratio is the cost of the others.
-With --ctrl net the machine's control channel is the VMM's e1000 (QEMU's
-user network forwards the port): ours is measured over TCP, QEMU's gdbstub
-as before, and the ratio is ours over TCP / QEMU's.
-Usage: python bench/roundtrip.py [SECONDS] [--smp N] [--ctrl uart|net]  (default 2 cores, uart)
+Usage: python bench/roundtrip.py [SECONDS] [--smp N]  (default 2 cores)
 """
 
 import argparse
@@ -34,42 +30,14 @@ def loop(client, seconds: float) -> tuple[int, float]:
     return hits, time.monotonic() - t0
 
 
-ROUNDS = 3  # ours and QEMU's alternate: a shared host's load drifts within a run
-
-
-def ours_z0(machine, lstar: int, seconds: float) -> tuple[int, float]:
-    with ctrl(machine) as client:
-        client.interrupt()
-        assert client.wait_stop(15).startswith(b"T02")
-        client.noack()
-        assert client.command(f"Z0,{lstar:x},1") == b"OK"
-        hits, took = loop(client, seconds)
-        assert client.command(f"z0,{lstar:x},1") == b"OK"
-        assert client.command("D") == b"OK"
-    return hits, took
-
-
-def qemu_z0(gdb_port: int, lstar: int, seconds: float) -> tuple[int, float]:
-    with qemu_gdb(gdb_port) as q:  # ack mode: QEMU 10 offers no QStartNoAckMode
-        assert q.command(f"Z0,{lstar:x},1") == b"OK"
-        hits, took = loop(q, seconds)
-        assert q.command(f"z0,{lstar:x},1") == b"OK"
-        q.send("D")
-    return hits, took
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description="breakpoint round trips per second")
     ap.add_argument("seconds", nargs="?", type=float, default=15, help="per measure (default 15)")
     ap.add_argument("--smp", type=int, default=2, help="cores of the machine (default 2)")
-    ap.add_argument(
-        "--ctrl", choices=("uart", "net"), default="uart", help="our stub's control channel"
-    )
     args = ap.parse_args()
     seconds = args.seconds
     gdb_port = free_port()
-    machine = boot(f"roundtrip-{args.ctrl}", gdb_port=gdb_port, smp=args.smp, ctrl=args.ctrl)
-    line = "over TCP (e1000)" if args.ctrl == "net" else "over the UART"
+    machine = boot("roundtrip", gdb_port=gdb_port, smp=args.smp)
     try:
         # The syscall loop on CPU 0; the other cores idle (first) or busy (after).
         machine.run("taskset -c 0 sh -c 'while :; do echo x >/dev/null; done' >/dev/null 2>&1 &")
@@ -81,45 +49,45 @@ def main() -> None:
             assert client.command(f"Z1,{lstar:x},1") == b"OK"
             hw, hw_took = loop(client, seconds / 2)
             assert client.command(f"z1,{lstar:x},1") == b"OK"
+            assert client.command(f"Z0,{lstar:x},1") == b"OK"
+            ours, took = loop(client, seconds)
+            assert client.command(f"z0,{lstar:x},1") == b"OK"
             assert client.command("D") == b"OK"
-        # Z0 on both stubs, the other cores idle, in alternating rounds.
-        ours = theirs = 0
-        took = their_took = 0.0
-        for _ in range(ROUNDS):
-            h, t = ours_z0(machine, lstar, seconds / ROUNDS)
-            ours, took = ours + h, took + t
-            h, t = qemu_z0(gdb_port, lstar, seconds / ROUNDS)
-            theirs, their_took = theirs + h, their_took + t
         busy_rate = None
         if args.smp > 1:
             for k in range(1, args.smp):  # no system calls: they spin in ring 3
                 machine.run(f"taskset -c {k} sh -c 'while :; do :; done' >/dev/null 2>&1 &")
-            busy, busy_took = ours_z0(machine, lstar, seconds)
+            with ctrl(machine) as client:
+                client.interrupt()
+                assert client.wait_stop(15).startswith(b"T02")
+                client.noack()
+                assert client.command(f"Z0,{lstar:x},1") == b"OK"
+                busy, busy_took = loop(client, seconds)
+                assert client.command(f"z0,{lstar:x},1") == b"OK"
+                assert client.command("D") == b"OK"
             busy_rate = busy / busy_took
         print(
-            f"our stub {line}, Z1 (DR0): {hw} hits in {hw_took:.1f} s = "
-            f"{hw / hw_took:.1f} round trips/s"
+            f"our stub, Z1 (DR0): {hw} hits in {hw_took:.1f} s = {hw / hw_took:.1f} round trips/s"
         )
-        ours_rate = ours / took
-        theirs_rate = theirs / their_took
         print(
-            f"our stub {line}, Z0:   {ours} hits in {took:.1f} s = {ours_rate:.1f} round trips/s",
+            f"our stub, Z0:   {ours} hits in {took:.1f} s = {ours / took:.1f} round trips/s",
             flush=True,
         )
-        print(
-            f"QEMU gdbstub, Z0:   {theirs} hits in {their_took:.1f} s = "
-            f"{theirs_rate:.1f} round trips/s ({ROUNDS} rounds each, alternating)"
-        )
+        ours_rate = ours / took
         if busy_rate is not None:
             print(
                 f"our stub, Z0, the {args.smp - 1} other vCPU(s) busy: {busy_rate:.1f} round "
                 f"trips/s; ratio busy / idle others: {busy_rate / ours_rate:.3f}",
                 flush=True,
             )
-        print(
-            f"ratio ours {line} / QEMU's (Z0 both): {ours_rate / theirs_rate:.3f}  "
-            f"({ours_rate:.1f} / {theirs_rate:.1f} round trips/s; target >= 1.0)"
-        )
+        with qemu_gdb(gdb_port) as q:  # ack mode: QEMU 10 offers no QStartNoAckMode
+            assert q.command(f"Z0,{lstar:x},1") == b"OK"
+            theirs, took = loop(q, seconds)
+            assert q.command(f"z0,{lstar:x},1") == b"OK"
+            q.send("D")
+        theirs_rate = theirs / took
+        print(f"QEMU gdbstub:   {theirs} hits in {took:.1f} s = {theirs_rate:.1f} round trips/s")
+        print(f"ratio ours / QEMU's (Z0 both): {ours_rate / theirs_rate:.3f}")
     finally:
         machine.stop()
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ramooflax.model.vm import VM
 
 LIME_MAGIC = 0x4C694D45
-CHUNK = 1 << 20  # bytes per pread (each in PacketSize pieces)
+CHUNK = 0x3FF8 * 16
 SOURCES = ("auto", "kernel", "vmm")
 Ranges = list[tuple[int, int]]
 
@@ -100,10 +100,9 @@ def dump_all(
         except AddressNotMapped:
             return bytes(n)
 
-    if not progress:
-        return write_ranges(out, ranges, read, fmt)
-    with Bar(sum(e - s for s, e in ranges), "dump") as advance:
-        return write_ranges(out, ranges, read, fmt, advance)
+    total = sum(e - s for s, e in ranges)
+    with Bar(total if progress else 1, "dump") as advance:
+        return write_ranges(out, ranges, read, fmt, advance if progress else None)
 
 
 def write_pages(out: Path, pages: dict[int, bytes], fmt: str = "lime") -> Ranges:

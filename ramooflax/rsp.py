@@ -10,16 +10,12 @@ the sum of the (escaped) data bytes modulo 256. In data, `$ # } *` are sent as
 it returns the complete events, so any transport (TCP, serial) can reuse it.
 """
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 
 from ramooflax.errors import ProtocolError
 
 ESCAPED = frozenset(b"$#}*")
-_SPECIAL = re.compile(rb"[}*]")  # an escape or a run length, in a packet body
-_DATA_END = re.compile(rb"[#$]")  # the end of a packet's data, or a new packet
-_IDLE_EVENT = re.compile(rb"[$+\-\x03]")  # what counts between packets
 INTERRUPT = b"\x03"
 ACK = b"+"
 NACK = b"-"
@@ -47,52 +43,26 @@ def decode_body(body: bytes) -> bytes:
     One pass, in wire order: `}` escapes the next byte, and a raw `*` repeats
     the previous *decoded* byte. Undoing the escapes first and the run
     lengths after would read an escaped `*` (a 0x2a byte in binary data) as
-    a run length. The runs of plain bytes between them are copied whole (a
-    16 KiB binary reply has about 256 escapes).
+    a run length.
     """
-    if 0x7D not in body and 0x2A not in body:
-        return bytes(body)
-    fast = _unescape(body)
-    if fast is not None:
-        return fast
     out = bytearray()
     i, n = 0, len(body)
     while i < n:
-        m = _SPECIAL.search(body, i)
-        if m is None:
-            out += body[i:]
-            break
-        j = m.start()
-        out += body[i:j]
-        if body[j] == 0x7D:  # '}'
-            if j + 1 >= n:
+        b = body[i]
+        if b == 0x7D:  # '}'
+            if i + 1 >= n:
                 raise ProtocolError("packet data ends inside an escape (`}` at the end)")
-            out.append(body[j + 1] ^ 0x20)
-        else:  # '*'
-            if not out or j + 1 >= n:
+            out.append(body[i + 1] ^ 0x20)
+            i += 2
+        elif b == 0x2A:  # '*'
+            if not out or i + 1 >= n:
                 raise ProtocolError("run-length `*` with nothing to repeat or no count")
-            out += bytes((out[-1],)) * (body[j + 1] - 29)
-        i = j + 2
+            out += bytes((out[-1],)) * (body[i + 1] - 29)
+            i += 2
+        else:
+            out.append(b)
+            i += 1
     return bytes(out)
-
-
-_UNESCAPED = [bytes((b ^ 0x20,)) for b in range(256)]
-
-
-def _unescape(body: bytes) -> bytes | None:
-    """The body decoded by a split at each `}` when it has no run length and
-    no escaped `}` (`}}`, which would make a piece empty); None otherwise.
-    Each piece after the first starts with the byte its `}` escapes."""
-    if 0x2A in body:
-        return None
-    parts = body.split(b"}")
-    out = [parts[0]]
-    for part in parts[1:]:
-        if not part:
-            return None
-        out.append(_UNESCAPED[part[0]])
-        out.append(part[1:])
-    return b"".join(out)
 
 
 def frame(data: bytes | str) -> bytes:
@@ -136,7 +106,6 @@ class Kind(Enum):
     INTERRUPT = "interrupt"
     PACKET = "packet"
     BAD_CHECKSUM = "bad-checksum"
-    CUT = "cut"  # a packet cut short: a new '$' came before its '#
 
 
 @dataclass(frozen=True)
@@ -162,30 +131,9 @@ class PacketParser:
         self._cs = b""
 
     def feed(self, data: bytes) -> list[Event]:
-        """The events data completes. The same as one _step per byte, but the
-        noise between packets and the runs of packet data are taken whole."""
         events: list[Event] = []
-        i, n = 0, len(data)
-        while i < n:
-            if self._state is _State.IDLE:
-                m = _IDLE_EVENT.search(data, i)
-                if m is None:
-                    return events
-                i = m.start()
-            elif self._state is _State.DATA:
-                m = _DATA_END.search(data, i)
-                end = n if m is None else m.start()
-                room = self.max_size - len(self._body)
-                if end - i > room:  # the byte past max_size ends the packet as bad
-                    self._body += data[i : i + room]
-                    i += room
-                else:
-                    self._body += data[i:end]
-                    i = end
-                    if i == n:
-                        return events
-            ev = self._step(data[i])
-            i += 1
+        for b in data:
+            ev = self._step(b)
             if ev is not None:
                 events.append(ev)
         return events
@@ -206,7 +154,6 @@ class PacketParser:
                 self._state = _State.CS1
             elif b == 0x24:  # a new '$' restarts: the previous packet was cut short
                 self._body = bytearray()
-                return Event(Kind.CUT)
             elif len(self._body) >= self.max_size:
                 self._state = _State.IDLE
                 return Event(Kind.BAD_CHECKSUM)

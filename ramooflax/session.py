@@ -22,7 +22,7 @@ request it answers.
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ramooflax import rsp
@@ -36,7 +36,6 @@ class _Broken(Exception):
 
 DEFAULT_TIMEOUT = 10.0
 MAX_RESENDS = 3
-SETTLE_SILENCE_S = 1.0  # an owed reply whose line is this silent is given up
 
 
 class Session:
@@ -62,7 +61,6 @@ class Session:
         self._owed: deque[bytes] = deque()  # requests whose caller left before the reply
         self._heard = False  # any byte from the VMM since the line was opened
         self._budget = timeout  # the seconds the current wait was given
-        self._last_rx = 0.0  # when the last bytes came
 
     @property
     def heard(self) -> bool:
@@ -79,7 +77,6 @@ class Session:
             data = self.transport.recv(min(left, 1.0))
             if data:
                 self._heard = True
-                self._last_rx = time.monotonic()
                 self._events.extend(self._parser.feed(data))
         return self._events.popleft()
 
@@ -116,8 +113,6 @@ class Session:
                     self.transport.send(rsp.NACK)
                 elif broken_ends:
                     raise _Broken
-            elif ev.kind is rsp.Kind.CUT and self.noack and broken_ends:
-                raise _Broken  # its end was lost: the next packet began
             elif ev.kind is rsp.Kind.NACK and resend is not None:
                 resends += 1
                 if resends > MAX_RESENDS:
@@ -147,44 +142,12 @@ class Session:
         frame = rsp.frame(data)
         with self.lock:
             self._settle()
-            with self._owing(data):  # owed from before its send starts
-                self._send_frame(frame)
-                deadline = self._deadline(timeout)
+            self._send_frame(frame)
+            deadline = self._deadline(timeout)
+            with self._owing(data):
                 reply = self._reply_to(data, deadline, frame)
             self.last_activity = time.monotonic()
             return reply
-
-    def pipeline(
-        self, payloads: Sequence[bytes | str], depth: int = 2, timeout: float | None = None
-    ) -> Generator[bytes, None, None]:
-        """The replies to several requests, in order, with up to `depth` of them
-        on the line at once (no-ack mode; with acks, one at a time): the VMM
-        frames the next reply while the client reads the last one. Requests
-        in flight when the caller stops reading are owed (see _settle)."""
-        datas = [p.encode() if isinstance(p, str) else p for p in payloads]
-        if not self.noack or depth < 2:
-            for data in datas:
-                yield self.request(data, timeout)
-            return
-        with self.lock:
-            self._settle()
-            pending: deque[bytes] = deque()
-            sent = 0
-            try:
-                while sent < len(datas) or pending:
-                    while sent < len(datas) and len(pending) < depth:
-                        pending.append(datas[sent])  # owed from before its send starts
-                        sent += 1
-                        self._send_frame(rsp.frame(pending[-1]))
-                    reply = self._reply_to(pending[0], self._deadline(timeout), None)
-                    pending.popleft()
-                    self.last_activity = time.monotonic()
-                    yield reply
-            except ChannelLost:
-                raise
-            except BaseException:
-                self._owed.extend(pending)
-                raise
 
     def _reply_to(self, data: bytes, deadline: float | None, frame: bytes | None) -> bytes:
         """The reply to the request `data`: console output and unasked stops set aside."""
@@ -224,13 +187,12 @@ class Session:
         if not self._owed:
             return
         deadline = self._deadline(None)
-        self._last_rx = max(self._last_rx, time.monotonic())  # silence counts from here
         try:
             while self._owed:
                 data = self._owed[0]
                 while True:
                     try:
-                        reply = self._settle_packet(deadline)
+                        reply = self._packet(deadline, None, broken_ends=True)
                     except _Broken:
                         break
                     if data.startswith(b"qRcmd,") and rsp.console_output(reply) is not None:
@@ -244,18 +206,6 @@ class Session:
                 self._owed.popleft()
         except ChannelTimeout:
             self._owed.clear()
-
-    def _settle_packet(self, deadline: float) -> bytes:
-        """The next packet for _settle: ChannelTimeout at the deadline, or once
-        the line has been silent for SETTLE_SILENCE_S (the VMM sends an owed
-        reply at once: a silence means its bytes were lost)."""
-        while True:
-            try:
-                return self._packet(min(deadline, time.monotonic() + 0.25), None, broken_ends=True)
-            except ChannelTimeout:
-                now = time.monotonic()
-                if now >= deadline or now - self._last_rx >= SETTLE_SILENCE_S:
-                    raise
 
     def checked(self, payload: bytes | str, timeout: float | None = None) -> bytes:
         """request(), raising StubError on an `Exx` / `E.text` reply."""
@@ -279,10 +229,10 @@ class Session:
             data = rsp.qrcmd(command).encode()
             frame = rsp.frame(data)
             self._settle()
+            self._send_frame(frame)
+            deadline = self._deadline(timeout)
             out = bytearray()
-            with self._owing(data):  # owed from before its send starts
-                self._send_frame(frame)
-                deadline = self._deadline(timeout)
+            with self._owing(data):
                 while True:
                     reply = self._packet(deadline, frame)
                     text = rsp.console_output(reply)

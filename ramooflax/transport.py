@@ -100,7 +100,7 @@ class Tcp:
         sock.settimeout(max(timeout, 0.0001))
         self._quickack(sock)
         try:
-            data = sock.recv(1 << 20)
+            data = sock.recv(65536)
             self._quickack(sock)
         except TimeoutError:
             return b""

@@ -91,81 +91,30 @@ enum rsp_event rsp_rx_byte(struct rsp_rx *rx, uint8_t c)
 
 bool rsp_rx_busy(const struct rsp_rx *rx) { return rx->state != ST_IDLE; }
 
-/* Eight bytes in a word, for the escape scan: lane k of ONES * c is c. */
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-#define EVENS 0x00ff00ff00ff00ffull
-
-/* Nonzero if a byte of w equals the byte c (the classic "has zero byte"
- * test on w ^ c*ONES: a borrow reaches the high bit of an equal lane;
- * a lane below an equal one may be flagged too, so only the zero/nonzero
- * answer is used). */
-static uint64_t has_byte(uint64_t w, uint8_t c)
+size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len)
 {
-    uint64_t x = w ^ (ONES * c);
-    return (x - ONES) & ~x & HIGHS;
-}
-
-static bool needs_escape(uint8_t c) { return c == '$' || c == '#' || c == '}' || c == '*'; }
-
-size_t rsp_escape(uint8_t *out, size_t outsz, size_t *outlen, const uint8_t *data, size_t len,
-                  uint8_t *sum)
-{
-    size_t i = 0, n = 0;
-    uint32_t s = *sum;
-    while (i < len) {
-        /* Eight plain bytes at a time: copied whole, summed in two lanes
-         * of four 16-bit sums (each at most 2 * 255), added up by a
-         * multiply into the top 16 bits. */
-        while (len - i >= 8 && outsz - n >= 8) {
-            uint64_t w;
-            __builtin_memcpy(&w, data + i, 8);
-            if (has_byte(w, '$') | has_byte(w, '#') | has_byte(w, '}') | has_byte(w, '*'))
-                break;
-            __builtin_memcpy(out + n, &w, 8);
-            uint64_t pairs = (w & EVENS) + ((w >> 8) & EVENS);
-            s += (uint32_t)((pairs * 0x0001000100010001ull) >> 48);
-            i += 8;
-            n += 8;
-        }
-        if (i == len)
-            break;
+    size_t n = 0;
+    uint8_t sum = 0;
+    if (outsz < 4)
+        return 0;
+    out[n++] = '$';
+    for (size_t i = 0; i < len; i++) {
         uint8_t c = data[i];
-        bool esc = needs_escape(c);
-        if (outsz - n < (esc ? 2u : 1u))
-            break;
+        bool esc = c == '$' || c == '#' || c == '}' || c == '*';
+        if (n + (esc ? 2 : 1) + 3 > outsz)
+            return 0;
         if (esc) {
             out[n++] = '}';
-            s += '}';
+            sum = (uint8_t)(sum + '}');
             c ^= 0x20;
         }
         out[n++] = c;
-        s += c;
-        i++;
+        sum = (uint8_t)(sum + c);
     }
-    *sum = (uint8_t)s;
-    *outlen = n;
-    return i;
-}
-
-void rsp_frame_end(uint8_t out[3], uint8_t sum)
-{
-    out[0] = '#';
-    out[1] = (uint8_t)hexchars[sum >> 4];
-    out[2] = (uint8_t)hexchars[sum & 15];
-}
-
-size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len)
-{
-    uint8_t sum = 0;
-    size_t n;
-    if (outsz < 4)
-        return 0;
-    out[0] = '$';
-    if (rsp_escape(out + 1, outsz - 4, &n, data, len, &sum) != len)
-        return 0;
-    rsp_frame_end(out + 1 + n, sum);
-    return n + 4;
+    out[n++] = '#';
+    out[n++] = (uint8_t)hexchars[sum >> 4];
+    out[n++] = (uint8_t)hexchars[sum & 15];
+    return n;
 }
 
 size_t hex_encode(char *out, size_t outsz, const uint8_t *data, size_t len)

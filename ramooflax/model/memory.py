@@ -1,7 +1,7 @@
 """Guest memory: physical (pread/pwrite), virtual through a cr3 (vread/vwrite),
 sized accessors and translation.
 
-    vm.mem.pread(0x1000, 0x100)               # qRfx.PhysReadBin, PacketSize-8 chunks
+    vm.mem.pread(0x1000, 0x100)               # qRfx.PhysReadBin, 0x3ff8-byte chunks
     vm.mem.vread(rsp, 64)                       # qRfx.VirtReadBin:cr3,addr,len
     vm.mem.read_dword(addr) / write_qword(addr, v)
     vm.mem.translate(vaddr)                     # qRfx.V2P -> physical address
@@ -16,21 +16,17 @@ raises AddressNotMapped naming the address and the cr3.
 
 import struct
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from ramooflax import rsp
 from ramooflax.errors import AddressNotMapped, ClientError, StubError
-from ramooflax.progressbar import Bar, Progress
+from ramooflax.progressbar import Bar
 
 if TYPE_CHECKING:
     from ramooflax.model.cpu import CPU
     from ramooflax.session import Session
 
-READ_CHUNK = 0x3FF8  # a stub that names no PacketSize: 0x4000 minus the reply's framing
-# The largest read asked at once: PacketSize minus the framing, but at most
-# what the parser takes (rsp.PacketParser's 1 MiB) if every byte is escaped.
-MAX_READ_CHUNK = (1 << 19) - 8
+READ_CHUNK = 0x3FF8  # PacketSize 0x4000 minus the reply's framing
 WRITE_CHUNK = 0x1F00  # hex doubles it: fits a 0x4000 packet with its header
 PROGRESS_OVER = 16 * 4096  # reads longer than this show progress by default
 
@@ -54,31 +50,20 @@ class Memory:
 
     # -- physical -----------------------------------------------------------
     def pread(self, addr: int, size: int, progress: bool | None = None) -> bytes:
-        """size bytes of guest-physical memory at addr (two requests in flight)."""
+        """size bytes of guest-physical memory at addr."""
         self._cpu.check_stopped("reading memory")
+        return self._chunked(addr, size, progress, "pread", self._pread_chunk)
 
-        def check(a: int, n: int, reply: bytes) -> bytes:
-            if rsp.is_error(reply):
-                if reply.lower() == b"e14":
-                    raise AddressNotMapped(a, physical=True)
-                raise StubError(f"qRfx.PhysReadBin:{a:x},{n:x}", reply.decode("ascii", "replace"))
-            data = rsp.binary_reply(reply)
-            if len(data) != n:
-                raise ClientError(f"pread 0x{a:x}: asked {n} bytes, got {len(data)}")
-            return data
-
-        return self._pipelined(
-            addr, size, progress, "pread", lambda a, n: f"qRfx.PhysReadBin:{a:x},{n:x}", check
-        )
-
-    def read_chunk(self) -> int:
-        """Bytes per PhysReadBin/VirtReadBin: the stub's PacketSize minus the
-        reply's framing (our stub takes and answers packets that large)."""
+    def _pread_chunk(self, addr: int, n: int) -> bytes:
         try:
-            size = int(self._session().features.get("PacketSize", ""), 16) - 8
-        except ValueError:
-            return READ_CHUNK
-        return max(0x100, min(size, MAX_READ_CHUNK))
+            data = rsp.binary_reply(self._session().checked(f"qRfx.PhysReadBin:{addr:x},{n:x}"))
+        except StubError as exc:
+            if _is_e14(exc):
+                raise AddressNotMapped(addr, physical=True) from None
+            raise
+        if len(data) != n:
+            raise ClientError(f"pread 0x{addr:x}: asked {n} bytes, got {len(data)}")
+        return data
 
     def pwrite(self, addr: int, data: bytes) -> None:
         """Write data at guest-physical addr (QRfx.PhysWrite)."""
@@ -205,37 +190,6 @@ class Memory:
         return bytes(out)
 
     # -- helpers ------------------------------------------------------------
-    def _pipelined(
-        self,
-        addr: int,
-        size: int,
-        progress: bool | None,
-        label: str,
-        packet: Callable[[int, int], str],
-        check: Callable[[int, int, bytes], bytes],
-    ) -> bytes:
-        """Reads in read_chunk() pieces through Session.pipeline: packet(a, n)
-        asks for one, check(a, n, reply) returns its bytes or raises."""
-        if size < 0:
-            raise ClientError(f"{label}: negative size {size}")
-        most = self.read_chunk()
-        pieces = [(addr + off, min(most, size - off)) for off in range(0, size, most)]
-        replies = self._session().pipeline([packet(a, n) for a, n in pieces])
-        out = bytearray()
-        show = size > PROGRESS_OVER if progress is None else progress
-        bar: AbstractContextManager[Progress] = (
-            Bar(size, f"{label} 0x{addr:x}") if show else nullcontext(lambda n: None)
-        )
-        with bar as advance:
-            try:
-                for (a, n), reply in zip(pieces, replies, strict=True):
-                    chunk = check(a, n, reply)
-                    out += chunk
-                    advance(len(chunk))
-            finally:
-                replies.close()  # a piece that failed: the ones in flight are owed
-        return bytes(out)
-
     def _chunked(
         self,
         addr: int,
@@ -248,14 +202,13 @@ class Memory:
             raise ClientError(f"{label}: negative size {size}")
         show = size > PROGRESS_OVER if progress is None else progress
         out = bytearray()
-        most = self.read_chunk()
         if not show:
             while len(out) < size:
-                out += read(addr + len(out), min(most, size - len(out)))
+                out += read(addr + len(out), min(READ_CHUNK, size - len(out)))
             return bytes(out)
         with Bar(size, f"{label} 0x{addr:x}") as advance:
             while len(out) < size:
-                chunk = read(addr + len(out), min(most, size - len(out)))
+                chunk = read(addr + len(out), min(READ_CHUNK, size - len(out)))
                 out += chunk
                 advance(len(chunk))
         return bytes(out)

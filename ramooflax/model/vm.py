@@ -50,8 +50,7 @@ from ramooflax.tdesc import Layout, TargetDescriptionError, read_target_xml
 from ramooflax.transport import Transport, open_transport
 
 MAX_VCPUS = 256  # more than the VMM runs (VM_MAX_VCPUS)
-# Well inside the VMM's ctrl_timeout (10 s by default, 3 s on the lab's net machine).
-KEEPALIVE_S = 1.0
+KEEPALIVE_S = 3.0  # the VMM drops a client silent for ctrl_timeout (10 s) while stopped
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,7 @@ class KernelMemory:
                 pass
 
     def _fetch(self, addr: int, size: int, cr3: int | None = None) -> bytes:
-        chunk = self.vm.mem.read_chunk()
-        self.stats.requests += (size + chunk - 1) // chunk
+        self.stats.requests += (size + 0x3FF7) // 0x3FF8
         data = self.vm.mem.vread(addr, size, self.cr3 if cr3 is None else cr3, progress=False)
         self.stats.bytes += size
         return data

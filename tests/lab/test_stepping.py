@@ -5,8 +5,7 @@ each step must land on the next instruction.
 programs/tfprobe.c runs pushf/popf/int 0x80/iretq/syscall and exits with a
 bit set for each place where it saw TF; a stray #DB would kill it (SIGTRAP).
 It is linked at 0x13370000, an address no other guest program uses, so a
-hardware breakpoint there stops only it. The tests take `hv_ctrl`: each
-runs on both control channels (-k uart / -k net).
+hardware breakpoint there stops only it.
 """
 
 import re
@@ -34,15 +33,15 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def tfprobe(guest_program: Callable[[str, int], Any], hv_ctrl: Machine) -> Probe:
+def tfprobe(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Probe:
     prog = guest_program("tfprobe", TEXT_BASE)
-    hv_ctrl.put_file(GUEST_PATH, prog.binary)
+    hv_amd64.put_file(GUEST_PATH, prog.binary)
     return Probe(prog.symbols["probe"], prog.symbols["probe_end"])
 
 
 @pytest.fixture
-def vm(hv_ctrl: Machine) -> Iterator[VM]:
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}").attach()
+def vm(hv_amd64: Machine) -> Iterator[VM]:
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}").attach()
     yield vm
     if vm.attached:
         if vm.running:
@@ -105,10 +104,10 @@ def finish(job: Job, vm: VM) -> str:
     return out
 
 
-def test_global_step_hides_tf(hv_ctrl: Machine, vm: VM, tfprobe: Probe) -> None:
+def test_global_step_hides_tf(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
     """Global step mode: pushf, popf, iretq one instruction per step; int 0x80
     and syscall are stepped over; the program runs on and saw no TF."""
-    job = stop_at_probe(hv_ctrl, vm, tfprobe)
+    job = stop_at_probe(hv_amd64, vm, tfprobe)
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(None)
     seen = step_through(vm, expected)
@@ -117,10 +116,10 @@ def test_global_step_hides_tf(hv_ctrl: Machine, vm: VM, tfprobe: Probe) -> None:
     finish(job, vm)
 
 
-def test_cr3_step_mode_steps_only_the_process(hv_ctrl: Machine, vm: VM, tfprobe: Probe) -> None:
+def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
     """Step mode cr3: every step ends in the process's ring 3 with its cr3,
     on the next instruction of the listing."""
-    job = stop_at_probe(hv_ctrl, vm, tfprobe)
+    job = stop_at_probe(hv_amd64, vm, tfprobe)
     cr3 = vm.cpu.sr.cr3
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(cr3)

@@ -18,10 +18,8 @@ from ramooflax.lab.rawgdb import RawGdb
 pytestmark = pytest.mark.lab
 
 FUZZ_PACKETS = 100_000
-# Long packets (16-18 KiB, bad checksums). Each costs ~0.5 s: the VMM reads
-# its UART at about 30 KB/s, as fast as QEMU's 16550 refills its 16-byte FIFO
-# from the socket. Past RSP_MAX_PACKET (128 KiB now, 4 s each here) the
-# framer's overflow is checked by the host tests (hv/tests/test_rsp.c).
+# Packets > 16 KiB. Each costs ~0.5 s: the VMM reads its UART at about
+# 30 KB/s, as fast as QEMU's 16550 refills its 16-byte FIFO from the socket.
 OVERSIZE = 20
 # The `g` reply: 109 registers, 872 bytes (docs/protocol.md numbers them 0-108).
 TIMEOUT_S = 3  # ctrl_timeout= of the machine

@@ -189,54 +189,6 @@ def test_singlestep_filter_steps_until_true() -> None:
     assert vm.singlestep() is True and stub.sent.count(b"s") == 3
 
 
-@pytest.mark.parametrize(
-    ("supported", "chunk"),
-    [
-        ("PacketSize=4000;", 0x3FF8),
-        ("PacketSize=20000;", 0x1FFF8),  # ours: 128 KiB replies
-        ("PacketSize=1000000;", (1 << 19) - 8),  # capped: the parser takes 1 MiB escaped
-        ("", 0x3FF8),  # none named
-        ("PacketSize=zz;", 0x3FF8),
-    ],
-)
-def test_pread_chunks_follow_packet_size(supported: str, chunk: int) -> None:
-    vm, stub = vm_with(
-        {
-            b"qSupported": f(supported + "qXfer:features:read+;QStartNoAckMode+"),
-            b"qRfx.PhysReadBin:": lambda p: f(b"b" + b"x" * int(p.split(b",")[1], 16)),
-        }
-    )
-    assert vm.mem.pread(0, 2 * chunk + 5) == b"x" * (2 * chunk + 5)
-    reads = [p for p in stub.sent if p.startswith(b"qRfx.PhysReadBin")]
-    assert reads == [
-        b"qRfx.PhysReadBin:0,%x" % chunk,
-        b"qRfx.PhysReadBin:%x,%x" % (chunk, chunk),
-        b"qRfx.PhysReadBin:%x,5" % (2 * chunk),
-    ]
-
-
-def test_pread_pipelined_error_leaves_no_reply_behind() -> None:
-    # PacketSize 0x108: 0x100-byte pieces; the second fails while the third is
-    # on the line already: its reply is owed, not taken by the next request.
-    vm, stub = vm_with(
-        {
-            b"qSupported": f("PacketSize=108;qXfer:features:read+;QStartNoAckMode+"),
-            b"qRfx.PhysReadBin:100,": f("E14"),
-            b"qRfx.PhysReadBin:": lambda p: f(b"b" + b"x" * int(p.split(b",")[1], 16)),
-            b"qRfx.V2P:": f("2000"),
-        }
-    )
-    with pytest.raises(AddressNotMapped, match="0x100"):
-        vm.mem.pread(0, 0x300)
-    reads = [p for p in stub.sent if p.startswith(b"qRfx.PhysReadBin")]
-    assert reads == [
-        b"qRfx.PhysReadBin:0,100",
-        b"qRfx.PhysReadBin:100,100",
-        b"qRfx.PhysReadBin:200,100",
-    ]
-    assert vm.mem.translate(0x1000) == 0x2000
-
-
 def test_memory_packets_and_errors() -> None:
     vm, stub = vm_with(
         {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RSP_MAX_PACKET 0x20000 /* the stub's PacketSize (vmm/control/stub.h) */
+#define RSP_MAX_PACKET 16384
 
 enum rsp_event {
     RSP_EV_NONE,      /* byte consumed, nothing complete */
@@ -44,16 +44,6 @@ bool rsp_rx_busy(const struct rsp_rx *rx);
 /* Frames data as $data#cs into out, escaping $ # } * . Returns the framed
  * length, or 0 if out is too small. */
 size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len);
-
-/* The same in pieces, for a packet streamed through a small buffer: the
- * caller sends '$', then rsp_escape's output for as many calls as the data
- * needs, then the three bytes of rsp_frame_end. rsp_escape escapes data
- * into out while it fits (an escape is never split), adds the bytes it
- * wrote to *sum, sets *outlen to their count and returns the bytes of data
- * it consumed. */
-size_t rsp_escape(uint8_t *out, size_t outsz, size_t *outlen, const uint8_t *data, size_t len,
-                  uint8_t *sum);
-void rsp_frame_end(uint8_t out[3], uint8_t sum);
 
 /* Hex helpers. hex_digit returns 0..15, or -1 for a non-hex byte.
  * hex_encode writes two lower-case digits per byte while they fit in out (no

@@ -30,15 +30,11 @@
 #define O_CHUNK              512
 #define NEW_CLIENT_SILENCE_S 1
 #define STOP_WAIT_S          2
-#define RECONNECT_S          1     /* a closed connection's client may come back this soon */
-#define POLL_MAX_BYTES       32768 /* read at one poll while the VM runs (half a packet stops it) */
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
 
-#define FRAME_CHUNK 4096 /* a packet is framed and sent this much at a time */
-
-static uint8_t frame[FRAME_CHUNK];
+static uint8_t frame[2 * REPLY_SIZE + 16];
 
 /* The client went away: remembered until the session detaches. */
 static bool hung_up(struct ctrl *c)
@@ -71,32 +67,6 @@ static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
 
 static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&ch, 1); }
 
-/* $data#cs to the channel, escaped a chunk at a time as it goes: a bulk
- * reply needs no second buffer of twice its size, and the network channel
- * sends its first segments while the rest is being framed. */
-static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
-{
-    uint8_t sum = 0;
-    size_t k = 1, done = 0;
-    frame[0] = '$';
-    while (done < len) {
-        size_t n;
-        done += rsp_escape(frame + k, sizeof(frame) - k, &n, data + done, len - done, &sum);
-        k += n;
-        if (done < len) {
-            c->ch.ops->write(&c->ch, frame, k);
-            k = 0;
-        }
-    }
-    if (k > sizeof(frame) - 3) {
-        c->ch.ops->write(&c->ch, frame, k);
-        k = 0;
-    }
-    rsp_frame_end(frame + k, sum);
-    c->ch.ops->write(&c->ch, frame, k + 3);
-    c->ch.ops->flush(&c->ch);
-}
-
 /*
  * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
  * (three times at most). The line is reliable (TCP in the lab), so silence
@@ -106,8 +76,9 @@ static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
  */
 static void send_packet(struct ctrl *c, const void *data, size_t len)
 {
+    size_t n = rsp_frame(frame, sizeof(frame), data, len);
     for (int tries = 0; tries < 3; tries++) {
-        send_framed(c, data, len);
+        send_raw(c, frame, n);
         if (c->s.noack)
             return;
         int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);
@@ -143,27 +114,6 @@ static void send_reply(struct ctrl *c, struct reply *r)
     }
     send_console(c, r->console, r->console_len);
     send_packet(c, r->buf, r->len);
-}
-
-/* The client closed its connection while the VM was stopped. One that
- * connects again within RECONNECT_S (the Python client's reconnect(), a
- * second `target remote`) finds the VM as it left it, stopped with its
- * breakpoints and filters, as a client that reopens a UART does; the new
- * connection starts in ack mode, as every RSP connection does. Returns
- * its first byte, or -1 with the hangup kept (the session ends). */
-static int await_reconnect(struct ctrl *c)
-{
-    c->hangup = false;
-    rsp_rx_init(&c->rx);
-    int b = recv_byte(c, c->s.tsc_hz * RECONNECT_S);
-    if (b < 0) {
-        c->hangup = true;
-        return -1;
-    }
-    c->s.noack = false;
-    c->noack_ack_due = false;
-    log_printf("vmm: control: the client connected again while the VM was stopped\n");
-    return b;
 }
 
 /* The stop v reports: every T stop names the vCPU that stopped (gdb's
@@ -318,8 +268,6 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         }
         if (!have_packet) {
             int b = recv_byte(c, c->timeout_tsc);
-            if (b < 0 && hung_up(c))
-                b = await_reconnect(c);
             if (b < 0 && hung_up(c)) {
                 detach(c, "the client closed the connection");
                 a = STUB_DETACH;
@@ -452,7 +400,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
         return;
     }
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
-    for (int i = 0; i < POLL_MAX_BYTES && c->ch.ops->getc(&c->ch, &b); i++) {
+    for (int i = 0; i < 2 * RSP_MAX_PACKET && c->ch.ops->getc(&c->ch, &b); i++) {
         switch (rsp_rx_byte(&c->rx, b)) {
         case RSP_EV_INTERRUPT:
             c->s.ctrlc_window = now - c->quiet_tsc;

@@ -21,7 +21,7 @@
 
 #include "lib/rsp.h"
 
-#define STUB_PACKET_SIZE   RSP_MAX_PACKET /* advertised PacketSize: what the framer takes */
+#define STUB_PACKET_SIZE   0x4000 /* advertised PacketSize */
 #define STUB_EVENT_MAX     200
 #define STUB_CPUID_FILTERS 16
 #define STUB_MSR_FILTERS   16

@@ -52,30 +52,23 @@ static bool net_getc(struct channel *ch, uint8_t *b)
     return tcp_getc(&nc->n, b);
 }
 
-/* Sends the full segments of what is queued as it comes (the session
- * writes a reply a piece at a time), the tail at the flush. Blocks while
- * the transmit queue is full, taking the client's ACKs; the
+/* Blocks while the transmit queue is full, taking the client's ACKs; the
  * retransmission timer ends it if the client is gone. */
 static void net_write(struct channel *ch, const uint8_t *p, size_t len)
 {
     struct net_chan *nc = nc_of(ch);
-    nc->n.tcp.cork = true;
     while (len) {
         size_t k = tcp_write(&nc->n, p, len);
         p += k;
         len -= k;
-        tcp_output(&nc->n, rdtsc());
-        if (len)
+        if (len) {
+            tcp_output(&nc->n, rdtsc());
             pump(nc);
+        }
     }
 }
 
-static void net_flush(struct channel *ch)
-{
-    struct net_chan *nc = nc_of(ch);
-    nc->n.tcp.cork = false;
-    tcp_output(&nc->n, rdtsc());
-}
+static void net_flush(struct channel *ch) { tcp_output(&nc_of(ch)->n, rdtsc()); }
 
 /* The counters, when a client leaves: what a slow or broken link did. */
 static void log_counters(struct net_chan *nc)

@@ -313,12 +313,9 @@ void e1000_rx_done(struct e1000 *e)
     rx_arm(e, i);
     e->rx_next = (i + 1) % E1000_RX_RING;
     __asm__ volatile("sfence" ::: "memory");
-    /* The descriptors go back to the hardware eight at a time: the tail
-     * moves past them (§3.2.6: the hardware owns [head, tail)). Each RDT
-     * write is an MMIO exit in an emulator (QEMU also kicks its main loop
-     * for it); the hardware keeps at least E1000_RX_RING - 9 free. */
-    if ((i & 7) == 7)
-        wr(e, e->model->rx_ring + E1000_RING_TAIL, i);
+    /* The descriptor goes back to the hardware: the tail moves past it
+     * (§3.2.6: the hardware owns [head, tail)). */
+    wr(e, e->model->rx_ring + E1000_RING_TAIL, i);
 }
 
 uint8_t *e1000_tx_buf(struct e1000 *e)

@@ -23,7 +23,6 @@
 #define TCP_TXQ          131072 /* bytes for the client, sent or not, not acknowledged */
 #define TCP_RETRIES      8
 #define TCP_SYN_GRACE_MS 250
-#define TCP_DELACK_MS    20 /* well under RFC 1122's 500 ms and slirp's 1 s minimum RTO */
 
 enum tcp_state { TCP_LISTEN, TCP_SYN_RCVD, TCP_ESTABLISHED, TCP_LAST_ACK };
 
@@ -37,12 +36,6 @@ struct tcp {
     uint32_t snd_wnd;               /* the peer's window */
     uint32_t rcv_nxt;
     uint32_t adv_wnd; /* the window we advertised last */
-    bool cork;        /* more of the reply is coming: tcp_output sends full segments only */
-    /* A delayed ACK (RFC 1122 §4.2.3.2): the data taken since our last
-     * segment, acknowledged by the next one we send (a reply) or at
-     * ack_at; 0 when nothing is owed. */
-    uint64_t ack_at;
-    uint32_t ack_owed;
     /* queues: rings */
     uint8_t rxq[TCP_RXQ];
     uint32_t rx_head, rx_len;
@@ -133,9 +126,7 @@ bool tcp_due(const struct netif *n, uint64_t now);
 bool tcp_getc(struct netif *n, uint8_t *b);
 /* Queues up to len bytes; returns how many fit. */
 size_t tcp_write(struct netif *n, const uint8_t *p, size_t len);
-/* Sends what the peer's window allows; with tcp.cork set, the queue's
- * last bytes wait while they are less than a segment (the rest of the
- * reply follows, or the flush clears cork). */
+/* Sends what the peer's window allows. */
 void tcp_output(struct netif *n, uint64_t now);
 /* Drops the connection with a RST (a silent client). */
 void tcp_abort(struct netif *n);

@@ -95,8 +95,6 @@ static bool emit(struct netif *n, const uint8_t *mac, uint32_t ip, uint16_t port
     put16(s + 16, tcp_cksum(n->ip, ip, s, hl + len));
     if (!(flags & F_RST))
         t->adv_wnd = wnd;
-    if (flags & F_ACK && ack == t->rcv_nxt)
-        t->ack_at = t->ack_owed = 0; /* this segment acknowledges it all */
     n->cnt.tcp_out++;
     ip_send(n, f, hl + len);
     return true;
@@ -127,8 +125,6 @@ static void to_listen(struct tcp *t)
     t->state = TCP_LISTEN;
     t->rto_deadline = 0;
     t->rx_len = t->tx_len = t->old_len = 0;
-    t->cork = false;
-    t->ack_at = t->ack_owed = 0;
 }
 
 void tcp_init(struct netif *n)
@@ -241,15 +237,6 @@ static void data_input(struct netif *n, uint32_t seq, const uint8_t *data, uint3
     if (fin && take == dlen) {
         t->rcv_nxt++;
         close_after_fin(n, now);
-        return;
-    }
-    /* In order: the ACK waits for our reply (a stopped VM answers at
-     * once), but at least every second full-sized segment is acknowledged
-     * (RFC 1122 §4.2.3.2), and a segment cut short by our window at once. */
-    t->ack_owed += take;
-    if (take == dlen && t->ack_owed < 2u * t->peer_mss) {
-        if (!t->ack_at)
-            t->ack_at = now + n->tsc_hz / 1000 * TCP_DELACK_MS + 1;
         return;
     }
 ack:
@@ -374,8 +361,6 @@ void tcp_output(struct netif *n, uint64_t now)
         if (len > t->peer_mss)
             len = t->peer_mss;
         bool last = sent + len == t->tx_len;
-        if (t->cork && last && len < t->peer_mss)
-            return; /* the queue's short tail: the rest of the reply follows */
         if (!emit(n, t->peer_mac, t->peer_ip, t->peer_port, t->snd_nxt, t->rcv_nxt,
                   F_ACK | (last ? F_PSH : 0), sent, len))
             return; /* the NIC's ring is full: the next poll goes on */
@@ -388,8 +373,7 @@ void tcp_output(struct netif *n, uint64_t now)
 bool tcp_due(const struct netif *n, uint64_t now)
 {
     const struct tcp *t = &n->tcp;
-    return t->rx_len || t->gone || t->syn.on || (t->rto_deadline && now >= t->rto_deadline) ||
-           (t->ack_at && now >= t->ack_at);
+    return t->rx_len || t->gone || t->syn.on || (t->rto_deadline && now >= t->rto_deadline);
 }
 
 /* The SYN held back: accepted once the connection is over, refused after
@@ -413,11 +397,6 @@ void tcp_tick(struct netif *n, uint64_t now)
 {
     struct tcp *t = &n->tcp;
     held_syn(n, now);
-    if (t->ack_at && now >= t->ack_at) {
-        if (t->state == TCP_ESTABLISHED)
-            send_ctl(n, F_ACK); /* the delayed ACK: no reply came in time */
-        t->ack_at = t->ack_owed = 0;
-    }
     if (!t->rto_deadline || now < t->rto_deadline)
         return;
     if (++t->retries > TCP_RETRIES) {
