@@ -133,7 +133,7 @@ UFFD_BASE = 0x133D0000
 
 
 def test_a_step_that_cannot_end_is_stopped(
-    guest_program: Callable[[str, int], Any], hv_ctrl: Machine
+    guest_program: Callable[[str, int], Any], hv_amd64: Machine
 ) -> None:
     """programs/uffdstep.c: the stepped instruction faults, and its fault
     waits on a process pinned to CPU 1, which the step keeps stopped. The
@@ -142,12 +142,12 @@ def test_a_step_that_cannot_end_is_stopped(
     fault is served and the instruction completes; the #DB its frame's TF
     owes is the VMM's, not the process's (SIGTRAP would make status 133)."""
     prog = guest_program("uffdstep", UFFD_BASE)
-    hv_ctrl.put_file(UFFD_PATH, prog.binary)
-    mark = len(hv_ctrl.log_text())
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}", timeout=8).attach()
+    hv_amd64.put_file(UFFD_PATH, prog.binary)
+    mark = len(hv_amd64.log_text())
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}", timeout=8).attach()
     try:
         vm.cpu.breakpoints.add_hw_insn(prog.symbols["touch"], name="touch")
-        job = hv_ctrl.run_background(f"{UFFD_PATH}; echo status=$?", timeout=180)
+        job = hv_amd64.run_background(f"{UFFD_PATH}; echo status=$?", timeout=180)
         assert vm.resume(timeout=120), "uffdstep never reached its breakpoint"
         assert vm.cpu.gpr.rip == prog.symbols["touch"], vm.event
         vm.cpu.breakpoints.remove("touch")
@@ -161,7 +161,7 @@ def test_a_step_that_cannot_end_is_stopped(
             vm.detach()
     out = job.result(120).output
     assert "status=0" in out, f"uffdstep: {out!r} (133: a stray single-step SIGTRAP)"
-    log = hv_ctrl.log_text()[mark:]
+    log = hv_amd64.log_text()[mark:]
     assert "step abandoned inside a fault's handler" in log, log[-2000:]
     assert "the abandoned step's #DB taken" in log, log[-2000:]
 
@@ -179,21 +179,21 @@ def intr_exits(summary: str, cpu: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def spin(guest_program: Callable[[str, int], Any], hv_ctrl: Machine) -> int:
+def spin(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> int:
     """The address of programs/spin.c's loop, installed in the guest."""
     prog = guest_program("spin", SPIN_BASE)
-    hv_ctrl.put_file(SPIN_PATH, prog.binary)
+    hv_amd64.put_file(SPIN_PATH, prog.binary)
     return int(prog.symbols["spin"])
 
 
-def test_a_step_takes_no_interrupt(hv_ctrl: Machine, spin: int, vm: VM) -> None:
+def test_a_step_takes_no_interrupt(hv_amd64: Machine, spin: int, vm: VM) -> None:
     """A step is one instruction: an interrupt that is due (the guest's
     timer, while the client takes its time between steps) waits until the
     VM runs again, as with QEMU's own gdbstub, instead of running its
     handler untraced inside the step. On AMD the VMCB's interrupt shadow
     holds it: no INTR exit happens while the client steps a ring-3 loop."""
     vm.cpu.breakpoints.add_hw_insn(spin, name="spin")
-    job = hv_ctrl.run_background(f"{SPIN_PATH} & p=$!; sleep 2; kill $p; echo done", timeout=180)
+    job = hv_amd64.run_background(f"{SPIN_PATH} & p=$!; sleep 2; kill $p; echo done", timeout=180)
     assert vm.resume(timeout=120), "spin never reached its breakpoint"
     vm.cpu.breakpoints.remove("spin")
     cpu = vm.cpu.index
