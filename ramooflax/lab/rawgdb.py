@@ -76,6 +76,17 @@ class RawGdb:
         self._parser = rsp.PacketParser()
         self._packets.clear()
 
+    def drain(self, quiet: float = 0.5) -> None:
+        """Read and drop what the stub still sends, until it is quiet for
+        `quiet` seconds (the replies to a flood), then forget any half packet."""
+        self.sock.settimeout(quiet)
+        try:
+            while self.sock.recv(1 << 16):
+                pass
+        except TimeoutError:
+            pass
+        self.resync()
+
     def _fill(self, deadline: float) -> None:
         left = deadline - time.monotonic()
         if left <= 0:
