@@ -50,20 +50,26 @@ _READY = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def smp_machine(bochs_ok: None) -> Iterator[tuple[Machine, dict[str, int]]]:
-    logs = Path(tempfile.mkdtemp(prefix="ramooflax-vmx-smp-"))
+def _test_kernel(name: str, options: str, smp: int) -> Machine:
+    """The test kernel with these options, booted under the hv in Bochs."""
+    logs = Path(tempfile.mkdtemp(prefix=f"ramooflax-vmx-{name}-"))
     spec = MachineSpec(
         emulator="bochs",
         cpu=CPU,
-        smp=2,
+        smp=smp,
         with_hv=True,
-        image=testkernel.image("only=smp"),
-        log=logs / "hv-smp.log",
+        image=testkernel.image(options),
+        log=logs / f"hv-{name}.log",
         ready_marker=conformance.START,
     )
     machine = Machine(spec)
     machine.start()
+    return machine
+
+
+@pytest.fixture(scope="module")
+def smp_machine(bochs_ok: None) -> Iterator[tuple[Machine, dict[str, int]]]:
+    machine = _test_kernel("smp", "only=smp", smp=2)
     try:
         assert machine.console is not None
         match = machine.console.wait_for(_READY, 0, 240)
@@ -377,18 +383,7 @@ def test_fuzz_malformed_packets(smp_machine: tuple[Machine, dict[str, int]]) -> 
 def test_reset_attempts_are_blocked(bochs_ok: None) -> None:
     """Port 92h, CF9h and the 8042's FEh do not reset the machine under the hv:
     the kernel survives each, and the VMM logs the attempt."""
-    logs = Path(tempfile.mkdtemp(prefix="ramooflax-vmx-reset-"))
-    spec = MachineSpec(
-        emulator="bochs",
-        cpu=CPU,
-        smp=1,
-        with_hv=True,
-        image=testkernel.image("only=reset_92,reset_cf9,reset_kbd"),
-        log=logs / "hv-reset.log",
-        ready_marker=conformance.START,
-    )
-    machine = Machine(spec)
-    machine.start()
+    machine = _test_kernel("reset", "only=reset_92,reset_cf9,reset_kbd", smp=1)
     try:
         assert machine.console is not None
         machine.console.wait_for(re.compile(r"RFXT-(DONE|FATAL)[^\n]*\n"), 0, 120)
