@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ramooflax.model.vm import VM
 
 LIME_MAGIC = 0x4C694D45
-CHUNK = 0x3FF8 * 16
+CHUNK = 8 << 20  # one pread: its pipeline drains once per CHUNK
 SOURCES = ("auto", "kernel", "vmm")
 Ranges = list[tuple[int, int]]
 
@@ -98,11 +98,22 @@ def dump_all(
         try:
             return vm.mem.pread(pos, n, progress=False)
         except AddressNotMapped:
-            return bytes(n)
+            pass
+        # Somewhere in it a page is not there: page by page, those as zeros.
+        out = bytearray()
+        for page in range(pos, pos + n, 4096):
+            size = min(4096, pos + n - page)
+            try:
+                out += vm.mem.pread(page, size, progress=False)
+            except AddressNotMapped:
+                out += bytes(size)
+        return bytes(out)
 
     total = sum(e - s for s, e in ranges)
-    with Bar(total if progress else 1, "dump") as advance:
-        return write_ranges(out, ranges, read, fmt, advance if progress else None)
+    if not progress:
+        return write_ranges(out, ranges, read, fmt)
+    with Bar(total, "dump") as advance:
+        return write_ranges(out, ranges, read, fmt, advance)
 
 
 def write_pages(out: Path, pages: dict[int, bytes], fmt: str = "lime") -> Ranges:

@@ -22,7 +22,7 @@ request it answers.
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 
 from ramooflax import rsp
@@ -206,6 +206,44 @@ class Session:
                 self._owed.popleft()
         except ChannelTimeout:
             self._owed.clear()
+
+    def pipeline(
+        self, payloads: Iterable[bytes | str], depth: int = 1, timeout: float | None = None
+    ) -> Generator[bytes, None, None]:
+        """The replies to payloads, in order, with up to `depth` requests on the
+        line at once (the stub serves the next while the reply to the last one
+        travels). Only in no-ack mode (a `-` could not say which reply it asks
+        again): otherwise one at a time, as request() does. The session is held
+        until the generator ends; requests sent whose replies the caller did not
+        take (it left, or was interrupted) are owed, as for request()."""
+        if not self.noack:
+            depth = 1
+        with self.lock:
+            self._settle()
+            it = iter(payloads)
+            pending: deque[tuple[bytes, bytes]] = deque()
+            try:
+                while True:
+                    while len(pending) < max(1, depth):
+                        payload = next(it, None)
+                        if payload is None:
+                            break
+                        data = payload.encode() if isinstance(payload, str) else payload
+                        frame = rsp.frame(data)
+                        pending.append((data, frame))  # owed from before its send starts
+                        self._send_frame(frame)
+                    if not pending:
+                        return
+                    data, frame = pending[0]
+                    reply = self._reply_to(data, self._deadline(timeout), frame)
+                    pending.popleft()
+                    self.last_activity = time.monotonic()
+                    yield reply
+            except ChannelLost:
+                raise
+            except BaseException:
+                self._owed.extend(d for d, _ in pending)
+                raise
 
     def checked(self, payload: bytes | str, timeout: float | None = None) -> bytes:
         """request(), raising StubError on an `Exx` / `E.text` reply."""

@@ -224,7 +224,7 @@ static const struct {
     const char *pkt, *want;
     enum stub_action action;
 } rows[] = {
-    {"qSupported:multiprocess+;xmlRegisters=i386", "PacketSize=4000;*", STUB_STAY},
+    {"qSupported:multiprocess+;xmlRegisters=i386", "PacketSize=20000;*", STUB_STAY},
     {"QStartNoAckMode", "OK", STUB_STAY},
     {"?", "T05", STUB_STAY},
     {"qAttached", "1", STUB_STAY},
@@ -323,7 +323,7 @@ static const struct {
     {"qRfx.Status", "mode:long;exits:2a;*", STUB_STAY},
     {"qRfx.PhysRead:1000,4", "00010203", STUB_STAY},
     {"qRfx.PhysRead:1000", "E01", STUB_STAY},
-    {"qRfx.PhysRead:1000,4000", "E01", STUB_STAY},
+    {"qRfx.PhysRead:1000,fffd", "E01", STUB_STAY},
     {"qRfx.PhysRead:ffff0,4", "E14", STUB_STAY},
     {"qRfx.PhysReadBin:1000,4", "b\x00\x01\x02\x03", STUB_STAY},
     {"qRfx.VirtReadBin:100,1000,2", "b\x00\x01", STUB_STAY},

@@ -28,7 +28,9 @@ static void fake_send(struct netif *n, size_t len)
     }
     nout++;
 }
-static const struct netif_ops fake_ops = {fake_buf, fake_send};
+static unsigned nflush;
+static void fake_flush(struct netif *n) { nflush++; }
+static const struct netif_ops fake_ops = {fake_buf, fake_send, fake_flush};
 
 static const uint8_t our_mac[6] = {0x52, 0x54, 0, 0x12, 0x34, 0x56};
 static const uint8_t peer_mac[6] = {0x52, 0x55, 10, 0, 2, 2};
@@ -185,7 +187,10 @@ static void test_tcp(void)
 
     /* data in */
     feed(n, f, tcp_seg(f, 40000, 1001, us, 0x18, "$?#3f", 5), 10);
-    CHECK(nout == 1 && flags_of(0) == 0x10 && ack_of(0) == 1006, "data acked (ack %u)",
+    CHECK(nout == 0 && tcp_due(n, 10), "data in: the ACK waits (delayed ACK)");
+    nout = 0;
+    tcp_tick(n, 10 + HZ / 1000 * TCP_DELACK_MS);
+    CHECK(nout == 1 && flags_of(0) == 0x10 && ack_of(0) == 1006, "data acked at the delay (ack %u)",
           nout ? ack_of(0) : 0);
     char got[8] = {0};
     for (int i = 0; i < 5 && tcp_getc(n, &b); i++)
@@ -292,6 +297,62 @@ static void test_tcp(void)
     nic_full = false;
     tcp_output(n, 70 * HZ);
     CHECK(nout == 1 && dlen_of(0) == 100, "sent when there is room");
+    free(n);
+}
+
+/* The delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): a reply carries
+ * it, a second full-sized segment gets it at once, the timer sends it
+ * otherwise; out-of-order data is acknowledged at once. And the cork:
+ * tcp_output_full leaves a short tail for tcp_output. Flushes counted. */
+static void test_delayed_ack_and_cork(void)
+{
+    struct netif *n = new_netif();
+    uint8_t b, big[536];
+    uint32_t us = handshake(n, 41000, 7000, 0);
+    memset(big, 'x', sizeof(big));
+
+    feed(n, f, tcp_seg(f, 41000, 7001, us, 0x18, "$g#67", 5), 100);
+    CHECK(nout == 0 && n->tcp.ack_deadline, "a request: no ACK of its own");
+    while (tcp_getc(n, &b))
+        ;
+    tcp_write(n, (const uint8_t *)"$OK#9a", 6);
+    nout = 0;
+    tcp_output(n, 200);
+    CHECK(nout == 1 && ack_of(0) == 7006 && dlen_of(0) == 6 && !n->tcp.ack_deadline,
+          "the reply carries the ACK (ack %u, %u frames)", nout ? ack_of(0) : 0, nout);
+    nout = 0;
+    tcp_tick(n, 200 + HZ);
+    CHECK(nout == 1 && dlen_of(0) == 6, "no ACK of its own later (only the reply's retransmit)");
+    feed(n, f, tcp_seg(f, 41000, 7006, us + 6, 0x10, 0, 0), 2 * HZ);
+
+    /* two full-sized segments: the second is acknowledged at once */
+    feed(n, f, tcp_seg(f, 41000, 7006, us + 6, 0x10, big, sizeof(big)), 2 * HZ);
+    CHECK(nout == 0, "one full segment: the ACK waits");
+    feed(n, f, tcp_seg(f, 41000, 7006 + 536, us + 6, 0x10, big, sizeof(big)), 2 * HZ);
+    CHECK(nout == 1 && ack_of(0) == 7006 + 2 * 536 && !n->tcp.ack_deadline,
+          "the second: ACK at once (%u frames)", nout);
+    /* ahead of rcv_nxt: at once */
+    feed(n, f, tcp_seg(f, 41000, 9000, us + 6, 0x18, "zz", 2), 2 * HZ);
+    CHECK(nout == 1 && ack_of(0) == 7006 + 2 * 536, "out of order: a duplicate ACK at once");
+    while (tcp_getc(n, &b))
+        ;
+
+    /* cork: 1000 bytes, MSS 536: one full segment now, the tail on output */
+    static uint8_t msg[1000];
+    tcp_write(n, msg, sizeof(msg));
+    nout = 0;
+    tcp_output_full(n, 3 * HZ);
+    CHECK(nout == 1 && dlen_of(0) == 536, "full segments only (%u)", nout);
+    nout = 0;
+    tcp_output_full(n, 3 * HZ);
+    CHECK(nout == 0, "the short tail waits");
+    tcp_output(n, 3 * HZ);
+    CHECK(nout == 1 && dlen_of(0) == 464 && (flags_of(0) & 0x08), "then goes, with PSH");
+
+    /* the flush op: net_tx_flush calls it */
+    unsigned before = nflush;
+    net_tx_flush(n);
+    CHECK(nflush == before + 1, "net_tx_flush reaches the netif's flush");
     free(n);
 }
 
@@ -405,6 +466,7 @@ int main(void)
     test_cksum();
     test_arp_icmp();
     test_tcp();
+    test_delayed_ack_and_cork();
     test_fuzz();
     return check_report();
 }

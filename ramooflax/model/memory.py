@@ -1,7 +1,7 @@
 """Guest memory: physical (pread/pwrite), virtual through a cr3 (vread/vwrite),
 sized accessors and translation.
 
-    vm.mem.pread(0x1000, 0x100)               # qRfx.PhysReadBin, 0x3ff8-byte chunks
+    vm.mem.pread(0x1000, 0x100)               # qRfx.PhysReadBin, PacketSize - 8 a chunk
     vm.mem.vread(rsp, 64)                       # qRfx.VirtReadBin:cr3,addr,len
     vm.mem.read_dword(addr) / write_qword(addr, v)
     vm.mem.translate(vaddr)                     # qRfx.V2P -> physical address
@@ -16,6 +16,7 @@ raises AddressNotMapped naming the address and the cr3.
 
 import struct
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 
 from ramooflax import rsp
@@ -26,9 +27,22 @@ if TYPE_CHECKING:
     from ramooflax.model.cpu import CPU
     from ramooflax.session import Session
 
-READ_CHUNK = 0x3FF8  # PacketSize 0x4000 minus the reply's framing
+READ_CHUNK = 0x3FF8  # a stub that advertises no PacketSize: 0x4000 minus the reply's framing
+READ_CHUNK_MAX = 0x100000 - 8
+PIPELINE_DEPTH = 3  # PhysReadBin requests on the line at once, where the stub says it queues them
 WRITE_CHUNK = 0x1F00  # hex doubles it: fits a 0x4000 packet with its header
 PROGRESS_OVER = 16 * 4096  # reads longer than this show progress by default
+
+
+def read_chunk(features: dict[str, str]) -> int:
+    """The bytes one qRfx.PhysReadBin may ask: the stub's PacketSize (hex) less
+    8 (`$`, `b`, `#cs` and slack, as the stub counts it), READ_CHUNK if it
+    gives none or nonsense."""
+    try:
+        size = int(features.get("PacketSize", ""), 16)
+    except ValueError:
+        return READ_CHUNK
+    return min(max(size - 8, 0x100), READ_CHUNK_MAX)
 
 
 def _is_e14(exc: StubError) -> bool:
@@ -50,17 +64,39 @@ class Memory:
 
     # -- physical -----------------------------------------------------------
     def pread(self, addr: int, size: int, progress: bool | None = None) -> bytes:
-        """size bytes of guest-physical memory at addr."""
-        self._cpu.check_stopped("reading memory")
-        return self._chunked(addr, size, progress, "pread", self._pread_chunk)
+        """size bytes of guest-physical memory at addr.
 
-    def _pread_chunk(self, addr: int, n: int) -> bytes:
-        try:
-            data = rsp.binary_reply(self._session().checked(f"qRfx.PhysReadBin:{addr:x},{n:x}"))
-        except StubError as exc:
-            if _is_e14(exc):
-                raise AddressNotMapped(addr, physical=True) from None
-            raise
+        In chunks of the stub's PacketSize less the reply's framing, and, where
+        the stub offers `rfx.pipeline` (its network channel queues what the
+        client sends), with PIPELINE_DEPTH requests in flight: the VMM starts
+        the next reply while the last one is on the wire."""
+        self._cpu.check_stopped("reading memory")
+        if size < 0:
+            raise ClientError(f"pread: negative size {size}")
+        session = self._session()
+        chunk = read_chunk(session.features)
+        depth = PIPELINE_DEPTH if session.features.get("rfx.pipeline") == "+" else 1
+        reqs = [(a, min(chunk, addr + size - a)) for a in range(addr, addr + size, chunk)]
+        show = size > PROGRESS_OVER if progress is None else progress
+        out = bytearray()
+        replies = session.pipeline((f"qRfx.PhysReadBin:{a:x},{n:x}" for a, n in reqs), depth)
+        with Bar(size, f"pread 0x{addr:x}") if show else nullcontext(None) as advance:
+            try:
+                for (a, n), reply in zip(reqs, replies, strict=True):
+                    out += self._pread_reply(a, n, reply)
+                    if advance is not None:
+                        advance(n)
+            finally:
+                replies.close()  # what is still on the line is owed (session.pipeline)
+        return bytes(out)
+
+    @staticmethod
+    def _pread_reply(addr: int, n: int, reply: bytes) -> bytes:
+        if rsp.is_error(reply):
+            if reply.lower() == b"e14":
+                raise AddressNotMapped(addr, physical=True)
+            raise StubError(f"qRfx.PhysReadBin:{addr:x},{n:x}", reply.decode("ascii", "replace"))
+        data = rsp.binary_reply(reply)
         if len(data) != n:
             raise ClientError(f"pread 0x{addr:x}: asked {n} bytes, got {len(data)}")
         return data

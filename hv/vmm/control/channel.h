@@ -15,6 +15,10 @@ struct channel;
 
 struct channel_ops {
     const char *name; /* "uart", "net" */
+    /* What the client sends while the VMM writes is kept for it (a TCP
+     * queue), not lost (a UART's 16-byte FIFO): the client may send its
+     * next requests before the reply comes (qSupported rfx.pipeline+). */
+    bool keeps_input;
     /* Something waits: a byte, or work for the transport (a frame, a
      * timer). Cheap and without side effects: the VM pays it at every
      * poll. */

@@ -110,8 +110,8 @@ static enum stub_action gdb_cmd_qsupported(struct stub *s, struct reply *r, char
 {
     reply_fmt(r,
               "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;"
-              "QStartNoAckMode+",
-              STUB_PACKET_SIZE);
+              "QStartNoAckMode+%s",
+              STUB_PACKET_SIZE, s->pipeline ? ";rfx.pipeline+" : "");
     return STUB_STAY;
 }
 

@@ -27,6 +27,15 @@ void reply_bytes(struct reply *r, const void *p, size_t n)
     r->len += n;
 }
 
+uint8_t *reply_space(struct reply *r, size_t n)
+{
+    if (n > r->cap - r->len) {
+        r->overflow = true;
+        return 0;
+    }
+    return (uint8_t *)r->buf + r->len;
+}
+
 void reply_str(struct reply *r, const char *s) { reply_bytes(r, s, lib_strlen(s)); }
 
 void reply_hex(struct reply *r, const uint8_t *p, size_t n)

@@ -9,7 +9,7 @@
 
 #define X(v) ((unsigned long long)(v))
 
-static uint8_t bulk[STUB_PACKET_SIZE];
+static uint8_t bulk[STUB_PACKET_SIZE / 2]; /* PhysRead (hex) and VirtReadBin */
 
 /* The status of the Hg thread (after a stop: the vCPU that stopped);
  * `stopped:` names the vCPU that stopped. */
@@ -41,15 +41,22 @@ static void rfx_phys_read(struct stub *s, struct reply *r, const char *p, size_t
         reply_str(r, "E01");
         return;
     }
-    if (s->t->mem_read(s->ctx, s->gthread, true, 0, a[0], bulk, a[1]) != a[1]) {
-        reply_str(r, "E14");
+    size_t at = r->len;
+    if (binary) {
+        /* straight into the reply: a bulk read is one copy of guest memory */
+        reply_str(r, "b");
+        uint8_t *dst = reply_space(r, a[1]);
+        if (dst && s->t->mem_read(s->ctx, s->gthread, true, 0, a[0], dst, a[1]) == a[1]) {
+            r->len += a[1];
+            return;
+        }
+    } else if (s->t->mem_read(s->ctx, s->gthread, true, 0, a[0], bulk, a[1]) == a[1]) {
+        reply_hex(r, bulk, a[1]);
         return;
     }
-    if (binary) {
-        reply_str(r, "b");
-        reply_bytes(r, bulk, a[1]);
-    } else {
-        reply_hex(r, bulk, a[1]);
+    if (!r->overflow) {
+        r->len = at;
+        reply_str(r, "E14");
     }
 }
 
@@ -61,13 +68,18 @@ static void rfx_virt_read_bin(struct stub *s, struct reply *r, const char *p, si
         reply_str(r, "E01");
         return;
     }
-    size_t got = s->t->mem_read(s->ctx, s->gthread, false, a[0], a[1], bulk, a[2]);
+    size_t at = r->len;
+    reply_str(r, "b");
+    uint8_t *dst = reply_space(r, a[2]);
+    if (!dst)
+        return;
+    size_t got = s->t->mem_read(s->ctx, s->gthread, false, a[0], a[1], dst, a[2]);
     if (!got && a[2]) {
+        r->len = at;
         reply_str(r, "E14");
         return;
     }
-    reply_str(r, "b");
-    reply_bytes(r, bulk, got);
+    r->len += got;
 }
 
 static void rfx_v2p(struct stub *s, struct reply *r, const char *p, size_t n)

@@ -33,8 +33,8 @@
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
-
-static uint8_t frame[2 * REPLY_SIZE + 16];
+#define FRAME_PIECE          16384
+#define POLL_BYTES           32768 /* taken at one poll while the VM runs */
 
 /* The client went away: remembered until the session detaches. */
 static bool hung_up(struct ctrl *c)
@@ -67,6 +67,33 @@ static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
 
 static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&ch, 1); }
 
+/* Frames data as one packet straight into the channel, FRAME_PIECE bytes
+ * at a time (lib/rsp.c rsp_escape): no copy of the whole framed reply, and
+ * on the network its first segments leave while the rest is escaped. */
+static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
+{
+    static uint8_t piece[FRAME_PIECE];
+    uint8_t sum = 0;
+    size_t n;
+    piece[0] = '$';
+    size_t used = 1;
+    while (len) {
+        size_t took = rsp_escape(piece + used, sizeof(piece) - used, data, len, &n, &sum);
+        data += took;
+        len -= took;
+        used += n;
+        if (len || used > sizeof(piece) - 3) {
+            c->ch.ops->write(&c->ch, piece, used);
+            used = 0;
+        }
+    }
+    piece[used++] = '#';
+    piece[used++] = (uint8_t) "0123456789abcdef"[sum >> 4];
+    piece[used++] = (uint8_t) "0123456789abcdef"[sum & 15];
+    c->ch.ops->write(&c->ch, piece, used);
+    c->ch.ops->flush(&c->ch);
+}
+
 /*
  * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
  * (three times at most). The line is reliable (TCP in the lab), so silence
@@ -76,9 +103,8 @@ static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&c
  */
 static void send_packet(struct ctrl *c, const void *data, size_t len)
 {
-    size_t n = rsp_frame(frame, sizeof(frame), data, len);
     for (int tries = 0; tries < 3; tries++) {
-        send_raw(c, frame, n);
+        send_framed(c, data, len);
         if (c->s.noack)
             return;
         int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);
@@ -400,7 +426,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
         return;
     }
     /* Bounded: a client flooding the line cannot keep the VM stopped. */
-    for (int i = 0; i < 2 * RSP_MAX_PACKET && c->ch.ops->getc(&c->ch, &b); i++) {
+    for (int i = 0; i < POLL_BYTES && c->ch.ops->getc(&c->ch, &b); i++) {
         switch (rsp_rx_byte(&c->rx, b)) {
         case RSP_EV_INTERRUPT:
             c->s.ctrlc_window = now - c->quiet_tsc;
@@ -516,6 +542,7 @@ void control_init(struct vm *vm)
                               CONSOLE_SIZE,          0,          0, false};
     rsp_rx_init(&c->rx);
     open_channel(c, vm);
+    c->s.pipeline = c->ch.ops->keeps_input;
     c->s.tsc_hz = vm->tsc_hz;
     c->timeout_tsc =
         c->s.tsc_hz * (vm->info->ctrl_timeout ? vm->info->ctrl_timeout : SESSION_TIMEOUT_S);

@@ -21,7 +21,7 @@
 
 #include "lib/rsp.h"
 
-#define STUB_PACKET_SIZE   0x4000 /* advertised PacketSize */
+#define STUB_PACKET_SIZE   RSP_MAX_PACKET /* advertised PacketSize: 128 KiB replies */
 #define STUB_EVENT_MAX     200
 #define STUB_CPUID_FILTERS 16
 #define STUB_MSR_FILTERS   16
@@ -65,6 +65,9 @@ struct reply {
 void reply_reset(struct reply *r);
 void reply_str(struct reply *r, const char *s);
 void reply_bytes(struct reply *r, const void *p, size_t n);
+/* Room for n more bytes at the reply's end, filled by the caller, who
+ * then adds n to len; 0 (an overflow) if they do not fit. */
+uint8_t *reply_space(struct reply *r, size_t n);
 void reply_hex(struct reply *r, const uint8_t *p, size_t n);
 void reply_fmt(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void reply_error(struct reply *r, unsigned code);
@@ -132,6 +135,8 @@ struct stub {
 
     /* protocol */
     bool noack;
+    bool
+        pipeline; /* the channel keeps what the client sends meanwhile (qSupported rfx.pipeline+) */
     bool mem_phys;       /* memory packets address physical memory */
     uint64_t active_cr3; /* 0: each thread's own cr3 */
     bool active_cr3_keep;

@@ -15,16 +15,20 @@
 struct net_chan {
     struct e1000 nic;
     struct netif n;
+    uint64_t queue_full; /* pumps while a write waited for the client's ACKs */
 };
 
 static uint8_t *nic_tx_buf(struct netif *n) { return e1000_tx_buf(n->dev); }
 static void nic_tx_send(struct netif *n, size_t len) { e1000_tx_send(n->dev, len); }
+static void nic_tx_flush(struct netif *n) { e1000_tx_flush(n->dev); }
 
-static const struct netif_ops nic_ops = {nic_tx_buf, nic_tx_send};
+static const struct netif_ops nic_ops = {nic_tx_buf, nic_tx_send, nic_tx_flush};
 
 static struct net_chan *nc_of(struct channel *ch) { return ch->ctx; }
 
-/* Frames in, timers run; bounded, so a flood cannot hold the VMM. */
+/* Frames in, timers run; bounded, so a flood cannot hold the VMM. What
+ * they made us send (ACKs, replies) and the descriptors they freed reach
+ * the NIC in one tail write each. */
 static void pump(struct net_chan *nc)
 {
     const uint8_t *f;
@@ -34,7 +38,9 @@ static void pump(struct net_chan *nc)
         net_input(&nc->n, f, len, now);
         e1000_rx_done(&nc->nic);
     }
+    e1000_rx_flush(&nc->nic);
     tcp_tick(&nc->n, now);
+    e1000_tx_flush(&nc->nic);
 }
 
 static bool net_ready(struct channel *ch)
@@ -46,29 +52,44 @@ static bool net_ready(struct channel *ch)
 static bool net_getc(struct channel *ch, uint8_t *b)
 {
     struct net_chan *nc = nc_of(ch);
-    if (tcp_getc(&nc->n, b))
-        return true;
-    pump(nc);
-    return tcp_getc(&nc->n, b);
+    bool got = tcp_getc(&nc->n, b);
+    if (!got) {
+        pump(nc);
+        got = tcp_getc(&nc->n, b);
+    }
+    e1000_tx_flush(&nc->nic); /* a window update tcp_getc sent */
+    return got;
 }
 
-/* Blocks while the transmit queue is full, taking the client's ACKs; the
- * retransmission timer ends it if the client is gone. */
+/* Queues bytes for the client; full-sized segments leave at once (the
+ * short tail waits for the next write or the flush), and the client's
+ * ACKs are taken as they come, so a long reply streams while it is
+ * framed. Blocks while the transmit queue is full; the retransmission
+ * timer ends it if the client is gone. */
 static void net_write(struct channel *ch, const uint8_t *p, size_t len)
 {
     struct net_chan *nc = nc_of(ch);
-    while (len) {
+    for (;;) {
         size_t k = tcp_write(&nc->n, p, len);
         p += k;
         len -= k;
-        if (len) {
-            tcp_output(&nc->n, rdtsc());
+        tcp_output_full(&nc->n, rdtsc());
+        nc->queue_full += len != 0;
+        if (len || e1000_rx_pending(&nc->nic))
             pump(nc);
-        }
+        else
+            e1000_tx_flush(&nc->nic);
+        if (!len)
+            return;
     }
 }
 
-static void net_flush(struct channel *ch) { tcp_output(&nc_of(ch)->n, rdtsc()); }
+static void net_flush(struct channel *ch)
+{
+    struct net_chan *nc = nc_of(ch);
+    tcp_output(&nc->n, rdtsc());
+    e1000_tx_flush(&nc->nic);
+}
 
 /* The counters, when a client leaves: what a slow or broken link did. */
 static void log_counters(struct net_chan *nc)
@@ -76,12 +97,13 @@ static void log_counters(struct net_chan *nc)
     const struct net_counters *c = &nc->n.cnt;
     log_printf(
         "vmm: net: frames in %llu (dropped %llu, bad %llu), out %llu; tcp in %llu, out %llu, "
-        "retransmits %llu, resets %llu, clients refused %llu; ring full %llu\n",
+        "retransmits %llu, resets %llu, clients refused %llu; ring full %llu, queue full %llu\n",
         (unsigned long long)nc->nic.rx_frames, (unsigned long long)nc->nic.rx_dropped,
         (unsigned long long)c->bad, (unsigned long long)nc->nic.tx_frames,
         (unsigned long long)c->tcp_in, (unsigned long long)c->tcp_out,
         (unsigned long long)c->retransmits, (unsigned long long)c->rst_out,
-        (unsigned long long)c->refused, (unsigned long long)nc->nic.tx_full);
+        (unsigned long long)c->refused, (unsigned long long)nc->nic.tx_full,
+        (unsigned long long)nc->queue_full);
 }
 
 static bool net_closed(struct channel *ch)
@@ -97,11 +119,13 @@ static bool net_closed(struct channel *ch)
 static void net_drop(struct channel *ch)
 {
     tcp_abort(&nc_of(ch)->n);
+    e1000_tx_flush(&nc_of(ch)->nic);
     log_counters(nc_of(ch));
 }
 
 static const struct channel_ops net_ops = {
     .name = "net",
+    .keeps_input = true,
     .rx_ready = net_ready,
     .getc = net_getc,
     .write = net_write,

@@ -186,6 +186,7 @@ static void rx_init(struct e1000 *e, uint64_t tsc_us)
         wr(e, r + E1000_RING_SRRCTL, E1000_SRRCTL_BSIZE_2K | E1000_SRRCTL_DESC_ADV_1BUF);
     wr(e, r + E1000_RING_HEAD, 0);
     e->rx_next = 0;
+    e->rx_unflushed = 0;
     if (e->model->queue_enable)
         queue_enable(e, r + E1000_RING_DCTL, tsc_us);
     /* the hardware owns [head, tail) (§3.2.6): all but one descriptor */
@@ -207,6 +208,7 @@ static void tx_init(struct e1000 *e, uint64_t tsc_us)
     wr(e, r + E1000_RING_HEAD, 0);
     wr(e, r + E1000_RING_TAIL, 0);
     e->tx_next = 0;
+    e->tx_unflushed = false;
     wr(e, E1000_TIPG, E1000_TIPG_COPPER);
     wr(e, E1000_TCTL, E1000_TCTL_EN | E1000_TCTL_PSP | E1000_TCTL_CT | E1000_TCTL_COLD);
     if (e->model->queue_enable)
@@ -312,15 +314,28 @@ void e1000_rx_done(struct e1000 *e)
     unsigned i = e->rx_next;
     rx_arm(e, i);
     e->rx_next = (i + 1) % E1000_RX_RING;
+    e->rx_tail = i;
+    if (++e->rx_unflushed >= E1000_RX_BATCH)
+        e1000_rx_flush(e);
+}
+
+void e1000_rx_flush(struct e1000 *e)
+{
+    if (!e->rx_unflushed)
+        return;
+    e->rx_unflushed = 0;
     __asm__ volatile("sfence" ::: "memory");
-    /* The descriptor goes back to the hardware: the tail moves past it
-     * (§3.2.6: the hardware owns [head, tail)). */
-    wr(e, e->model->rx_ring + E1000_RING_TAIL, i);
+    /* The descriptors go back to the hardware: the tail moves past the
+     * last one (§3.2.6: the hardware owns [head, tail)). One register
+     * write for the batch: under emulation each is an exit to the device
+     * model, on hardware a posted write across the bus. */
+    wr(e, e->model->rx_ring + E1000_RING_TAIL, e->rx_tail);
 }
 
 uint8_t *e1000_tx_buf(struct e1000 *e)
 {
     if (!(e->tx[e->tx_next].status & E1000_TXD_DD)) {
+        e1000_tx_flush(e); /* what is queued must go before a descriptor comes free */
         e->tx_full++;
         return 0;
     }
@@ -339,6 +354,17 @@ void e1000_tx_send(struct e1000 *e, size_t len)
     d->cmd = E1000_TXD_EOP | E1000_TXD_IFCS | E1000_TXD_RS;
     e->tx_next = (e->tx_next + 1) % E1000_TX_RING;
     e->tx_frames++;
+    e->tx_unflushed = true;
+}
+
+void e1000_tx_flush(struct e1000 *e)
+{
+    if (!e->tx_unflushed)
+        return;
+    e->tx_unflushed = false;
     __asm__ volatile("sfence" ::: "memory");
+    /* The descriptors up to tx_next are the hardware's (§3.4 "Transmit
+     * Descriptor Ring Structure": it sends [head, tail)): one tail write for every frame queued since the last
+     * (each write is an exit to the device model under emulation). */
     wr(e, e->model->tx_ring + E1000_RING_TAIL, e->tx_next);
 }

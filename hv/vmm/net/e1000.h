@@ -22,6 +22,7 @@
 #define E1000_RX_RING  64 /* descriptors (RDLEN a multiple of 128 bytes: 8254x SDM §13.4.27) */
 #define E1000_TX_RING  64
 #define E1000_BUF      2048 /* RCTL.BSIZE / SRRCTL.BSIZEPACKET 2048 */
+#define E1000_RX_BATCH 16   /* receive descriptors given back per tail write */
 #define E1000_MEM_BARS 3    /* BAR0 registers, and the 82574L's flash and MSI-X table */
 
 /* What one model needs that the others do not (e1000_models.c). */
@@ -55,10 +56,13 @@ struct e1000 {
     uint8_t mac[6];
     volatile struct e1000_rx_desc *rx;
     uint8_t *rx_buf;
-    unsigned rx_next; /* the next descriptor the hardware fills */
+    unsigned rx_next;      /* the next descriptor the hardware fills */
+    unsigned rx_tail;      /* the last descriptor given back, for the next RDT write */
+    unsigned rx_unflushed; /* given back since the last RDT write */
     volatile struct e1000_tx_desc *tx;
     uint8_t *tx_buf;
-    unsigned tx_next; /* the next descriptor we fill */
+    unsigned tx_next;  /* the next descriptor we fill */
+    bool tx_unflushed; /* filled since the last TDT write */
     uint64_t rx_frames, rx_dropped, tx_frames, tx_full;
 };
 
@@ -75,10 +79,15 @@ bool e1000_rx_pending(const struct e1000 *e);
  * points *frame at it, or 0. e1000_rx_done gives the buffer back. */
 size_t e1000_rx(struct e1000 *e, const uint8_t **frame);
 void e1000_rx_done(struct e1000 *e);
+/* The descriptors given back since the last flush reach the hardware
+ * (E1000_RX_BATCH at a time by themselves). */
+void e1000_rx_flush(struct e1000 *e);
 
 /* The buffer of the next transmit descriptor (E1000_BUF bytes), or 0 if
- * the ring is full; e1000_tx_send hands len bytes of it to the NIC. */
+ * the ring is full (what is queued is flushed then); e1000_tx_send queues
+ * len bytes of it, e1000_tx_flush hands the queued frames to the NIC. */
 uint8_t *e1000_tx_buf(struct e1000 *e);
 void e1000_tx_send(struct e1000 *e, size_t len);
+void e1000_tx_flush(struct e1000 *e);
 
 #endif

@@ -2,7 +2,8 @@
  * The VMM's network stack, just enough for one control connection:
  * Ethernet II, ARP replies (RFC 826), IPv4 without fragments (RFC 791),
  * ICMP echo (RFC 792) and one TCP connection at a time on one port
- * (RFC 793, RFC 1122 §4.2, RFC 6298 for the retransmission timer).
+ * (RFC 793, RFC 1122 §4.2, RFC 6298 for the retransmission timer, RFC
+ * 5681 §4.2 for the delayed ACK).
  *
  * It knows nothing of the hardware: frames come in through net_input and
  * go out through the netif's two ops (a transmit buffer, then send), so
@@ -23,6 +24,7 @@
 #define TCP_TXQ          131072 /* bytes for the client, sent or not, not acknowledged */
 #define TCP_RETRIES      8
 #define TCP_SYN_GRACE_MS 250
+#define TCP_DELACK_MS    20 /* RFC 1122 §4.2.3.2: well under 0.5 s */
 
 enum tcp_state { TCP_LISTEN, TCP_SYN_RCVD, TCP_ESTABLISHED, TCP_LAST_ACK };
 
@@ -36,6 +38,11 @@ struct tcp {
     uint32_t snd_wnd;               /* the peer's window */
     uint32_t rcv_nxt;
     uint32_t adv_wnd; /* the window we advertised last */
+    /* A delayed ACK (RFC 1122 §4.2.3.2, RFC 5681 §4.2): in-order data is
+     * acknowledged by our next segment, or at ack_deadline (0: none owed),
+     * or at once when a second full-sized segment is owed one. */
+    uint64_t ack_deadline;
+    uint32_t ack_owed; /* bytes received since our last ACK */
     /* queues: rings */
     uint8_t rxq[TCP_RXQ];
     uint32_t rx_head, rx_len;
@@ -67,6 +74,9 @@ struct netif_ops {
      * transmit ring is full; send hands len bytes of it to the NIC. */
     uint8_t *(*tx_buf)(struct netif *n);
     void (*tx_send)(struct netif *n, size_t len);
+    /* The frames sent since the last flush go to the hardware (one tail
+     * register write for all of them); 0 if tx_send does it itself. */
+    void (*tx_flush)(struct netif *n);
 };
 
 struct net_counters {
@@ -128,6 +138,15 @@ bool tcp_getc(struct netif *n, uint8_t *b);
 size_t tcp_write(struct netif *n, const uint8_t *p, size_t len);
 /* Sends what the peer's window allows. */
 void tcp_output(struct netif *n, uint64_t now);
+/* The same, full-sized segments only: the short tail waits for more data
+ * or tcp_output (a reply being written goes out as it is built). */
+void tcp_output_full(struct netif *n, uint64_t now);
+/* The frames queued since the last flush go to the NIC (netif_ops.tx_flush). */
+static inline void net_tx_flush(struct netif *n)
+{
+    if (n->ops->tx_flush)
+        n->ops->tx_flush(n);
+}
 /* Drops the connection with a RST (a silent client). */
 void tcp_abort(struct netif *n);
 bool tcp_connected(const struct netif *n);

@@ -95,6 +95,10 @@ static bool emit(struct netif *n, const uint8_t *mac, uint32_t ip, uint16_t port
     put16(s + 16, tcp_cksum(n->ip, ip, s, hl + len));
     if (!(flags & F_RST))
         t->adv_wnd = wnd;
+    if ((flags & F_ACK) && ack == t->rcv_nxt) {
+        t->ack_deadline = 0; /* this segment carries the ACK owed */
+        t->ack_owed = 0;
+    }
     n->cnt.tcp_out++;
     ip_send(n, f, hl + len);
     return true;
@@ -124,6 +128,8 @@ static void to_listen(struct tcp *t)
 {
     t->state = TCP_LISTEN;
     t->rto_deadline = 0;
+    t->ack_deadline = 0;
+    t->ack_owed = 0;
     t->rx_len = t->tx_len = t->old_len = 0;
 }
 
@@ -239,8 +245,19 @@ static void data_input(struct netif *n, uint32_t seq, const uint8_t *data, uint3
         close_after_fin(n, now);
         return;
     }
+    if (take == dlen && take) {
+        /* In order and all taken: the ACK may wait for our reply (RFC 1122
+         * §4.2.3.2), but not past a second full-sized segment (RFC 5681
+         * §4.2). */
+        t->ack_owed += take;
+        if (t->ack_owed < 2u * t->peer_mss) {
+            if (!t->ack_deadline)
+                t->ack_deadline = now + n->tsc_hz / 1000 * TCP_DELACK_MS;
+            return;
+        }
+    }
 ack:
-    send_ctl(n, F_ACK);
+    send_ctl(n, F_ACK); /* out of order, a duplicate, a full window: at once (RFC 5681 §4.2) */
 }
 
 void tcp_input(struct netif *n, const uint8_t mac[6], uint32_t src, const uint8_t *s, size_t len,
@@ -346,7 +363,9 @@ bad:
     n->cnt.bad++;
 }
 
-void tcp_output(struct netif *n, uint64_t now)
+/* Sends from the queue what the window allows; with cork, a segment
+ * shorter than the MSS only if the window, not the queue, cuts it. */
+static void output(struct netif *n, uint64_t now, bool cork)
 {
     struct tcp *t = &n->tcp;
     if (t->state != TCP_ESTABLISHED)
@@ -356,6 +375,8 @@ void tcp_output(struct netif *n, uint64_t now)
         if (sent >= t->tx_len || sent >= t->snd_wnd)
             return;
         uint32_t len = t->tx_len - sent;
+        if (cork && len < t->peer_mss)
+            return;
         if (len > t->snd_wnd - sent)
             len = t->snd_wnd - sent;
         if (len > t->peer_mss)
@@ -370,10 +391,14 @@ void tcp_output(struct netif *n, uint64_t now)
     }
 }
 
+void tcp_output(struct netif *n, uint64_t now) { output(n, now, false); }
+void tcp_output_full(struct netif *n, uint64_t now) { output(n, now, true); }
+
 bool tcp_due(const struct netif *n, uint64_t now)
 {
     const struct tcp *t = &n->tcp;
-    return t->rx_len || t->gone || t->syn.on || (t->rto_deadline && now >= t->rto_deadline);
+    return t->rx_len || t->gone || t->syn.on || (t->rto_deadline && now >= t->rto_deadline) ||
+           (t->ack_deadline && now >= t->ack_deadline);
 }
 
 /* The SYN held back: accepted once the connection is over, refused after
@@ -397,6 +422,8 @@ void tcp_tick(struct netif *n, uint64_t now)
 {
     struct tcp *t = &n->tcp;
     held_syn(n, now);
+    if (t->ack_deadline && now >= t->ack_deadline && t->state == TCP_ESTABLISHED)
+        send_ctl(n, F_ACK); /* the delayed ACK: no reply came to carry it */
     if (!t->rto_deadline || now < t->rto_deadline)
         return;
     if (++t->retries > TCP_RETRIES) {
