@@ -107,7 +107,7 @@ def test_a_hole_in_the_middle_raises_with_its_address() -> None:
 def test_an_interrupted_pipeline_owes_its_replies() -> None:
     """The caller leaves with requests on the line: their replies are consumed
     before the next request, which gets its own reply."""
-    vm, stub = vm_on(NET)
+    vm, _ = vm_on(NET)
     s = vm._session
     assert s is not None
     replies = s.pipeline((f"qRfx.PhysReadBin:{a:x},4" for a in range(0, 40, 4)), depth=3)
