@@ -346,6 +346,11 @@ static void test_delayed_ack_and_cork(void)
     nout = 0;
     tcp_output_full(n, 3 * HZ);
     CHECK(nout == 0, "the short tail waits");
+    /* the client's ACK while the reply is being written: still no tail */
+    n->tcp.cork = true;
+    feed(n, f, tcp_seg(f, 41000, 7006 + 2 * 536, us + 6 + 536, 0x10, 0, 0), 3 * HZ);
+    CHECK(nout == 0, "an ACK while corked sends no short segment (%u)", nout);
+    n->tcp.cork = false;
     tcp_output(n, 3 * HZ);
     CHECK(nout == 1 && dlen_of(0) == 464 && (flags_of(0) & 0x08), "then goes, with PSH");
 

@@ -69,6 +69,7 @@ static bool net_getc(struct channel *ch, uint8_t *b)
 static void net_write(struct channel *ch, const uint8_t *p, size_t len)
 {
     struct net_chan *nc = nc_of(ch);
+    nc->n.tcp.cork = true;
     for (;;) {
         size_t k = tcp_write(&nc->n, p, len);
         p += k;
@@ -87,6 +88,7 @@ static void net_write(struct channel *ch, const uint8_t *p, size_t len)
 static void net_flush(struct channel *ch)
 {
     struct net_chan *nc = nc_of(ch);
+    nc->n.tcp.cork = false;
     tcp_output(&nc->n, rdtsc());
     e1000_tx_flush(&nc->nic);
 }

@@ -43,6 +43,9 @@ struct tcp {
      * or at once when a second full-sized segment is owed one. */
     uint64_t ack_deadline;
     uint32_t ack_owed; /* bytes received since our last ACK */
+    /* The session is writing a reply (tcp_output_full): an ACK that opens
+     * the window sends full segments only, the tail waits for the flush. */
+    bool cork;
     /* queues: rings */
     uint8_t rxq[TCP_RXQ];
     uint32_t rx_head, rx_len;

@@ -224,6 +224,8 @@ static void close_after_fin(struct netif *n, uint64_t now)
     arm(n, now);
 }
 
+static void output(struct netif *n, uint64_t now, bool cork);
+
 /* Takes in-order data (and a FIN); anything else gets a duplicate ACK. */
 static void data_input(struct netif *n, uint32_t seq, const uint8_t *data, uint32_t dlen, bool fin,
                        uint64_t now)
@@ -357,7 +359,7 @@ void tcp_input(struct netif *n, const uint8_t mac[6], uint32_t src, const uint8_
     }
     if (dlen || (fl & F_FIN))
         data_input(n, seq, s + hl, dlen, fl & F_FIN, now);
-    tcp_output(n, now);
+    output(n, now, t->cork); /* a reply being written keeps its short tail */
     return;
 bad:
     n->cnt.bad++;
