@@ -424,8 +424,12 @@ void tcp_tick(struct netif *n, uint64_t now)
 {
     struct tcp *t = &n->tcp;
     held_syn(n, now);
-    if (t->ack_deadline && now >= t->ack_deadline && t->state == TCP_ESTABLISHED)
-        send_ctl(n, F_ACK); /* the delayed ACK: no reply came to carry it */
+    if (t->ack_deadline && now >= t->ack_deadline) {
+        if (t->state == TCP_ESTABLISHED)
+            send_ctl(n, F_ACK); /* the delayed ACK: no reply came to carry it */
+        else
+            t->ack_deadline = 0; /* nothing to acknowledge on: tcp_due stays quiet */
+    }
     if (!t->rto_deadline || now < t->rto_deadline)
         return;
     if (++t->retries > TCP_RETRIES) {
