@@ -541,6 +541,40 @@ static void test_summary_and_xml(void)
 }
 
 /* A reply that does not fit is refused whole, not cut. */
+/* The packet size follows the channel: 16 KiB on a UART (the default of
+ * the table above is STUB_PACKET_SIZE, the network's), with no
+ * rfx.pipeline; requests past it are refused, an `m` is cut to it. */
+static bool reply_has(const char *want)
+{
+    static char text[512];
+    size_t n = r.len < sizeof(text) - 1 ? r.len : sizeof(text) - 1;
+    memcpy(text, r.buf, n);
+    text[n] = 0;
+    return strstr(text, want) != 0;
+}
+
+static void test_small_packets(void)
+{
+    fresh();
+    s.packet_size = STUB_PACKET_SMALL;
+    run("qSupported");
+    CHECK(r.len > 15 && !memcmp(r.buf, "PacketSize=4000;", 16) && !reply_has("rfx"),
+          "a UART's qSupported: %s", shown());
+    run("qRfx.PhysReadBin:0,3ff9");
+    CHECK(reply_is("E01"), "PhysReadBin past 0x3ff8: E01 (%s)", shown());
+    run("qRfx.PhysReadBin:0,3ff8");
+    CHECK(r.len == 0x3ff9 && r.buf[0] == 'b', "0x3ff8 bytes fit (%zu)", r.len);
+    run("qRfx.PhysRead:0,1ffd");
+    CHECK(reply_is("E01"), "hex PhysRead past 0x1ffc: E01");
+    run("m0,8000");
+    CHECK(r.len == 2 * 0x1ffc, "m is cut to the packet (%zu hex digits)", r.len);
+    s.pipeline = true;
+    s.packet_size = 0;
+    run("qSupported");
+    CHECK(!memcmp(r.buf, "PacketSize=20000;", 17) && reply_has(";rfx.pipeline+"),
+          "the network's: %s", shown());
+}
+
 static void test_overflow(void)
 {
     char small[64];
@@ -588,6 +622,7 @@ int main(void)
     test_effects();
     test_monitor();
     test_summary_and_xml();
+    test_small_packets();
     test_overflow();
     test_fuzz();
     return check_report();

@@ -111,7 +111,7 @@ static enum stub_action gdb_cmd_qsupported(struct stub *s, struct reply *r, char
     reply_fmt(r,
               "PacketSize=%x;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;"
               "QStartNoAckMode+%s",
-              STUB_PACKET_SIZE, s->pipeline ? ";rfx.pipeline+" : "");
+              (unsigned)stub_packet_size(s), s->pipeline ? ";rfx.pipeline+" : "");
     return STUB_STAY;
 }
 
@@ -135,8 +135,8 @@ static enum stub_action gdb_cmd_qxfer(struct stub *s, struct reply *r, char *p, 
         reply_str(r, "E00");
         return STUB_STAY;
     }
-    if (len > STUB_PACKET_SIZE - 8)
-        len = STUB_PACKET_SIZE - 8;
+    if (len > stub_packet_size(s) - 8)
+        len = stub_packet_size(s) - 8;
     if (off >= xlen) {
         reply_str(r, "l");
         return STUB_STAY;
@@ -235,8 +235,8 @@ static enum stub_action gdb_cmd_read_mem(struct stub *s, struct reply *r, char *
         reply_str(r, "E01");
         return STUB_STAY;
     }
-    if (len > (STUB_PACKET_SIZE - 8) / 2)
-        len = (STUB_PACKET_SIZE - 8) / 2;
+    if (len > (stub_packet_size(s) - 8) / 2)
+        len = (stub_packet_size(s) - 8) / 2;
     size_t got = s->t->mem_read(s->ctx, s->gthread, s->mem_phys, s->active_cr3, addr, data, len);
     if (!got && len) {
         reply_str(r, "E14");

@@ -36,7 +36,7 @@ static void rfx_sysregs(struct stub *s, struct reply *r)
 static void rfx_phys_read(struct stub *s, struct reply *r, const char *p, size_t n, bool binary)
 {
     uint64_t a[2];
-    size_t max = binary ? STUB_PACKET_SIZE - 8 : (STUB_PACKET_SIZE - 8) / 2;
+    size_t max = binary ? stub_packet_size(s) - 8 : (stub_packet_size(s) - 8) / 2;
     if (stub_parse_list(p, n, a, 2) != 2 || a[1] > max) {
         reply_str(r, "E01");
         return;
@@ -64,7 +64,7 @@ static void rfx_phys_read(struct stub *s, struct reply *r, const char *p, size_t
 static void rfx_virt_read_bin(struct stub *s, struct reply *r, const char *p, size_t n)
 {
     uint64_t a[3];
-    if (stub_parse_list(p, n, a, 3) != 3 || a[2] > STUB_PACKET_SIZE - 8) {
+    if (stub_parse_list(p, n, a, 3) != 3 || a[2] > stub_packet_size(s) - 8) {
         reply_str(r, "E01");
         return;
     }

@@ -543,6 +543,7 @@ void control_init(struct vm *vm)
     rsp_rx_init(&c->rx);
     open_channel(c, vm);
     c->s.pipeline = c->ch.ops->keeps_input;
+    c->s.packet_size = c->ch.ops->keeps_input ? STUB_PACKET_SIZE : STUB_PACKET_SMALL;
     c->s.tsc_hz = vm->tsc_hz;
     c->timeout_tsc =
         c->s.tsc_hz * (vm->info->ctrl_timeout ? vm->info->ctrl_timeout : SESSION_TIMEOUT_S);

@@ -21,7 +21,8 @@
 
 #include "lib/rsp.h"
 
-#define STUB_PACKET_SIZE   RSP_MAX_PACKET /* advertised PacketSize: 128 KiB replies */
+#define STUB_PACKET_SIZE   RSP_MAX_PACKET /* the buffers: 128 KiB replies */
+#define STUB_PACKET_SMALL  0x4000         /* PacketSize on a UART (stub.packet_size) */
 #define STUB_EVENT_MAX     200
 #define STUB_CPUID_FILTERS 16
 #define STUB_MSR_FILTERS   16
@@ -135,8 +136,12 @@ struct stub {
 
     /* protocol */
     bool noack;
-    bool
-        pipeline; /* the channel keeps what the client sends meanwhile (qSupported rfx.pipeline+) */
+    /* the channel keeps what the client sends meanwhile (qSupported rfx.pipeline+) */
+    bool pipeline;
+    /* The PacketSize advertised and the most a reply carries, at most
+     * STUB_PACKET_SIZE (0: that): 128 KiB on the network, 16 KiB on a
+     * UART, where a 128 KiB reply takes 11 s at 115200 baud. */
+    size_t packet_size;
     bool mem_phys;       /* memory packets address physical memory */
     uint64_t active_cr3; /* 0: each thread's own cr3 */
     bool active_cr3_keep;
@@ -160,6 +165,11 @@ struct stub {
     uint64_t ctrlc_window;
     uint64_t tsc_hz;
 };
+
+static inline size_t stub_packet_size(const struct stub *s)
+{
+    return s->packet_size && s->packet_size < STUB_PACKET_SIZE ? s->packet_size : STUB_PACKET_SIZE;
+}
 
 /* commands.c: dispatches one packet (NUL-terminated at pkt[len]). */
 enum stub_action stub_dispatch(struct stub *s, struct reply *r, char *pkt, size_t len);
