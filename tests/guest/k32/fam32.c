@@ -381,3 +381,51 @@ void fam_smp(const struct group *g)
             (void)*(volatile uint32_t *)(uintptr_t)box[5];
     }
 }
+
+/*
+ * The TSC's rate as CPUID claims it and as it runs (tests/lab/test_vmx_fast.py):
+ * the claim is leaf 15h's crystal ECX * EBX / EAX, or, with ECX 0 (the
+ * crystal not enumerated), leaf 16h's base frequency EAX in MHz -- what
+ * Linux takes the TSC's rate for (SDM Vol.2A CPUID, leaves 15H and 16H);
+ * the rate is the TSC's ticks over a 50 ms one-shot of PIT channel 2 in
+ * mode 0 (Intel 8254 data sheet; gate and OUT2 in port 61h bits 0 and 5).
+ * Runs only when named (only=tscfreq).
+ */
+#define PIT_HZ 1193182u
+
+static uint64_t tsc_now(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+void fam_tscfreq(const struct group *g)
+{
+    uint32_t max[4], l15[4] = {0}, l16[4] = {0};
+    uint64_t claim = 0;
+    (void)g;
+    cpuid_count(0, 0, max);
+    if (max[0] >= 0x15)
+        cpuid_count(0x15, 0, l15);
+    if (max[0] >= 0x16)
+        cpuid_count(0x16, 0, l16);
+    if (l15[0] && l15[1] && l15[2])
+        claim = (uint64_t)l15[2] * l15[1] / l15[0];
+    else if (l16[0])
+        claim = (uint64_t)(l16[0] & 0xffff) * 1000000u;
+    report("leaves", "ok max=0x%x l15=%x:%x:%x l16=%x", max[0], l15[0], l15[1], l15[2], l16[0]);
+
+    uint8_t p61 = inb(0x61);
+    outb(0x61, (uint8_t)((p61 & ~0x02) | 0x01));
+    outb(0x43, 0xb0);
+    outb(0x42, (PIT_HZ / 20) & 0xff);
+    outb(0x42, (PIT_HZ / 20) >> 8);
+    uint64_t t0 = tsc_now();
+    for (uint32_t i = 0; i < 100000000u && !(inb(0x61) & 0x20); i++)
+        ;
+    uint64_t t1 = tsc_now();
+    outb(0x61, p61);
+    tk_printf("RFXS tscfreq claim_hz=%llu measured_hz=%llu\n", (unsigned long long)claim,
+              (unsigned long long)((t1 - t0) * 20));
+}
