@@ -429,3 +429,60 @@ void fam_tscfreq(const struct group *g)
     tk_printf("RFXS tscfreq claim_hz=%llu measured_hz=%llu\n", (unsigned long long)claim,
               (unsigned long long)((t1 - t0) * 20));
 }
+
+/*
+ * The TSC-deadline timer against the VM's own TSC, after stops the VM does
+ * not see (tests/lab/test_vmx_fast.py): the timer fires when the TSC
+ * reaches IA32_TSC_DEADLINE (SDM Vol.3A §12.5.4.1), and the VMM takes a
+ * client's stop off the VM's TSC. Each round waits for a debugger to write
+ * the round's number at TSCDL_MAILBOX (while it holds the VM stopped), arms
+ * the timer at RDTSC + TSCDL_TICKS with IF clear and watches the IRR for
+ * the timer's vector: the line says how far short of its deadline the TSC
+ * was when it came (early=, 0 when on time) and how far past (late=).
+ * Runs only when named (only=tscdl).
+ */
+#define TSCDL_MAILBOX 0x6f40u     /* +0 the round a debugger asks for, +4 the last one run */
+#define TSCDL_TICKS   20000000ull /* 0.2 s of Bochs's TSC at ips=100000000 */
+#define LAPIC_SVR     0xfee000f0u
+#define LAPIC_LVT_TMR 0xfee00320u /* bits 18:17 = 10b: TSC-deadline mode */
+#define LAPIC_IRR     0xfee00200u /* 8 words, 16 bytes apart */
+#define MSR_TSC_DEADLINE         0x6e0u
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+
+static bool irr_has(unsigned vec)
+{
+    return *(volatile uint32_t *)(uintptr_t)(LAPIC_IRR + 0x10 * (vec / 32)) & (1u << (vec % 32));
+}
+
+void fam_tscdl(const struct group *g)
+{
+    volatile uint32_t *box = (volatile uint32_t *)TSCDL_MAILBOX;
+    (void)g;
+    box[0] = box[1] = 0;
+    if (!(cpu.l1_ecx & CPUID_1_ECX_TSC_DEADLINE)) {
+        report_skip("deadline", "no-tsc-deadline");
+        return;
+    }
+    *(volatile uint32_t *)LAPIC_SVR = 0x1ff; /* the APIC software-enabled */
+    *(volatile uint32_t *)LAPIC_LVT_TMR = (2u << 17) | VEC_IPI;
+    tk_printf("RFXS tscdl ready mailbox=0x%x\n", TSCDL_MAILBOX);
+    for (;;) {
+        uint32_t round = box[0];
+        if (round == box[1]) {
+            (void)inb(0x61);
+            continue;
+        }
+        __asm__ volatile("cli");
+        uint64_t t0 = tsc_now(), deadline = t0 + TSCDL_TICKS, now;
+        wrmsr(MSR_TSC_DEADLINE, deadline);
+        do
+            now = tsc_now();
+        while (!irr_has(VEC_IPI) && now - t0 < 20 * TSCDL_TICKS);
+        bool fired = irr_has(VEC_IPI);
+        __asm__ volatile("sti; nop; cli"); /* taken: probe_handle() ends it with an EOI */
+        tk_printf("RFXS tscdl round=%u fired=%u early=%llu late=%llu\n", round, fired,
+                  (unsigned long long)(now < deadline ? deadline - now : 0),
+                  (unsigned long long)(now > deadline ? now - deadline : 0));
+        box[1] = round;
+    }
+}
