@@ -8,8 +8,11 @@
  * nothing, neither the TSC nor its local APIC timer. Bochs's
  * corei7_skylake_x claims 3.5 GHz (leaf 16h) while its TSC counts at its
  * `ips` rate (100 MHz in the lab): Linux's clock then ran 35 times slow
- * under the VMM (issue 11: a `sleep 2` did not end within a minute; Bochs
- * gives that CPUID to any OS, with or without the VMM). Where the claim is that far
+ * under the VMM (issue 11: a `sleep 2` did not end within a minute).
+ * Bochs gives that CPUID to any OS, with or without the VMM; without it
+ * the same slow clock cost little wall time (Bochs skips an idle core's
+ * time), while under the VMM the machine's time ran at about half of wall
+ * time with the guest idle (docs/vmx.md). Where the claim is that far
  * off, the VM reads both leaves as zeros (core/cpuid.c), as a CPU that
  * enumerates neither, and the OS measures the rates itself against the
  * PIT, the HPET or the ACPI timer, as it does on every CPU before these
