@@ -4,11 +4,11 @@
  * An OS may take the TSC's rate from CPUID instead of measuring it:
  * leaf 15h gives the TSC/crystal ratio EBX/EAX and the crystal's rate ECX
  * (0: not enumerated); leaf 16h EAX[15:0] the base frequency in MHz (SDM
- * Vol.2A CPUID, leaves 15H and 16H). Linux takes ECX * EBX / EAX, or, with
- * ECX 0, the base frequency of leaf 16h (arch/x86/kernel/tsc.c
- * native_calibrate_tsc(), cpu_khz_from_cpuid()), and then calibrates
- * nothing: neither the TSC nor the local APIC timer, whose period it
- * derives from the same crystal.
+ * Vol.2A CPUID, leaves 15H and 16H). Linux 6.1 takes ECX * EBX / EAX, or,
+ * with ECX 0, the base frequency of leaf 16h -- its boot log then says
+ * "tsc: Detected N MHz" with no "calibration" line (docs/vmx.md) -- and
+ * calibrates nothing: neither the TSC nor the local APIC timer, whose
+ * period it derives from the same leaves.
  */
 #ifndef LIB_TSCFREQ_H
 #define LIB_TSCFREQ_H
