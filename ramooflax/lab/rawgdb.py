@@ -142,6 +142,25 @@ class RawGdb:
             if rsp.is_stop(data):
                 return data
 
+    def first_stop(self, timeout: float = 60, every: float = 5) -> bytes:
+        """`?` as a new client after someone else's flood: the line may still
+        carry the stub's replies to the flood (skipped up to the stop reply),
+        and the flood's last half packet may swallow our first `$` -- a
+        checksum digit expected, the packet is bad and, in no-ack mode, never
+        answered -- so `?` is asked again every `every` seconds. Whatever
+        else the stub still sends is drained afterwards."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.send("?")
+            try:
+                stop = self.wait_stop(min(every, max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                continue
+            self.drain()
+            return stop
+
     def monitor(self, command: str, timeout: float = 30) -> str:
         """`qRcmd`; the `O` text up to the final OK (or a hex reply)."""
         self.console.clear()

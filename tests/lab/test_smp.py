@@ -10,6 +10,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -253,6 +254,35 @@ def test_python_sees_every_vcpu(machines: dict[str, Machine]) -> None:
     finally:
         vm.detach()
     assert machine.run("echo alive").output == "alive\n"
+
+
+DETACHES = 40
+STALL_S = 5  # well under ctrl_timeout (10 s): the time a stopped VM would wait
+
+
+@pytest.mark.machines("hv_amd64_4")
+def test_no_vcpu_stops_the_vm_after_a_detach(machines: dict[str, Machine]) -> None:
+    """A client's first bytes can reach two vCPUs' polls at once, each then
+    taking them for the start of a packet; the one that waited while the
+    other served must not stop the VM again once the session is over (it
+    would serve nobody until ctrl_timeout). Attach and detach, again and
+    again, with every vCPU exiting; after each detach the guest answers."""
+    machine = machines["hv_amd64_4"]
+    port = machine.free_ctrl_port()
+    mark = len(machine.log_text())
+    pids = busy(machine, 4, "cat /proc/uptime > /dev/null")  # exits on every vCPU
+    try:
+        for i in range(DETACHES):
+            with VM(CPUFamily.AMD, f"127.0.0.1:{port}", keepalive=None) as vm:
+                assert vm.status().threads == 4
+            t0 = time.monotonic()
+            assert machine.run(f"echo pass{i}", timeout=30).output == f"pass{i}\n"
+            took = time.monotonic() - t0
+            assert took < STALL_S, f"detach {i}: the guest answered after {took:.1f} s"
+    finally:
+        machine.run(f"kill {' '.join(pids)}")
+    log = machine.log_text()[mark:]
+    assert "timeout: no packet while the VM was stopped" not in log, log[-3000:]
 
 
 @pytest.mark.machines("hv_amd64_4")

@@ -280,7 +280,7 @@ def test_fuzz_while_every_vcpu_is_busy(hv_amd64_wait: Machine) -> None:
         reader.join()
     # A new client: it is served, and its detach resumes every vCPU.
     with RawGdb.connect(ctrl_port(machine)) as client:
-        assert client.command("?", timeout=60)[:1] == b"T"
+        assert client.first_stop()[:1] == b"T"
         status = rawgdb.parse_status(client.command("qRfx.Status"))
         assert int(status["threads"], 16) == ncpus, status
         assert client.command("D") == b"OK"

@@ -97,6 +97,7 @@
 #define MSR_SYSENTER_EIP   0x00000176
 #define MSR_DEBUGCTL       0x000001d9
 #define MSR_PAT            0x00000277
+#define MSR_TSC_DEADLINE   0x000006e0
 #define MSR_X2APIC_ICR     0x00000830
 #define MSR_EFER           0xc0000080
 #define MSR_STAR           0xc0000081

@@ -68,6 +68,7 @@ struct ctrl {
     struct rsp_rx rx;
     bool packet_waiting;      /* rx holds a packet that arrived while we sent */
     bool session;             /* a client has talked to us since the last detach */
+    uint32_t ended;           /* sessions ended so far (take_session() compares) */
     bool noack_ack_due;       /* the client still owes the ack of QStartNoAckMode's OK */
     uint64_t timeout_tsc;     /* client silence that ends a stopped session */
     uint64_t quiet_tsc;       /* the VM's TSC at the last poll that found the line quiet */

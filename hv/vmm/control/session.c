@@ -168,6 +168,7 @@ static void end_session(struct ctrl *c, const char *why)
     stub_session_reset(&c->s);
     c->session = false;
     c->hangup = false;
+    c->ended++;
     for (unsigned i = 0; i < c->vm->nvcpus; i++)
         cv_of(c->vm->vcpus[i])->event_pending = false;
     log_printf("vmm: control: client detached (%s)\n", why);
@@ -203,23 +204,49 @@ static void stop_others(struct ctrl *c, struct vcpu *v)
     }
 }
 
-/* Makes v the owner: the others stop. If another vCPU owns the session, v
- * waits parked until it may have it. */
-static void park(struct ctrl *c, struct vcpu *v);
-static void take_session(struct ctrl *c, struct vcpu *v)
+/* Why a vCPU stops for the session. Each is asked again if the vCPU had
+ * to wait for another's session first: by then that session may have
+ * answered it, or ended with a detach -- a stop reported then would reach
+ * no client, and the VM would wait ctrl_timeout for one. */
+typedef bool stop_reason(struct ctrl *c, uint32_t ended);
+
+/* An event or an interrupt of the client's session: still due while that
+ * session lasts. */
+static bool same_session(struct ctrl *c, uint32_t ended) { return c->ended == ended; }
+
+/* The line: a packet is waiting, or half of one (another vCPU's session
+ * serves both and leaves rx empty). */
+static bool line_busy(struct ctrl *c, uint32_t ended)
 {
+    (void)ended;
+    return c->packet_waiting || rsp_rx_busy(&c->rx);
+}
+
+/* Makes v the owner: the others stop. If another vCPU owns the session, v
+ * waits parked until it may have it, then takes it only if `why` still
+ * holds: false means v runs on, owning nothing. */
+static void park(struct ctrl *c, struct vcpu *v);
+static bool take_session(struct ctrl *c, struct vcpu *v, stop_reason *why)
+{
+    uint32_t ended = c->ended;
+    bool waited = false;
     for (;;) {
         spin_lock(&c->lock);
         if (!c->owner || c->owner == v) {
+            if (waited && !why(c, ended)) {
+                spin_unlock(&c->lock);
+                return false;
+            }
             bool fresh = c->owner != v;
             c->owner = v;
             spin_unlock(&c->lock);
             if (fresh)
                 stop_others(c, v);
-            return;
+            return true;
         }
         spin_unlock(&c->lock);
         park(c, v);
+        waited = true;
     }
 }
 
@@ -278,15 +305,21 @@ static void log_attach(struct ctrl *c)
 }
 
 /*
- * The stopped VM: serve packets until one resumes it. v is the vCPU that
- * stopped, on whose core this runs, and owns the session. Returns when v
- * must run again: alone (a step) or with the others.
+ * The stopped VM: report the stop (if `reply`), then serve packets until
+ * one resumes it. v is the vCPU that stopped, on whose core this runs,
+ * and owns the session; it alone reads the line meanwhile (a vCPU that
+ * polled before it stopped gives up the line at once). Returns when v must
+ * run again: alone (a step) or with the others.
  */
-static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
+static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
 {
     uint64_t t0 = rdtsc();
     enum stub_action a = STUB_RESUME;
+    bool have_packet = false;
     ctrl_hw_save(v);
+    spin_lock(&c->line);
+    if (reply)
+        report_stop(c, v, reply);
     for (;;) {
         if (c->packet_waiting) {
             c->packet_waiting = false;
@@ -348,6 +381,7 @@ static void serve(struct ctrl *c, struct vcpu *v, bool have_packet)
         if (a != STUB_STAY)
             break;
     }
+    spin_unlock(&c->line);
     ctrl_hw_restore(v);
     v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
     c->quiet_tsc = vcpu_guest_tsc(v);
@@ -382,7 +416,8 @@ static void drop_client(struct ctrl *c, struct vcpu *v)
         rsp_rx_init(&c->rx);
         return;
     }
-    take_session(c, v);
+    if (!take_session(c, v, same_session))
+        return; /* another vCPU's session saw the hang-up first */
     ctrl_hw_save(v);
     detach(c, "the client closed the connection");
     ctrl_hw_restore(v);
@@ -390,13 +425,11 @@ static void drop_client(struct ctrl *c, struct vcpu *v)
     ctrl_release(c);
 }
 
-/* v reports a stop and serves. */
-static void stop_and_serve(struct ctrl *c, struct vcpu *v, const char *reply, bool have_packet)
+/* v reports a stop to the client's session and serves. */
+static void stop_and_serve(struct ctrl *c, struct vcpu *v, const char *reply)
 {
-    take_session(c, v);
-    if (reply)
-        report_stop(c, v, reply);
-    serve(c, v, have_packet);
+    if (take_session(c, v, same_session))
+        serve(c, v, reply);
 }
 
 void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
@@ -410,7 +443,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
         park(c, v);
     if (cv->event_pending) {
         cv->event_pending = false;
-        stop_and_serve(c, v, cv->event, false);
+        stop_and_serve(c, v, cv->event);
         return;
     }
     /* A step under way (c->owner == v, the others parked) still reads the
@@ -434,7 +467,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             spin_unlock(&c->line);
             if (stepping)
                 ctrl_step_abandon(v);
-            stop_and_serve(c, v, "T02", false);
+            stop_and_serve(c, v, "T02");
             return;
         case RSP_EV_PACKET:
             /* A packet while the VM runs is a new client's (gdb's first
@@ -444,10 +477,12 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
             if (c->session)
                 end_session(c, "a new client: the previous one vanished while the VM ran");
             c->last_packet_tsc = 0; /* a first packet is a new client's */
+            c->packet_waiting = true;
             spin_unlock(&c->line);
-            take_session(c, v);
-            set_stop(c, v, "T05");
-            serve(c, v, true);
+            if (take_session(c, v, line_busy)) {
+                set_stop(c, v, "T05");
+                serve(c, v, 0);
+            }
             return;
         case RSP_EV_BAD:
             if (!c->s.noack)
@@ -468,9 +503,10 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
     if (rsp_rx_busy(&c->rx)) {
         if (stepping)
             ctrl_step_abandon(v);
-        take_session(c, v);
-        set_stop(c, v, "T05");
-        serve(c, v, false);
+        if (take_session(c, v, line_busy)) {
+            set_stop(c, v, "T05");
+            serve(c, v, 0);
+        }
         return;
     }
     c->quiet_tsc = now;
@@ -484,9 +520,9 @@ void ctrl_hook_first_entry(struct vcpu *v)
     log_printf("vmm: ctrl_wait: the VM waits at its first instruction for a client\n");
     uint64_t saved = c->timeout_tsc;
     c->timeout_tsc = ~0ull;
-    take_session(c, v);
+    take_session(c, v, same_session);
     set_stop(c, v, "T05");
-    serve(c, v, false);
+    serve(c, v, 0);
     c->timeout_tsc = saved;
 }
 

@@ -19,6 +19,7 @@ struct cpu_caps {
     unsigned maxphyaddr;   /* CPUID 8000_0008 EAX[7:0] */
     bool long_mode;
     bool page1gb;
+    bool tsc_leaves_hidden; /* CPUID 15h and 16h read as zeros: their TSC rate is wrong (tsc.c) */
 };
 
 struct vm;

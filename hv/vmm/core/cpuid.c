@@ -4,7 +4,8 @@
  * the CPU derives from a control register taken from the VM's register,
  * not the VMM's (the VMM runs CPUID with its own CR4): leaf 1 ECX.OSXSAVE
  * mirrors CR4.OSXSAVE and leaf 7 ECX.OSPKE mirrors CR4.PKE (APM Vol.3
- * Appendix E.3.2, E.3.6; SDM Vol.2 "CPUID").
+ * Appendix E.3.2, E.3.6; SDM Vol.2 "CPUID"); and leaves 15h and 16h read
+ * as zeros where the TSC rate they give is not the TSC's (core/tsc.c).
  */
 #include "common/cpu.h"
 #include "hw/x86.h"
@@ -35,6 +36,8 @@ int exit_cpuid(struct vcpu *v)
         mirror(&r[2], CPUID_1_ECX_OSXSAVE, (r[2] & CPUID_1_ECX_XSAVE) && (cr4 & CR4_OSXSAVE));
     else if (leaf == 7 && sub == 0)
         mirror(&r[2], CPUID_7_ECX_OSPKE, (r[2] & CPUID_7_ECX_PKU) && (cr4 & CR4_PKE));
+    else if ((leaf == 0x15 || leaf == 0x16) && v->vm->caps.tsc_leaves_hidden)
+        r[0] = r[1] = r[2] = r[3] = 0;
     v->gpr[GPR_RAX] = r[0];
     v->gpr[GPR_RBX] = r[1];
     v->gpr[GPR_RCX] = r[2];

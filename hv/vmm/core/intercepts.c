@@ -18,8 +18,9 @@
 #include "vmm/devices/devices.h"
 
 /* The MSRs core/ emulates whatever the backend: EFER (the backend's bits
- * in it are hidden: backend_ops.msr_access). */
-static const uint32_t core_msrs[] = {MSR_EFER};
+ * in it are hidden: backend_ops.msr_access) and IA32_TSC_DEADLINE (in the
+ * VM's TSC, not the core's: msr.c). */
+static const uint32_t core_msrs[] = {MSR_EFER, MSR_TSC_DEADLINE};
 
 static void add(struct vm *vm, uint16_t first, uint16_t count, owned_io_fn *fn)
 {

@@ -1,6 +1,8 @@
 /*
  * RDMSR / WRMSR of the MSRs the VMM intercepts: EFER, always (the
- * backend's own bits in it are hidden: backend_ops.get_efer/set_efer), the
+ * backend's own bits in it are hidden: backend_ops.get_efer/set_efer),
+ * IA32_TSC_DEADLINE, always (moved by the TSC offset: lib/tsc_deadline.h;
+ * a CPU without the MSR gives the VM its #GP), the
  * backend's MSRs (backend_ops.msr_access: VM_CR and VM_HSAVE_PA on AMD,
  * which a CPU without SVM does not have), and any MSR a client filters,
  * which is passed through: to where the backend keeps the VM's value, else
@@ -8,6 +10,7 @@
  */
 #include "hw/x86.h"
 #include "lib/insn.h"
+#include "lib/tsc_deadline.h"
 #include "vmm/core/apic.h"
 #include "vmm/core/emulate.h"
 #include "vmm/core/exits.h"
@@ -47,6 +50,13 @@ static int msr_read(struct vcpu *v, uint32_t msr, uint64_t *val)
         *val = v->ops->get_efer(v);
         return 0;
     }
+    if (msr == MSR_TSC_DEADLINE) {
+        uint64_t hw;
+        if (safe_rdmsr(msr, &hw))
+            return -1;
+        *val = tsc_deadline_to_guest(hw, v->ops->get_tsc_offset(v));
+        return 0;
+    }
     if (!v->ops->get_msr(v, msr, val))
         return 0;
     return safe_rdmsr(msr, val);
@@ -65,6 +75,12 @@ static int msr_write(struct vcpu *v, uint32_t msr, uint64_t val)
     }
     if (msr == MSR_X2APIC_ICR && apic_icr_write(v, val, true))
         return 0;
+    /* The offset as it is now: a deadline armed before the offset moves
+     * (a client's stop comes off the VM's TSC, a repaid debt goes on it:
+     * core/run.c) fires that much early or late in the VM's time; an OS
+     * takes an early one for a spurious interrupt and arms the rest. */
+    if (msr == MSR_TSC_DEADLINE)
+        return safe_wrmsr(msr, tsc_deadline_to_host(val, v->ops->get_tsc_offset(v)));
     if (!v->ops->set_msr(v, msr, val))
         return 0;
     return safe_wrmsr(msr, val);

@@ -381,3 +381,108 @@ void fam_smp(const struct group *g)
             (void)*(volatile uint32_t *)(uintptr_t)box[5];
     }
 }
+
+/*
+ * The TSC's rate as CPUID claims it and as it runs (tests/lab/test_vmx_fast.py):
+ * the claim is leaf 15h's crystal ECX * EBX / EAX, or, with ECX 0 (the
+ * crystal not enumerated), leaf 16h's base frequency EAX in MHz -- what
+ * Linux takes the TSC's rate for (SDM Vol.2A CPUID, leaves 15H and 16H);
+ * the rate is the TSC's ticks over a 50 ms one-shot of PIT channel 2 in
+ * mode 0 (Intel 8254 data sheet; gate and OUT2 in port 61h bits 0 and 5).
+ * Runs only when named (only=tscfreq).
+ */
+#define PIT_HZ 1193182u
+
+static uint64_t tsc_now(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+void fam_tscfreq(const struct group *g)
+{
+    uint32_t max[4], l15[4] = {0}, l16[4] = {0};
+    uint64_t claim = 0;
+    (void)g;
+    cpuid_count(0, 0, max);
+    if (max[0] >= 0x15)
+        cpuid_count(0x15, 0, l15);
+    if (max[0] >= 0x16)
+        cpuid_count(0x16, 0, l16);
+    if (l15[0] && l15[1] && l15[2])
+        claim = (uint64_t)l15[2] * l15[1] / l15[0];
+    else if (l16[0])
+        claim = (uint64_t)(l16[0] & 0xffff) * 1000000u;
+    report("leaves", "ok max=0x%x l15=%x:%x:%x l16=%x", max[0], l15[0], l15[1], l15[2], l16[0]);
+
+    uint8_t p61 = inb(0x61);
+    outb(0x61, (uint8_t)((p61 & ~0x02) | 0x01));
+    outb(0x43, 0xb0);
+    outb(0x42, (PIT_HZ / 20) & 0xff);
+    outb(0x42, (PIT_HZ / 20) >> 8);
+    uint64_t t0 = tsc_now();
+    for (uint32_t i = 0; i < 100000000u && !(inb(0x61) & 0x20); i++)
+        ;
+    uint64_t t1 = tsc_now();
+    outb(0x61, p61);
+    tk_printf("RFXS tscfreq claim_hz=%llu measured_hz=%llu\n", (unsigned long long)claim,
+              (unsigned long long)((t1 - t0) * 20));
+}
+
+/*
+ * The TSC-deadline timer against the VM's own TSC, after stops the VM does
+ * not see (tests/lab/test_vmx_fast.py): the timer fires when the TSC
+ * reaches IA32_TSC_DEADLINE (SDM Vol.3A §12.5.4.1), and the VMM takes a
+ * client's stop off the VM's TSC. Each round waits for a debugger to write
+ * the round's number at TSCDL_MAILBOX (while it holds the VM stopped), arms
+ * the timer at RDTSC + TSCDL_TICKS with IF clear and watches the IRR for
+ * the timer's vector: the line says how far short of its deadline the TSC
+ * was when it came (early=, 0 when on time) and how far past (late=).
+ * Runs only when named (only=tscdl).
+ */
+#define TSCDL_MAILBOX 0x6f40u     /* +0 the round a debugger asks for, +4 the last one run */
+#define TSCDL_TICKS   20000000ull /* 0.2 s of Bochs's TSC at ips=100000000 */
+#define LAPIC_SVR     0xfee000f0u
+#define LAPIC_LVT_TMR 0xfee00320u /* bits 18:17 = 10b: TSC-deadline mode */
+#define LAPIC_IRR     0xfee00200u /* 8 words, 16 bytes apart */
+#define MSR_TSC_DEADLINE         0x6e0u
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+
+static bool irr_has(unsigned vec)
+{
+    return *(volatile uint32_t *)(uintptr_t)(LAPIC_IRR + 0x10 * (vec / 32)) & (1u << (vec % 32));
+}
+
+void fam_tscdl(const struct group *g)
+{
+    volatile uint32_t *box = (volatile uint32_t *)TSCDL_MAILBOX;
+    (void)g;
+    box[0] = box[1] = 0;
+    if (!(cpu.l1_ecx & CPUID_1_ECX_TSC_DEADLINE)) {
+        report_skip("deadline", "no-tsc-deadline");
+        return;
+    }
+    *(volatile uint32_t *)LAPIC_SVR = 0x1ff; /* the APIC software-enabled */
+    *(volatile uint32_t *)LAPIC_LVT_TMR = (2u << 17) | VEC_IPI;
+    tk_printf("RFXS tscdl ready mailbox=0x%x\n", TSCDL_MAILBOX);
+    for (;;) {
+        uint32_t round = box[0];
+        if (round == box[1]) {
+            (void)inb(0x61);
+            continue;
+        }
+        __asm__ volatile("cli");
+        uint64_t t0 = tsc_now(), deadline = t0 + TSCDL_TICKS, now;
+        wrmsr(MSR_TSC_DEADLINE, deadline);
+        do
+            now = tsc_now();
+        while (!irr_has(VEC_IPI) && now - t0 < 20 * TSCDL_TICKS);
+        bool fired = irr_has(VEC_IPI);
+        __asm__ volatile("sti; nop; cli"); /* taken: probe_handle() ends it with an EOI */
+        tk_printf("RFXS tscdl round=%u fired=%u early=%llu late=%llu\n", round, fired,
+                  (unsigned long long)(now < deadline ? deadline - now : 0),
+                  (unsigned long long)(now > deadline ? now - deadline : 0));
+        box[1] = round;
+    }
+}

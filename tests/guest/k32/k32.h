@@ -50,5 +50,7 @@ void fam_reset_cf9(const struct group *g);
 void fam_reset_kbd(const struct group *g);
 void fam_bench(const struct group *g);
 void fam_smp(const struct group *g);
+void fam_tscfreq(const struct group *g);
+void fam_tscdl(const struct group *g);
 
 #endif
