@@ -117,61 +117,6 @@ size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len)
     return n;
 }
 
-/* SWAR (Hacker's Delight §6.1): a byte of w equal to c, for each of the
- * four bytes that need an escape. Exact: the high bit of a lane is set
- * only where the lane's XOR is zero. */
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-static uint64_t zero_lanes(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
-
-static bool needs_escape(uint64_t w)
-{
-    return zero_lanes(w ^ (ONES * '$')) | zero_lanes(w ^ (ONES * '#')) |
-           zero_lanes(w ^ (ONES * '}')) | zero_lanes(w ^ (ONES * '*'));
-}
-
-/* The sum of w's eight bytes, mod 256. */
-static uint8_t lane_sum(uint64_t w)
-{
-    uint64_t pairs = (w & 0x00ff00ff00ff00ffull) + ((w >> 8) & 0x00ff00ff00ff00ffull);
-    return (uint8_t)((pairs * 0x0001000100010001ull) >> 48);
-}
-
-size_t rsp_escape(uint8_t *out, size_t outsz, const uint8_t *data, size_t len, size_t *written,
-                  uint8_t *sum)
-{
-    size_t i = 0, n = 0;
-    uint8_t s = *sum;
-    while (i < len) {
-        uint64_t w;
-        if (len - i >= 8 && outsz - n >= 8) {
-            __builtin_memcpy(&w, data + i, 8);
-            if (!needs_escape(w)) {
-                __builtin_memcpy(out + n, &w, 8);
-                s = (uint8_t)(s + lane_sum(w));
-                i += 8;
-                n += 8;
-                continue;
-            }
-        }
-        uint8_t c = data[i];
-        bool esc = c == '$' || c == '#' || c == '}' || c == '*';
-        if (outsz - n < (esc ? 2u : 1u))
-            break;
-        if (esc) {
-            out[n++] = '}';
-            s = (uint8_t)(s + '}');
-            c ^= 0x20;
-        }
-        out[n++] = c;
-        s = (uint8_t)(s + c);
-        i++;
-    }
-    *sum = s;
-    *written = n;
-    return i;
-}
-
 size_t hex_encode(char *out, size_t outsz, const uint8_t *data, size_t len)
 {
     size_t n = 0;

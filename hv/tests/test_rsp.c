@@ -366,52 +366,6 @@ static void test_round_trip(void)
     free(rx);
 }
 
-/* rsp_escape, piece by piece into outputs of every size from 2 up, at
- * every alignment of the data, framed by hand, against rsp_frame. */
-static void test_escape_pieces(void)
-{
-    static uint8_t data[600], ref[2 * sizeof(data) + 4], got[2 * sizeof(data) + 4];
-    int bad = 0;
-    for (int t = 0; t < 300; t++) {
-        size_t len = rnd() % 200 + (t % 3 == 0 ? 300 : 0);
-        size_t off = (size_t)t % 8;
-        for (size_t i = 0; i < len; i++) {
-            static const uint8_t sp[] = {'$', '#', '}', '*', 0x03};
-            /* runs of plain bytes (the eight-byte path) and special ones */
-            data[off + i] = (t & 4) && rnd() % 16 ? (uint8_t)('A' + rnd() % 26)
-                            : rnd() % 4           ? (uint8_t)rnd()
-                                                  : sp[rnd() % sizeof(sp)];
-        }
-        size_t n_ref = rsp_frame(ref, sizeof(ref), data + off, len);
-        for (size_t piece = 2; piece < 40; piece += 1 + piece / 4) {
-            size_t n = 0, done = 0, w;
-            uint8_t sum = 0;
-            got[n++] = '$';
-            while (done < len) {
-                size_t room = piece < sizeof(got) - n - 3 ? piece : sizeof(got) - n - 3;
-                size_t took = rsp_escape(got + n, room, data + off + done, len - done, &w, &sum);
-                if ((!took && room >= 2) || w > room)
-                    break; /* no progress, or past the room given */
-                done += took;
-                n += w;
-            }
-            got[n++] = '#';
-            got[n++] = (uint8_t) "0123456789abcdef"[sum >> 4];
-            got[n++] = (uint8_t) "0123456789abcdef"[sum & 15];
-            if (done != len || n != n_ref || memcmp(got, ref, n)) {
-                if (bad++ < 3)
-                    printf("  escape: len %zu off %zu piece %zu differs\n", len, off, piece);
-            }
-        }
-    }
-    CHECK(bad == 0, "rsp_escape in pieces frames as rsp_frame does: %d differ", bad);
-    /* a full piece stops before an escape it cannot fit */
-    uint8_t o[3], sum = 0;
-    size_t w, took = rsp_escape(o, 3, (const uint8_t *)"ab#", 3, &w, &sum);
-    CHECK(took == 2 && w == 2 && o[0] == 'a' && o[1] == 'b', "stops before '}#' (%zu, %zu)", took,
-          w);
-}
-
 static void test_hex_digit(void)
 {
     int bad = 0;
@@ -525,7 +479,6 @@ static void test_hex_round_trip(void)
 
 int main(void)
 {
-    test_escape_pieces();
     test_rx_rows();
     test_event_position();
     test_overflow();

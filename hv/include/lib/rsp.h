@@ -47,15 +47,6 @@ bool rsp_rx_busy(const struct rsp_rx *rx);
  * length, or 0 if out is too small. */
 size_t rsp_frame(uint8_t *out, size_t outsz, const uint8_t *data, size_t len);
 
-/* Escapes data for a packet body, a piece at a time: writes into out
- * (outsz >= 2) as much of data as fits, escaped as rsp_frame does, adds
- * the bytes written to *sum (the packet's checksum) and returns how many
- * bytes of data it took; *written is the bytes of out used. The caller
- * frames the pieces with '$' before and '#' and the checksum after. Eight
- * bytes a step where none of them needs an escape. */
-size_t rsp_escape(uint8_t *out, size_t outsz, const uint8_t *data, size_t len, size_t *written,
-                  uint8_t *sum);
-
 /* Hex helpers. hex_digit returns 0..15, or -1 for a non-hex byte.
  * hex_encode writes two lower-case digits per byte while they fit in out (no
  * NUL) and returns the number of characters written. hex_decode returns the

@@ -33,8 +33,12 @@
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
-#define FRAME_PIECE          16384
+
 #define POLL_BYTES           32768 /* taken at one poll while the VM runs */
+
+/* The framed packet, whole: on the network the channel still sends its
+ * full segments as it queues them (net/chan_net.c). */
+static uint8_t frame[2 * REPLY_SIZE + 16];
 
 /* The client went away: remembered until the session detaches. */
 static bool hung_up(struct ctrl *c)
@@ -67,33 +71,6 @@ static void send_raw(struct ctrl *c, const uint8_t *p, size_t n)
 
 static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&ch, 1); }
 
-/* Frames data as one packet straight into the channel, FRAME_PIECE bytes
- * at a time (lib/rsp.c rsp_escape): no copy of the whole framed reply, and
- * on the network its first segments leave while the rest is escaped. */
-static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
-{
-    static uint8_t piece[FRAME_PIECE];
-    uint8_t sum = 0;
-    size_t n;
-    piece[0] = '$';
-    size_t used = 1;
-    while (len) {
-        size_t took = rsp_escape(piece + used, sizeof(piece) - used, data, len, &n, &sum);
-        data += took;
-        len -= took;
-        used += n;
-        if (len || used > sizeof(piece) - 3) {
-            c->ch.ops->write(&c->ch, piece, used);
-            used = 0;
-        }
-    }
-    piece[used++] = '#';
-    piece[used++] = (uint8_t) "0123456789abcdef"[sum >> 4];
-    piece[used++] = (uint8_t) "0123456789abcdef"[sum & 15];
-    c->ch.ops->write(&c->ch, piece, used);
-    c->ch.ops->flush(&c->ch);
-}
-
 /*
  * Sends one packet and, in ack mode, waits for its '+'. A '-' resends it
  * (three times at most). The line is reliable (TCP in the lab), so silence
@@ -103,8 +80,9 @@ static void send_framed(struct ctrl *c, const uint8_t *data, size_t len)
  */
 static void send_packet(struct ctrl *c, const void *data, size_t len)
 {
+    size_t n = rsp_frame(frame, sizeof(frame), data, len);
     for (int tries = 0; tries < 3; tries++) {
-        send_framed(c, data, len);
+        send_raw(c, frame, n);
         if (c->s.noack)
             return;
         int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);
