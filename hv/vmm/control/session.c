@@ -33,7 +33,6 @@
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
-
 #define POLL_BYTES           32768 /* taken at one poll while the VM runs */
 
 /* The framed packet, whole: on the network the channel still sends its
