@@ -258,7 +258,7 @@ static void park(struct ctrl *c, struct vcpu *v)
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
     while (c->owner && c->owner != v) {
         v->ops->idle(v);
-        apic_take_kick(v);
+        apic_drop_kick(v);
     }
     cv->parked = false;
     ctrl_hw_restore(v);

@@ -67,6 +67,18 @@ void apic_kick(struct vcpu *target)
 
 bool apic_take_kick(struct vcpu *v) { return __atomic_exchange_n(&v->kicks, 0, __ATOMIC_SEQ_CST); }
 
+/* apic_kick() counts before it sends, so a core can see the count (and
+ * what the kick was for: a SIPI, a released session) before the NMI
+ * arrives. If no NMI came to the VMM since, it is still on its way, and
+ * would reach the VM as its own: an NMI in Linux's AP trampoline, whose
+ * IDT is empty, is a triple fault. */
+void apic_drop_kick(struct vcpu *v)
+{
+    bool seen = __atomic_exchange_n(&v->nmi_seen, false, __ATOMIC_SEQ_CST);
+    if (apic_take_kick(v) && !seen)
+        __atomic_store_n(&v->kick_early, true, __ATOMIC_SEQ_CST);
+}
+
 uint32_t apic_self_id(void)
 {
     uint32_t r[4];

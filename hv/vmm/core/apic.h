@@ -28,6 +28,10 @@ void apic_send_startup(uint32_t apic_id, uint8_t vector);
 void apic_kick(struct vcpu *target);
 /* True (once) if an NMI this core took was one of the VMM's kicks. */
 bool apic_take_kick(struct vcpu *v);
+/* The kicks of a core awake in the VMM (woken, or it looked first) are
+ * done with. One whose NMI has not come yet is remembered: that NMI, when
+ * it makes the core exit from the VM, is still the VMM's (exit_nmi). */
+void apic_drop_kick(struct vcpu *v);
 /* This core's APIC ID. */
 uint32_t apic_self_id(void);
 

@@ -221,7 +221,8 @@ int exit_vintr(struct vcpu *v)
  * gets. */
 int exit_nmi(struct vcpu *v)
 {
-    if (apic_take_kick(v))
+    __atomic_store_n(&v->nmi_seen, false, __ATOMIC_SEQ_CST); /* this NMI is accounted here */
+    if (apic_take_kick(v) || __atomic_exchange_n(&v->kick_early, false, __ATOMIC_SEQ_CST))
         return 0;
     struct x86_event nmi = {EVENT_NMI, X86_EXC_NMI, false, 0};
     if (v->pending.type == EVENT_NONE)
