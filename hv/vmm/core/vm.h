@@ -297,7 +297,7 @@ struct vcpu {
     volatile bool init_pending; /* an INIT the VM sent it, not taken yet */
     volatile bool sipi_pending; /* a start-up IPI after that INIT */
     volatile uint8_t sipi_vector;
-    volatile uint32_t kicks; /* NMIs the VMM sent it (not the VM's own) */
+    volatile uint32_t kicks;  /* NMIs the VMM sent it (not the VM's own) */
     volatile bool nmi_seen;   /* an NMI came while it ran in the VMM (main.c) */
     volatile bool kick_early; /* a kick taken before its NMI came (apic_drop_kick) */
     /* its xAPIC's registers the VMM follows (core/apic.c) */
