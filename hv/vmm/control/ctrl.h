@@ -87,6 +87,7 @@ struct ctrl {
     uint64_t stray_cr3;
     /* buffers */
     struct reply reply;
+    uint8_t *frame; /* a packet as it goes out, framed */
 };
 
 static inline struct ctrl *ctrl_of(struct vm *vm) { return (struct ctrl *)vm->ctrl; }

@@ -35,9 +35,9 @@
 #define DEFAULT_UART         0x2f8
 #define POLL_BYTES           32768 /* taken at one poll while the VM runs */
 
-/* The framed packet, whole: on the network the channel still sends its
- * full segments as it queues them (net/chan_net.c). */
-static uint8_t frame[2 * REPLY_SIZE + 16];
+/* The framed packet, whole (ctrl.frame): on the network the channel still
+ * sends its full segments as it queues them (net/chan_net.c). */
+#define FRAME_SIZE (2 * REPLY_SIZE + 16)
 
 /* The client went away: remembered until the session detaches. */
 static bool hung_up(struct ctrl *c)
@@ -79,9 +79,9 @@ static void send_char(struct ctrl *c, char ch) { send_raw(c, (const uint8_t *)&c
  */
 static void send_packet(struct ctrl *c, const void *data, size_t len)
 {
-    size_t n = rsp_frame(frame, sizeof(frame), data, len);
+    size_t n = rsp_frame(c->frame, FRAME_SIZE, data, len);
     for (int tries = 0; tries < 3; tries++) {
-        send_raw(c, frame, n);
+        send_raw(c, c->frame, n);
         if (c->s.noack)
             return;
         int b = recv_byte(c, c->s.tsc_hz / 1000 * ACK_TIMEOUT_MS);
@@ -553,6 +553,10 @@ void control_init(struct vm *vm)
     c->s.ctx = c;
     c->reply = (struct reply){alloc(vm, REPLY_SIZE), REPLY_SIZE, 0, alloc(vm, CONSOLE_SIZE),
                               CONSOLE_SIZE,          0,          0, false};
+    /* Out of the image, whose hot part must stay in its first MiB: a VM
+     * that turns A20 off (QEMU masks bit 20 of every access, the VMM's
+     * too) would have the VMM's accesses past it land 1 MiB lower. */
+    c->frame = alloc(vm, FRAME_SIZE);
     rsp_rx_init(&c->rx);
     open_channel(c, vm);
     c->s.pipeline = c->ch.ops->keeps_input;
