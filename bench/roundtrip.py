@@ -38,14 +38,15 @@ def loop(client, seconds: float) -> tuple[int, float]:
 ROUNDS = 3
 
 
-def ours_z0(machine, lstar: int, seconds: float) -> tuple[int, float]:
+def ours(machine, kind: int, lstar: int, seconds: float) -> tuple[int, float]:
+    """Our stub: stop, breakpoint of `kind` (Z0 int3, Z1 DR0) on lstar, loop, detach."""
     with ctrl(machine) as client:
         client.interrupt()
         assert client.wait_stop(15).startswith(b"T02")
         client.noack()
-        assert client.command(f"Z0,{lstar:x},1") == b"OK"
+        assert client.command(f"Z{kind},{lstar:x},1") == b"OK"
         hits, took = loop(client, seconds)
-        assert client.command(f"z0,{lstar:x},1") == b"OK"
+        assert client.command(f"z{kind},{lstar:x},1") == b"OK"
         assert client.command("D") == b"OK"
     return hits, took
 
@@ -74,41 +75,31 @@ def main() -> None:
         with ctrl(machine) as client:
             client.interrupt()
             assert client.wait_stop(15).startswith(b"T02")
-            client.noack()
             lstar = client.reg("lstar")
-            assert client.command(f"Z1,{lstar:x},1") == b"OK"
-            hw, hw_took = loop(client, seconds / 2)
-            assert client.command(f"z1,{lstar:x},1") == b"OK"
             assert client.command("D") == b"OK"
-        ours = theirs = 0
+        hw, hw_took = ours(machine, 1, lstar, seconds / 2)
+        mine = theirs = 0
         took = theirs_took = 0.0
         for _ in range(ROUNDS):
-            h, t = ours_z0(machine, lstar, seconds / ROUNDS)
-            ours, took = ours + h, took + t
+            h, t = ours(machine, 0, lstar, seconds / ROUNDS)
+            mine, took = mine + h, took + t
             h, t = qemu_z0(gdb_port, lstar, seconds / ROUNDS)
             theirs, theirs_took = theirs + h, theirs_took + t
         busy_rate = None
         if args.smp > 1:
             for k in range(1, args.smp):  # no system calls: they spin in ring 3
                 machine.run(f"taskset -c {k} sh -c 'while :; do :; done' >/dev/null 2>&1 &")
-            with ctrl(machine) as client:
-                client.interrupt()
-                assert client.wait_stop(15).startswith(b"T02")
-                client.noack()
-                assert client.command(f"Z0,{lstar:x},1") == b"OK"
-                busy, busy_took = loop(client, seconds)
-                assert client.command(f"z0,{lstar:x},1") == b"OK"
-                assert client.command("D") == b"OK"
+            busy, busy_took = ours(machine, 0, lstar, seconds)
             busy_rate = busy / busy_took
         print(
             f"our stub, Z1 (DR0): {hw} hits in {hw_took:.1f} s = {hw / hw_took:.1f} round trips/s"
         )
         print(
-            f"our stub ({args.ctrl}), Z0: {ours} hits in {took:.1f} s = {ours / took:.1f} round "
+            f"our stub ({args.ctrl}), Z0: {mine} hits in {took:.1f} s = {mine / took:.1f} round "
             "trips/s",
             flush=True,
         )
-        ours_rate = ours / took
+        ours_rate = mine / took
         if busy_rate is not None:
             print(
                 f"our stub, Z0, the {args.smp - 1} other vCPU(s) busy: {busy_rate:.1f} round "
