@@ -285,6 +285,67 @@ def test_no_vcpu_stops_the_vm_after_a_detach(machines: dict[str, Machine]) -> No
     assert "timeout: no packet while the VM was stopped" not in log, log[-3000:]
 
 
+def exits_of(summary: str, cpu: int, name: str) -> int:
+    """One vCPU's count of one exit in the `qRfx.Exits` summary (0 if none)."""
+    section = re.search(rf"exits: \d+ total on cpu{cpu}\n((?:  .*\n)*)", summary)
+    assert section, summary
+    found = re.search(rf"^\s+{name}\s+(\d+)$", section.group(1), re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+def test_an_idle_vcpu_stays_halted_through_the_stops(machines: dict[str, Machine]) -> None:
+    """cpu0 hits a breakpoint again and again while cpu1 idles. At rest in
+    the HLT of its idle loop, cpu1 is stopped already: it is not kicked out
+    of the VM at each stop (its NMI exits stay few), nor woken at each
+    resume. QEMU's monitor then shows it halted in the VM while the client
+    holds the VM; when the client reads its registers it is parked first,
+    and its rip is just past that HLT."""
+    from ramooflax.lab import cpustate
+    from ramooflax.lab.rawgdb import RawGdb
+
+    machine = machines["hv_amd64"]
+    assert machine.qemu_monitor is not None and machine.config is not None
+    vmm_elf = machine.config.hv[2] if machine.config.hv else None
+
+    def cpu1() -> str:
+        states = cpustate.cpu_states(machine.qemu_monitor, machine.log_text(), vmm_elf)
+        return states.splitlines()[1]
+
+    stops = 200
+    (pid,) = busy(machine, 1, "echo x >/dev/null")  # system calls on cpu0 only
+    try:
+        with RawGdb.connect(machine.free_ctrl_port()) as g:
+            g.interrupt()
+            assert g.wait_stop(15).startswith(b"T02")
+            g.noack()
+            lstar = g.reg("lstar")
+            nmi_before = exits_of(g.command("qRfx.Exits").decode(), 1, "nmi")
+            assert g.command(f"Z0,{lstar:x},1") == b"OK"
+            seen_halted = []
+            for i in range(stops):
+                g.send("c")
+                assert g.wait_stop(30).startswith(b"T05"), f"stop {i}"
+                if len(seen_halted) < 3 and i % 20 == 19:
+                    line = cpu1()
+                    if "halted" in line and line.endswith(" in the VM"):
+                        assert g.command("Hg2") == b"OK"
+                        rip = g.reg("rip")
+                        after = cpu1()
+                        assert "in the VMM at" in after, f"read while in the VM: {after}"
+                        near = g.command(f"m{rip - 8:x},16")
+                        assert near[14:16] == b"f4", (
+                            f"{rip:#x} is not after a hlt: {near!r} {line} {after}"
+                        )
+                        seen_halted.append(rip)
+            nmis = exits_of(g.command("qRfx.Exits").decode(), 1, "nmi") - nmi_before
+            assert g.command(f"z0,{lstar:x},1") == b"OK"
+            assert g.command("D") == b"OK"
+    finally:
+        machine.run(f"kill {pid}")
+    assert nmis < stops * 3 // 4, f"cpu1 was kicked out of the VM {nmis} times in {stops} stops"
+    assert seen_halted, "cpu1 was never seen halted in the VM while the VM was stopped"
+
+
 @pytest.mark.machines("hv_amd64_4")
 def test_cr3_filter_sees_every_vcpu(machines: dict[str, Machine]) -> None:
     """A CR3-write filter runs for writes made on each of the 4 vCPUs, and

@@ -51,10 +51,10 @@ def vm(hv_amd64: Machine) -> Iterator[VM]:
         vm.detach()
 
 
-def stop_at_probe(machine: Machine, vm: VM, probe: Probe) -> Job:
+def stop_at_probe(machine: Machine, vm: VM, probe: Probe, path: str = GUEST_PATH) -> Job:
     """Start the program in the guest; return once the VM stops at `probe`."""
     vm.cpu.breakpoints.add_hw_insn(probe.probe, name="probe")
-    job = machine.run_background(f"{GUEST_PATH}; echo status=$?", timeout=180)
+    job = machine.run_background(f"{path}; echo status=$?", timeout=180)
     assert vm.resume(timeout=120), "the probe program never reached its breakpoint"
     assert vm.event is not None and vm.event.reason is StopReason.HW_BREAKPOINT, vm.event
     assert vm.cpu.gpr.rip == probe.probe
@@ -126,6 +126,108 @@ def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe
     seen = step_through(vm, expected, cr3)
     assert seen == expected, [hex(a) for a in seen]
     finish(job, vm)
+
+
+STEPOVER_PATH = "/tmp/stepover"
+STEPOVER_BASE = 0x13390000
+STEPOVER_ROUNDS = 16  # programs/stepover.c's ROUNDS
+# programs/stepover.c's labels in their order; so_xchg (xchg r8, rax) is stepped.
+STEPOVER_LABELS = ("so_nop", "so_nop5", "so_endbr", "so_mov64", "so_mov32", "so_mov8", "so_push")
+
+
+def db_exits(vm: VM) -> int:
+    """The #DB exits of every vCPU so far (a TF step ends with one)."""
+    return sum(int(n) for n in re.findall(r"^\s+excp1\s+(\d+)\s*$", vm.exits(), re.MULTILINE))
+
+
+@dataclass
+class Program:
+    symbols: dict[str, int]
+    alone: str  # what it printed, run without the debugger
+
+
+@pytest.fixture(scope="module")
+def stepover(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Program:
+    prog = guest_program("stepover", STEPOVER_BASE)
+    hv_amd64.put_file(STEPOVER_PATH, prog.binary)
+    alone = hv_amd64.run(STEPOVER_PATH).output
+    assert alone.startswith("sum="), alone
+    return Program(prog.symbols, alone)
+
+
+def test_continue_from_int3_runs_simple_instructions_in_the_vmm(
+    hv_amd64: Machine, vm: VM, stepover: Program
+) -> None:
+    """A continue from an int3 on nop, nop5, endbr64, mov between registers
+    (64, 32 and 8 bits) or push runs that instruction in the VMM: no step, no
+    #DB exit. The push's first write faults (a fresh stack page): the #PF
+    goes to the guest, which maps the page and runs the push again, so the
+    breakpoint reports twice. xchg r8, rax (49 90, not a nop) is stepped.
+    The program prints the same sum as without the debugger."""
+    job = stop_at_probe(hv_amd64, vm, Probe(stepover.symbols["_start"], 0), STEPOVER_PATH)
+    by_addr = {stepover.symbols[n]: n for n in (*STEPOVER_LABELS, "so_xchg")}
+    for addr, name in by_addr.items():
+        vm.cpu.breakpoints.add_insn(addr, name=name)
+    db_before = db_exits(vm)
+    seen: list[str] = []
+    while seen.count("so_xchg") < STEPOVER_ROUNDS:
+        assert vm.resume(timeout=60), f"no breakpoint after {seen[-12:]}"
+        assert vm.event is not None and vm.event.reason is StopReason.BREAKPOINT, vm.event
+        rip = vm.cpu.gpr.rip
+        assert rip in by_addr, f"stopped at {rip:#x} after {seen[-12:]}"
+        seen.append(by_addr[rip])
+        assert len(seen) < STEPOVER_ROUNDS * 10, seen
+    db_steps = db_exits(vm) - db_before
+    vm.cpu.breakpoints.remove_all()
+    vm.detach()
+    rounds = " ".join(seen).split("so_xchg")[:-1]
+    pushes = [r.split().count("so_push") for r in rounds]
+    for r in rounds:
+        assert r.split()[:6] == list(STEPOVER_LABELS[:6]), r
+    assert all(p in (1, 2) for p in pushes), pushes
+    assert pushes.count(2) >= 1, f"no push took its page fault first: {pushes}"
+    # One #DB exit per xchg stepped over (the last stop is on one); none for
+    # the others, which are 8 in 9 of the continues.
+    assert STEPOVER_ROUNDS - 1 <= db_steps < 2 * STEPOVER_ROUNDS, (db_steps, len(seen))
+    out = job.result(120).output
+    assert stepover.alone.strip() in out and "status=0" in out, (stepover.alone, out)
+
+
+def test_continue_from_swapgs_swaps_in_the_vmm(hv_amd64: Machine, vm: VM) -> None:
+    """entry_SYSCALL_64 begins with swapgs (0f 01 f8). A continue from an
+    int3 there runs it in the VMM: at the next instruction (an int3 too)
+    GS.base and KERNEL_GS_BASE have swapped, and that continue made no #DB
+    exit; the one from the next instruction (a gs: store) is stepped."""
+    lstar = vm.cpu.sr.lstar
+    assert vm.cpu.mem.vread(lstar, 3) == b"\x0f\x01\xf8", "entry_SYSCALL_64 is not a swapgs"
+    vm.cpu.breakpoints.add_insn(lstar, name="swapgs")
+    vm.cpu.breakpoints.add_insn(lstar + 3, name="next")
+    job = hv_amd64.run_background(
+        "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; i=$((i+1)); done; echo loop=$i"
+    )
+    db_before = db_exits(vm)
+    seen: dict[int | None, tuple[int, int]] = {}  # per vCPU: (gs, kernel_gs) at the swapgs
+    swaps = nexts = 0
+    while swaps < 40:
+        assert vm.resume(timeout=60) and vm.event is not None
+        rip, cpu = vm.cpu.gpr.rip, vm.event.vcpu
+        bases = (vm.cpu.sr.gs_base, vm.cpu.sr.kernel_gs_base)
+        assert rip in (lstar, lstar + 3), f"{vm.event} at {rip:#x}"
+        if rip == lstar:
+            seen[cpu] = bases
+            continue
+        nexts += 1
+        if cpu in seen:
+            assert bases == seen.pop(cpu)[::-1], "swapgs did not swap the two bases"
+            swaps += 1
+    db_steps = db_exits(vm) - db_before
+    vm.cpu.breakpoints.remove_all()
+    vm.detach()
+    out = job.result(120).output
+    assert "loop=200" in out, out
+    # The continues from lstar+3 (all but the last stop) are steps, one #DB
+    # exit each; the ones from the swapgs are not.
+    assert nexts - 1 <= db_steps < nexts + 20, (nexts, db_steps)
 
 
 UFFD_PATH = "/tmp/uffdstep"
@@ -205,5 +307,6 @@ def test_a_step_takes_no_interrupt(hv_amd64: Machine, spin: int, vm: VM) -> None
         assert vm.status().cpl == 3
     after = intr_exits(vm.exits(), cpu)
     vm.detach()
-    assert "done" in job.result(120).output
+    out = job.result(120).output
+    assert "loop=200" in out, out
     assert after - before <= 2, f"{after - before} interrupts taken in {STEPS} steps"

@@ -49,8 +49,13 @@ bool ctrl_hides_tf(struct vcpu *v)
     return cv->stepping && !cv->guest_tf;
 }
 
+/* The breakpoints, steps or filters changed: every vCPU recomputes its
+ * intercepts before its next entry, and programs its debug registers (a
+ * vCPU that stayed halted in the VM through the stop does it at its next
+ * exit: ctrl_dr_sync). */
 static void all_intercepts_changed(struct ctrl *c)
 {
+    c->dr_gen++;
     for (unsigned i = 0; i < c->vm->nvcpus; i++)
         vcpu_intercepts_changed(c->vm->vcpus[i]);
 }
@@ -93,6 +98,7 @@ static void dr_program(struct vcpu *v)
 {
     struct ctrl *c = ctrl(v);
     struct ctrl_vcpu *cv = cv_of(v);
+    cv->dr_gen = c->dr_gen;
     uint64_t dr7 = DR7_FIXED | DR7_LE;
     bool any = cv->step_int_dr >= 0;
     for (unsigned i = 0; i < 4; i++) {
@@ -106,6 +112,12 @@ static void dr_program(struct vcpu *v)
     if (any)
         v->ops->set_dr(
             v, 7, dr7 | (cv->step_int_dr >= 0 ? dr7_bits((unsigned)cv->step_int_dr, 1, 1) : 0));
+}
+
+void ctrl_dr_sync(struct vcpu *v)
+{
+    if (cv_of(v)->dr_gen != ctrl(v)->dr_gen)
+        dr_program(v);
 }
 
 /* What the stub needs intercepted on v: #DB while it steps or uses the
@@ -170,6 +182,7 @@ int ctrl_bp_insert(void *ctx, unsigned type, uint64_t addr, unsigned len)
 {
     struct ctrl *c = ctx;
     struct vcpu *v = c->vm->vcpus[c->s.gthread < c->vm->nvcpus ? c->s.gthread : 0];
+    ctrl_settle(c, v); /* its paging translates addr */
     if (type == 0) {
         if (sw_insert(c, v, addr))
             return -1;
@@ -276,7 +289,7 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
     uint64_t la = vcpu_linear_rip(v);
     uint64_t fl = v->ops->get_rflags(v);
     struct insn in;
-    bool decoded = !emu_decode(v, &in);
+    bool decoded = false;
 
     cv->guest_tf = fl & RFLAGS_TF;
     cv->step_opcode = 0;
@@ -291,21 +304,28 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
         set_cr3_wait(c, !cv->stepping);
     }
 
+    /* Continuing from one of our int3: the instruction under it may be run
+     * here, with no step and the int3 left in place (stepover.c). */
+    int sw = find_sw(c, la);
+    if (sw >= 0 && !step && ctrl_stepover_emulate(v, c->sw[sw].saved)) {
+        goto program; /* not a step: no RF, no TF */
+    }
+
     /* An exec hardware breakpoint at rip would fire again: RF skips it once. */
     for (unsigned i = 0; i < 4; i++)
         if (c->hw[i].used && c->hw[i].type == 1 && c->hw[i].addr == la)
             v->ops->set_rflags(v, v->ops->get_rflags(v) | RFLAGS_RF);
 
     /* Resuming on one of our int3: put the byte back, step once, re-insert. */
-    int sw = find_sw(c, la);
     if (sw >= 0) {
         gmem_write(v, c->sw[sw].pa, &c->sw[sw].saved, 1);
         cv->step_over_sw = sw;
         cv->step_over_resume = !cv->stepping;
-        decoded = !emu_decode(v, &in);
     }
 
     bool tracing = cv->stepping || sw >= 0;
+    if (tracing)
+        decoded = !emu_decode(v, &in); /* with our int3's byte back */
     if (tracing && decoded && is_system_call(&in)) {
         /* No TF: a one-shot exec breakpoint where the kernel returns. */
         unsigned i;
@@ -326,6 +346,7 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
     }
     if (tracing)
         arm_tf(v);
+program:
     dr_program(v);
     vcpu_intercepts_changed(v);
 }

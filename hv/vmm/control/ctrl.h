@@ -43,6 +43,7 @@ struct ctrl_vcpu {
     int step_int_dr;       /* the DR stepping over INT n / SYSCALL, or -1 */
     uint64_t step_la;      /* where the step began (linear), and in which */
     uint64_t step_cr3;     /* address space */
+    uint32_t dr_gen;       /* the session's dr_gen its debug registers follow */
     /* all-stop: this vCPU waits in the VMM while another serves */
     volatile bool parked;
     /* its x87/SSE state and DR0-DR3 (which live in its core), saved while
@@ -77,6 +78,7 @@ struct ctrl {
     /* breakpoints: machine-wide */
     struct swbp sw[CTRL_SWBP_MAX];
     unsigned nsw;
+    uint32_t dr_gen; /* bumped when breakpoints, steps or filters change */
     struct hwbp hw[4];
     /* QRfx.Step:cr3: the step waits for a vCPU to switch to the process */
     volatile bool cr3_wait;
@@ -114,6 +116,13 @@ void ctrl_prepare_resume(struct vcpu *v, bool step);
  * the int3 it stepped over back in place, its exec breakpoint gone (from
  * the DRs at v's next resume: this may run on another core). */
 void ctrl_step_abandon(struct vcpu *v);
+/* Programs v's debug registers if the session's breakpoints changed since
+ * it last did (on v's core, before it runs the VM). */
+void ctrl_dr_sync(struct vcpu *v);
+/* Runs the instruction under the int3 v continues from (saved: its first
+ * byte) when it can be without a step (stepover.c). Returns true if done:
+ * v is then past it, or its fault is queued. */
+bool ctrl_stepover_emulate(struct vcpu *v, uint8_t saved);
 /* The hooks: the stub's own exceptions, INT3 breakpoints, steps. */
 bool ctrl_hook_exception(struct vcpu *v, unsigned vec, uint32_t err, uint64_t info2);
 bool ctrl_hook_swbreak(struct vcpu *v);
@@ -129,6 +138,9 @@ void ctrl_hw_save(struct vcpu *v);
 void ctrl_hw_restore(struct vcpu *v);
 /* session.c: the step over a breakpoint ended: every vCPU may run. */
 void ctrl_release(struct ctrl *c);
+/* While the VM is stopped: u (another vCPU than the owner) is parked, its
+ * state in memory for the register view (session.c). */
+void ctrl_settle(struct ctrl *c, struct vcpu *u);
 
 /* session.c: the hooks poll and first_entry. */
 void ctrl_hook_poll(struct vcpu *v, enum poll_reason why);

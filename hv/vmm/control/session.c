@@ -160,25 +160,55 @@ static void detach(struct ctrl *c, const char *why)
 /* --- all-stop --- */
 
 /* A vCPU that does not run the VM now: parked, or never started. */
-static bool at_rest(struct vcpu *u) { return cv_of(u)->parked || u->state != VCPU_RUNNING; }
+static bool parked(struct vcpu *u) { return cv_of(u)->parked || u->state != VCPU_RUNNING; }
 
-/* Kicks every other vCPU out of the VM and waits until each is parked
- * (bounded: a core that cannot exit -- in an NMI handler that never
- * returns, say -- is reported as running). */
-static void stop_others(struct ctrl *c, struct vcpu *v)
+/* ...or halted in the VM, where it runs nothing before its next exit, and
+ * that exit parks it (core/run.c: halted_in_vm). Such a vCPU is not
+ * kicked at a stop nor woken at the resume: an idle core costs the stop
+ * nothing. Its state is in the VM's hardware, though: settle() parks it
+ * before anyone reads or writes it. */
+static bool at_rest(struct vcpu *u) { return parked(u) || u->halted_in_vm; }
+
+/* Waits until u is at rest by `rest` (bounded: a core that cannot exit --
+ * in an NMI handler that never returns, say -- is reported as running). */
+static void wait_for(struct vcpu *u, bool (*rest)(struct vcpu *), uint64_t deadline)
+{
+    while (!rest(u) && rdtsc() < deadline)
+        __asm__ volatile("pause");
+    if (!rest(u))
+        log_printf("vmm: control: cpu%u did not stop (its NMIs are blocked?)\n", u->id);
+}
+
+/* Kicks every other vCPU out of the VM. The stop reply need not wait for
+ * them to be out: no packet is served before they are all at rest
+ * (wait_others), so no client sees one run. */
+static void kick_others(struct ctrl *c, struct vcpu *v)
 {
     struct vm *vm = c->vm;
+    /* Our store of owner before our loads of halted_in_vm, against the
+     * vCPU's store of it at its exit before its load of owner (core/run.c):
+     * either it sees us and parks, or we see it out of the VM and kick. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vm->vcpus[i] != v && !at_rest(vm->vcpus[i]))
             apic_kick(vm->vcpus[i]);
+}
+
+static void wait_others(struct ctrl *c, struct vcpu *v)
+{
+    struct vm *vm = c->vm;
     uint64_t deadline = rdtsc() + vm->tsc_hz * STOP_WAIT_S;
-    for (unsigned i = 0; i < vm->nvcpus; i++) {
-        struct vcpu *u = vm->vcpus[i];
-        while (u != v && !at_rest(u) && rdtsc() < deadline)
-            __asm__ volatile("pause");
-        if (u != v && !at_rest(u))
-            log_printf("vmm: control: cpu%u did not stop (its NMIs are blocked?)\n", u->id);
-    }
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i] != v)
+            wait_for(vm->vcpus[i], at_rest, deadline);
+}
+
+void ctrl_settle(struct ctrl *c, struct vcpu *u)
+{
+    if (u == c->owner || parked(u))
+        return;
+    apic_kick(u);
+    wait_for(u, parked, rdtsc() + c->vm->tsc_hz * STOP_WAIT_S);
 }
 
 /* Why a vCPU stops for the session. Each is asked again if the vCPU had
@@ -218,7 +248,7 @@ static bool take_session(struct ctrl *c, struct vcpu *v, stop_reason *why)
             c->owner = v;
             spin_unlock(&c->lock);
             if (fresh)
-                stop_others(c, v);
+                kick_others(c, v);
             return true;
         }
         spin_unlock(&c->lock);
@@ -297,6 +327,7 @@ static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
     spin_lock(&c->line);
     if (reply)
         report_stop(c, v, reply);
+    wait_others(c, v);
     for (;;) {
         if (c->packet_waiting) {
             c->packet_waiting = false;
@@ -365,6 +396,7 @@ static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
 
     struct vcpu *t = c->vm->vcpus[c->s.step_thread < c->vm->nvcpus ? c->s.step_thread : 0];
     if (a == STUB_STEP && t != v) {
+        ctrl_settle(c, t); /* it leaves park() to step */
         /* Another vCPU steps: it gets the session, v waits with the rest. */
         spin_lock(&c->lock);
         c->owner = t;
@@ -395,6 +427,7 @@ static void drop_client(struct ctrl *c, struct vcpu *v)
     }
     if (!take_session(c, v, same_session))
         return; /* another vCPU's session saw the hang-up first */
+    wait_others(c, v);
     ctrl_hw_save(v);
     detach(c, "the client closed the connection");
     ctrl_hw_restore(v);
@@ -418,6 +451,7 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
     /* Another vCPU owns the session: wait for it. */
     if (c->owner && c->owner != v)
         park(c, v);
+    ctrl_dr_sync(v); /* a stop it stayed halted through changed them */
     if (cv->event_pending) {
         cv->event_pending = false;
         stop_and_serve(c, v, cv->event);

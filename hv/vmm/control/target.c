@@ -26,10 +26,13 @@ _Static_assert((int)RS_ES == (int)SEG_ES && (int)RS_GS == (int)SEG_GS &&
 
 #define X(v) ((unsigned long long)(v))
 
+/* Thread t's vCPU, parked: its registers are in memory (ctrl_settle). */
 static struct vcpu *thread(void *ctx, unsigned t)
 {
-    struct vm *vm = ((struct ctrl *)ctx)->vm;
-    return vm->vcpus[t < vm->nvcpus ? t : 0];
+    struct ctrl *c = ctx;
+    struct vcpu *v = c->vm->vcpus[t < c->vm->nvcpus ? t : 0];
+    ctrl_settle(c, v);
+    return v;
 }
 
 void ctrl_hw_save(struct vcpu *v)
@@ -368,7 +371,7 @@ static int lbr(void *ctx, unsigned t, enum stub_lbr op, uint64_t out[4])
         return 0;
     }
     for (unsigned i = 0; i < vm->nvcpus; i++)
-        vm->vcpus[i]->ops->lbr_enable(vm->vcpus[i], op == STUB_LBR_ON);
+        thread(ctx, i)->ops->lbr_enable(vm->vcpus[i], op == STUB_LBR_ON);
     return 0;
 }
 
@@ -393,6 +396,8 @@ static unsigned long text(void *ctx, unsigned t, enum stub_text what, uint64_t a
     unsigned long n = 0;
     switch (what) {
     case STUB_TEXT_EXITS:
+        for (unsigned i = 0; i < v->vm->nvcpus; i++)
+            thread(ctx, i); /* each one's rip and cr3 too */
         n = vm_summary(v->vm, buf, size);
         log_write(buf, n);
         break;

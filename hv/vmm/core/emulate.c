@@ -8,17 +8,22 @@
 #include "vmm/core/gmem.h"
 #include "vmm/core/vcpu.h"
 
-int emu_decode(struct vcpu *v, struct insn *in)
+size_t emu_fetch(struct vcpu *v, uint8_t bytes[INSN_MAX_LEN])
 {
-    uint8_t bytes[INSN_MAX_LEN];
-    unsigned bits = vcpu_code_bits(v);
     uint64_t la = vcpu_linear_rip(v);
-    size_t n = sizeof(bytes);
+    size_t n = INSN_MAX_LEN;
 
     /* The instruction may end before a page that is not mapped. */
     while (n && gmem_read_linear(v, la, bytes, n))
         n = (n > (4096 - (la & 4095))) ? 4096 - (la & 4095) : 0;
-    if (!n || insn_decode(in, bytes, n, bits))
+    return n;
+}
+
+int emu_decode(struct vcpu *v, struct insn *in)
+{
+    uint8_t bytes[INSN_MAX_LEN];
+    size_t n = emu_fetch(v, bytes);
+    if (!n || insn_decode(in, bytes, n, vcpu_code_bits(v)))
         return -1;
     return 0;
 }

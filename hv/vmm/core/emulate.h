@@ -10,10 +10,15 @@
 #define VMM_CORE_EMULATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/insn.h"
 #include "vmm/core/vm.h"
+
+/* Reads the bytes at CS:rip, up to INSN_MAX_LEN or the first page that is
+ * not mapped. Returns how many (0: rip itself is not mapped). */
+size_t emu_fetch(struct vcpu *v, uint8_t bytes[INSN_MAX_LEN]);
 
 /* Decodes the instruction at CS:rip. Returns 0, or -1 if it cannot be
  * fetched or decoded (silent: the caller decides what that means). */

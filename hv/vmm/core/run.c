@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "hw/x86.h"
 #include "vmm/core/apic.h"
+#include "vmm/core/emulate.h"
 #include "vmm/core/exits.h"
 #include "vmm/core/hooks.h"
 #include "vmm/core/intercepts.h"
@@ -46,6 +47,28 @@ static bool interruptible(struct vcpu *v)
     return (v->ops->get_rflags(v) & RFLAGS_IF) && !v->ops->interrupt_shadow(v);
 }
 
+/*
+ * A kick (the VMM's own NMI) that woke a vCPU out of the HLT it was halted
+ * in woke nothing of the VM's: the vCPU goes back into that HLT (rip on it
+ * again) rather than past it. An idle core then stops and resumes for a
+ * client with no guest instruction run, and the VM sees no wake-up that the
+ * VMM made. Any exit before that HLT ran again puts rip past it: the HLT
+ * ran and was woken by what exits (an interrupt, say), as the CPU's own
+ * would be, and that interrupt returns past it (SDM Vol.2 "HLT": the
+ * interrupt that resumes a HLT saves the address of the next instruction).
+ */
+static void back_into_hlt(struct vcpu *v)
+{
+    v->kick_woke_halt = false;
+    if (v->ops->get_rip(v) != v->hlt_rip + v->hlt_len || v->pending.type != EVENT_NONE ||
+        v->in_irq_handler || (v->ops->get_rflags(v) & RFLAGS_TF))
+        return; /* the client moved it, or something is for the VM first */
+    v->ops->set_rip(v, v->hlt_rip);
+    v->hlt_parked = true;
+    v->hlt_rewound = true;
+    vcpu_intercepts_changed(v);
+}
+
 /* Before each entry: an interrupt that waited for its window goes when
  * the window is open; the intercepts follow what changed; the event
  * waiting is injected; the state is checked. */
@@ -53,6 +76,8 @@ static void prepare_entry(struct vcpu *v)
 {
     const char *why;
 
+    if (v->kick_woke_halt)
+        back_into_hlt(v);
     if (v->deferred.type != EVENT_NONE && v->pending.type == EVENT_NONE &&
         (v->deferred.type == EVENT_NMI || interruptible(v))) {
         v->pending = v->deferred;
@@ -61,7 +86,8 @@ static void prepare_entry(struct vcpu *v)
     }
     if (v->intercepts_dirty)
         vcpu_recalc_intercepts(v);
-    if (v->pending.type != EVENT_NONE) {
+    bool injects = v->pending.type != EVENT_NONE;
+    if (injects) {
         v->ops->inject(v, &v->pending);
         v->pending.type = EVENT_NONE;
     }
@@ -77,7 +103,16 @@ static void prepare_entry(struct vcpu *v)
         vcpu_gp(v);
         v->ops->inject(v, &v->pending);
         v->pending.type = EVENT_NONE;
+        injects = true;
     }
+    /* Back at the HLT the VMM let it run (exit_hlt), with nothing injected
+     * first and every interrupt exiting, no TF step (the stub's, or the
+     * VM's own, would trap after it) and no instruction breakpoint of the
+     * VM's own (the stub's exit): the vCPU runs that HLT and sleeps until
+     * an interrupt exits. */
+    v->halted_in_vm = v->hlt_parked && v->ops->intr_exits && !v->in_irq_handler && !injects &&
+                      v->ops->get_rip(v) == v->hlt_rip && !(v->ops->get_rflags(v) & RFLAGS_TF) &&
+                      (v->dr_shadowed || !(v->ops->get_dr(v, 7) & 0xff));
 }
 
 /* Before an entry: what the VM's TSC shows of the exit (see the top). */
@@ -105,6 +140,18 @@ static void handle_exit(struct vcpu *v)
 {
     uint32_t code = v->ops->exit_code(v);
 
+    /* Out of the VM: a stop under way (control/session.c) must kick it
+     * again, and its next look at the session must come after this store
+     * (a full barrier: SDM Vol.3A §9.2.3.4, a load may pass a store). */
+    bool from_halt = v->halted_in_vm;
+    if (from_halt)
+        __atomic_store_n(&v->halted_in_vm, false, __ATOMIC_SEQ_CST);
+    if (v->hlt_rewound) {
+        v->hlt_rewound = false;
+        if (v->ops->get_rip(v) == v->hlt_rip)
+            v->ops->set_rip(v, v->hlt_rip + v->hlt_len); /* see back_into_hlt() */
+    }
+    v->exit_halted = from_halt && v->hlt_len && v->ops->get_rip(v) == v->hlt_rip + v->hlt_len;
     if (v->exit_tsc - v->entry_tsc < v->switch_cost)
         v->switch_cost = v->exit_tsc - v->entry_tsc; /* a round trip is at least a switch */
     if (v->entry_tsc - v->rebase_tsc < v->tail_cost)
@@ -176,6 +223,12 @@ int exit_hlt(struct vcpu *v)
 {
     v->poll = POLL_HLT;
     v->hlt_parked = true;
+    v->hlt_rip = v->ops->get_rip(v);
+    unsigned len = v->ops->insn_len(v);
+    struct insn in;
+    if (!len && !emu_decode(v, &in) && in.map == 1 && in.opcode == 0xf4)
+        len = in.len;
+    v->hlt_len = (uint8_t)len; /* 0: unknown, and no going back into it */
     vcpu_intercepts_changed(v);
     return 0;
 }
@@ -222,8 +275,10 @@ int exit_vintr(struct vcpu *v)
 int exit_nmi(struct vcpu *v)
 {
     __atomic_store_n(&v->nmi_seen, false, __ATOMIC_SEQ_CST); /* this NMI is accounted here */
-    if (apic_take_kick(v) || __atomic_exchange_n(&v->kick_early, false, __ATOMIC_SEQ_CST))
+    if (apic_take_kick(v) || __atomic_exchange_n(&v->kick_early, false, __ATOMIC_SEQ_CST)) {
+        v->kick_woke_halt = v->exit_halted; /* see back_into_hlt() */
         return 0;
+    }
     struct x86_event nmi = {EVENT_NMI, X86_EXC_NMI, false, 0};
     if (v->pending.type == EVENT_NONE)
         vcpu_queue_event(v, &nmi);

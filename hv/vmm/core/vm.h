@@ -119,6 +119,10 @@ struct backend_ops {
     struct vcpu *(*vcpu_create)(struct vm *vm, unsigned id);
     /* The HLT of idle(): an NMI taken right there steps over it. */
     const char *idle_hlt;
+    /* Every physical interrupt exits while the intercepts ask (want.intr):
+     * a VM halted on the hardware then runs nothing before an exit
+     * (core/run.c: vcpu.halted_in_vm). */
+    bool intr_exits;
     /* --- the VM's registers --- */
     uint64_t (*get_cr)(struct vcpu *v, unsigned n); /* 0, 2, 3, 4 */
     void (*set_cr)(struct vcpu *v, unsigned n, uint64_t val);
@@ -290,6 +294,14 @@ struct vcpu {
     bool intercepts_dirty;
     bool in_irq_handler; /* took a physical interrupt, its IRET not seen yet */
     bool hlt_parked;     /* HLT runs on the hardware until the next exit */
+    uint64_t hlt_rip;    /* ...the HLT it runs */
+    uint8_t hlt_len;
+    /* In the VM, where it runs nothing but that HLT before its next exit
+     * (core/run.c): as stopped as a parked vCPU, for the control stub. */
+    volatile bool halted_in_vm;
+    bool exit_halted;    /* this exit woke it out of that HLT */
+    bool kick_woke_halt; /* ...and it was a kick: back into the HLT */
+    bool hlt_rewound;    /* entered at the HLT again for that */
     enum poll_reason poll;
 
     /* the start-up protocol (core/smp.c), and the VMM's own NMIs */

@@ -421,6 +421,7 @@ const struct backend_ops svm_ops = {
     .exit_code = exit_code,
     .exit_name = svm_exit_name,
     .exit_codes = SVM_EXIT_MAX,
+    .intr_exits = true, /* the INTR intercept (APM Vol.2 §15.21.1) */
     .insn_len = insn_len,
     .inject = inject,
     .apply_intercepts = apply_intercepts,

@@ -650,6 +650,7 @@ const struct backend_ops vmx_ops = {
     .exit_code = exit_code,
     .exit_name = vmx_exit_name,
     .exit_codes = EXIT_REASON_MAX,
+    .intr_exits = false, /* physical interrupts reach the VM (apply_intercepts) */
     .insn_len = insn_len,
     .inject = inject,
     .apply_intercepts = apply_intercepts,
