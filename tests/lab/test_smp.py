@@ -11,7 +11,8 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -293,17 +294,32 @@ def exits_of(summary: str, cpu: int, name: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def test_an_idle_vcpu_stays_halted_through_the_stops(machines: dict[str, Machine]) -> None:
+TSCPAIR_BASE = 0x133F0000
+
+
+def tsc_skew(machine: Machine) -> tuple[int, int]:
+    """(cpu1's TSC minus cpu0's, in cpu0's ticks; the ticks of 50 ms), by
+    programs/tscpair.c."""
+    t0, t1, t2, rate = (int(x, 16) for x in machine.run("/tmp/tscpair").output.split())
+    return t1 - (t0 + t2) // 2, rate
+
+
+def test_an_idle_vcpu_stays_halted_through_the_stops(
+    machines: dict[str, Machine], guest_program: Callable[[str, int], Any]
+) -> None:
     """cpu0 hits a breakpoint again and again while cpu1 idles. At rest in
     the HLT of its idle loop, cpu1 is stopped already: it is not kicked out
     of the VM at each stop (its NMI exits stay few), nor woken at each
     resume. QEMU's monitor then shows it halted in the VM while the client
     holds the VM; when the client reads its registers it is parked first,
-    and its rip is just past that HLT."""
+    and its rip is just past that HLT. Its TSC hides the stops as cpu0's
+    does: the two stay in step (programs/tscpair.c, before and after)."""
     from ramooflax.lab import cpustate
     from ramooflax.lab.rawgdb import RawGdb
 
     machine = machines["hv_amd64"]
+    machine.put_file("/tmp/tscpair", guest_program("tscpair", TSCPAIR_BASE).binary)
+    skew_before, rate = tsc_skew(machine)
     assert machine.qemu_monitor is not None and machine.config is not None
     vmm_elf = machine.config.hv[2] if machine.config.hv else None
 
@@ -311,7 +327,7 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(machines: dict[str, Machine
         states = cpustate.cpu_states(machine.qemu_monitor, machine.log_text(), vmm_elf)
         return states.splitlines()[1]
 
-    stops = 200
+    stops = 1000
     (pid,) = busy(machine, 1, "echo x >/dev/null")  # system calls on cpu0 only
     try:
         with RawGdb.connect(machine.free_ctrl_port()) as g:
@@ -325,7 +341,7 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(machines: dict[str, Machine
             for i in range(stops):
                 g.send("c")
                 assert g.wait_stop(30).startswith(b"T05"), f"stop {i}"
-                if len(seen_halted) < 3 and i % 20 == 19:
+                if len(seen_halted) < 3 and i % 100 == 99:
                     line = cpu1()
                     if "halted" in line and line.endswith(" in the VM"):
                         assert g.command("Hg2") == b"OK"
@@ -344,6 +360,8 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(machines: dict[str, Machine
         machine.run(f"kill {pid}")
     assert nmis < stops * 3 // 4, f"cpu1 was kicked out of the VM {nmis} times in {stops} stops"
     assert seen_halted, "cpu1 was never seen halted in the VM while the VM was stopped"
+    drift = tsc_skew(machine)[0] - skew_before
+    assert abs(drift) < rate, f"cpu1's TSC moved {drift / rate * 50:.0f} ms from cpu0's"
 
 
 @pytest.mark.machines("hv_amd64_4")

@@ -129,7 +129,7 @@ def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe
 
 
 STEPOVER_PATH = "/tmp/stepover"
-STEPOVER_BASE = 0x13390000
+STEPOVER_BASE = 0x133E0000
 STEPOVER_ROUNDS = 16  # programs/stepover.c's ROUNDS
 # programs/stepover.c's labels in their order; so_xchg (xchg r8, rax) is stepped.
 STEPOVER_LABELS = ("so_nop", "so_nop5", "so_endbr", "so_mov64", "so_mov32", "so_mov8", "so_push")

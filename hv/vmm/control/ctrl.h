@@ -46,6 +46,7 @@ struct ctrl_vcpu {
     uint32_t dr_gen;       /* the session's dr_gen its debug registers follow */
     /* all-stop: this vCPU waits in the VMM while another serves */
     volatile bool parked;
+    bool halted_at_stop; /* ...or stayed halted in the VM since stop_tsc */
     /* its x87/SSE state and DR0-DR3 (which live in its core), saved while
      * the VM is stopped: the register view reads and writes these */
     uint8_t fxarea[512] __attribute__((aligned(16)));
@@ -78,7 +79,8 @@ struct ctrl {
     /* breakpoints: machine-wide */
     struct swbp sw[CTRL_SWBP_MAX];
     unsigned nsw;
-    uint32_t dr_gen; /* bumped when breakpoints, steps or filters change */
+    uint32_t dr_gen;   /* bumped when breakpoints, steps or filters change */
+    uint64_t stop_tsc; /* when the last stop began (kick_others) */
     struct hwbp hw[4];
     /* QRfx.Step:cr3: the step waits for a vCPU to switch to the process */
     volatile bool cr3_wait;

@@ -179,6 +179,12 @@ static void wait_for(struct vcpu *u, bool (*rest)(struct vcpu *), uint64_t deadl
         log_printf("vmm: control: cpu%u did not stop (its NMIs are blocked?)\n", u->id);
 }
 
+/* A stop takes no guest time (core/run.c: taken off the VM's TSC). */
+static void stopped_for(struct vcpu *v, uint64_t ticks)
+{
+    __atomic_add_fetch(&v->stop_ticks, ticks, __ATOMIC_SEQ_CST);
+}
+
 /* Kicks every other vCPU out of the VM. The stop reply need not wait for
  * them to be out: no packet is served before they are all at rest
  * (wait_others), so no client sees one run. */
@@ -189,9 +195,16 @@ static void kick_others(struct ctrl *c, struct vcpu *v)
      * vCPU's store of it at its exit before its load of owner (core/run.c):
      * either it sees us and parks, or we see it out of the VM and kick. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    for (unsigned i = 0; i < vm->nvcpus; i++)
-        if (vm->vcpus[i] != v && !at_rest(vm->vcpus[i]))
-            apic_kick(vm->vcpus[i]);
+    c->stop_tsc = rdtsc();
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *u = vm->vcpus[i];
+        if (u == v || parked(u))
+            continue;
+        if (u->halted_in_vm)
+            __atomic_store_n(&cv_of(u)->halted_at_stop, true, __ATOMIC_SEQ_CST);
+        else
+            apic_kick(u);
+    }
 }
 
 static void wait_others(struct ctrl *c, struct vcpu *v)
@@ -270,9 +283,18 @@ void ctrl_release(struct ctrl *c)
      * could see the other's old value -- a parked vCPU not kicked, asleep
      * for good. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    for (unsigned i = 0; i < vm->nvcpus; i++)
-        if (vm->vcpus[i] != was && cv_of(vm->vcpus[i])->parked)
-            apic_kick(vm->vcpus[i]);
+    uint64_t now = rdtsc();
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *u = vm->vcpus[i];
+        if (u == was)
+            continue;
+        /* Halted in the VM through the whole stop: its TSC hides the stop
+         * too, at its next exit, as a parked vCPU's does. */
+        if (__atomic_exchange_n(&cv_of(u)->halted_at_stop, false, __ATOMIC_SEQ_CST))
+            stopped_for(u, now - c->stop_tsc);
+        if (cv_of(u)->parked)
+            apic_kick(u);
+    }
 }
 
 /* v waits in the VMM while another vCPU owns the session; it leaves when
@@ -283,6 +305,8 @@ static void park(struct ctrl *c, struct vcpu *v)
 {
     struct ctrl_vcpu *cv = cv_of(v);
     uint64_t t0 = rdtsc();
+    if (__atomic_exchange_n(&cv->halted_at_stop, false, __ATOMIC_SEQ_CST))
+        t0 = c->stop_tsc; /* halted in the VM since the stop began */
     ctrl_hw_save(v);
     cv->parked = true;
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
@@ -292,7 +316,7 @@ static void park(struct ctrl *c, struct vcpu *v)
     }
     cv->parked = false;
     ctrl_hw_restore(v);
-    v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
+    stopped_for(v, rdtsc() - t0);
     if (c->owner == v)
         ctrl_prepare_resume(v, true); /* handed over: one step */
     else if (!cv->event_pending)
@@ -391,7 +415,7 @@ static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
     }
     spin_unlock(&c->line);
     ctrl_hw_restore(v);
-    v->stop_ticks += rdtsc() - t0; /* a stop takes no guest time (core/run.c) */
+    stopped_for(v, rdtsc() - t0);
     c->quiet_tsc = vcpu_guest_tsc(v);
 
     struct vcpu *t = c->vm->vcpus[c->s.step_thread < c->vm->nvcpus ? c->s.step_thread : 0];

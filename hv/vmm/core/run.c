@@ -122,12 +122,18 @@ static void rebase_tsc(struct vcpu *v)
     uint64_t tail = v->tail_cost == ~0ull ? 0 : v->tail_cost;
     uint64_t sw = v->switch_steady ? v->switch_cost : v->switch_cost / 2;
     uint64_t spent = v->rebase_tsc - v->exit_tsc + tail + sw;
-    uint64_t stopped = v->stop_ticks < spent ? v->stop_ticks : spent;
-    uint64_t off = v->ops->get_tsc_offset(v) - spent;
+    /* Taken at once: a stop another vCPU served adds to it (control/session.c). */
+    uint64_t stop = __atomic_exchange_n(&v->stop_ticks, 0, __ATOMIC_SEQ_CST);
+    /* A stop is hidden within what the VM could not have timed: this
+     * exit's handling, or, out of a halt in the VM (it ran nothing but its
+     * HLT since the entry), everything since that entry: a stop it stayed
+     * halted through. Its TSC still never goes back. */
+    uint64_t room = v->out_of_halt ? v->rebase_tsc - v->entry_tsc : spent;
+    uint64_t stopped = stop < room ? stop : room;
+    uint64_t off = v->ops->get_tsc_offset(v) - (stopped > spent ? stopped : spent);
     uint64_t max = v->vm->tsc_hz / 1000 * v->vm->info->tsc_debt_ms;
 
-    v->stop_ticks = 0;
-    v->tsc_debt += spent - stopped;
+    v->tsc_debt += stopped < spent ? spent - stopped : 0;
     if (v->poll == POLL_TICK || v->poll == POLL_HLT || v->tsc_debt > max) {
         uint64_t repay = v->poll == POLL_EXIT ? v->tsc_debt - max : v->tsc_debt;
         off += repay;
@@ -151,6 +157,7 @@ static void handle_exit(struct vcpu *v)
         if (v->ops->get_rip(v) == v->hlt_rip)
             v->ops->set_rip(v, v->hlt_rip + v->hlt_len); /* see back_into_hlt() */
     }
+    v->out_of_halt = from_halt;
     v->exit_halted = from_halt && v->hlt_len && v->ops->get_rip(v) == v->hlt_rip + v->hlt_len;
     if (v->exit_tsc - v->entry_tsc < v->switch_cost)
         v->switch_cost = v->exit_tsc - v->entry_tsc; /* a round trip is at least a switch */

@@ -299,7 +299,8 @@ struct vcpu {
     /* In the VM, where it runs nothing but that HLT before its next exit
      * (core/run.c): as stopped as a parked vCPU, for the control stub. */
     volatile bool halted_in_vm;
-    bool exit_halted;    /* this exit woke it out of that HLT */
+    bool out_of_halt;    /* this exit came while it was halted_in_vm */
+    bool exit_halted;    /* ...and woke it out of that HLT */
     bool kick_woke_halt; /* ...and it was a kick: back into the HLT */
     bool hlt_rewound;    /* entered at the HLT again for that */
     enum poll_reason poll;
