@@ -3,6 +3,10 @@
 Guest commands that must run while the client holds the VM go through
 `Machine.run_background`: the console is another channel, so the guest's
 shell makes progress whenever the VM runs.
+
+The amd64 tests take `hv_ctrl` (through `vm64`) and run on both control
+channels, the UART and the VMM's own e1000 (select one with -k uart / -k
+net); the process finder has a row for each.
 """
 
 import struct
@@ -29,8 +33,8 @@ def attach(machine: Machine) -> VM:
 
 
 @pytest.fixture
-def vm64(hv_amd64: Machine) -> Iterator[VM]:
-    vm = attach(hv_amd64)
+def vm64(hv_ctrl: Machine) -> Iterator[VM]:
+    vm = attach(hv_ctrl)
     yield vm
     vm.detach()
 
@@ -84,7 +88,7 @@ def test_memory_views_agree(vm64: VM) -> None:
     assert len(big) == 0x9000
 
 
-def test_cr3_filter_sees_scheduling(hv_amd64: Machine, vm64: VM) -> None:
+def test_cr3_filter_sees_scheduling(hv_ctrl: Machine, vm64: VM) -> None:
     seen: list[int] = []
 
     def cr3_hook(vm: VM) -> bool:
@@ -94,13 +98,13 @@ def test_cr3_filter_sees_scheduling(hv_amd64: Machine, vm64: VM) -> None:
         return len(seen) >= 12 and len(set(seen)) >= 3
 
     vm64.cpu.filter_write_cr(3, cr3_hook)
-    job = hv_amd64.run_background(
+    job = hv_ctrl.run_background(
         "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do ls / >/dev/null; done; echo ok"
     )
     stopped_by_filter = vm64.resume(timeout=120)
     assert stopped_by_filter is True, (
         f"{len(seen)} CR3 writes seen in 120 s; event {vm64.event!r}; hv log tail:\n"
-        + "\n".join(hv_amd64.log_text().splitlines()[-15:])
+        + "\n".join(hv_ctrl.log_text().splitlines()[-15:])
     )
     vm64.cpu.release_write_cr(3)
     vm64.detach()
@@ -114,7 +118,7 @@ def busybox_entry(arch: str) -> int:
     return struct.unpack_from("<Q" if data[4] == 2 else "<I", data, 0x18)[0]
 
 
-def test_page_fault_filter_sees_the_entry_point_fault(hv_amd64: Machine, vm64: VM) -> None:
+def test_page_fault_filter_sees_the_entry_point_fault(hv_ctrl: Machine, vm64: VM) -> None:
     entry = busybox_entry("amd64")
     faults: list[tuple[int, int]] = []
 
@@ -124,7 +128,7 @@ def test_page_fault_filter_sees_the_entry_point_fault(hv_amd64: Machine, vm64: V
         return int(vm.event.cr2) == entry
 
     vm64.cpu.filter_exception(CPUException.page_fault, pf_hook)
-    job = hv_amd64.run_background("cp /bin/busybox /tmp/bb-fresh && /tmp/bb-fresh true; echo ok")
+    job = hv_ctrl.run_background("cp /bin/busybox /tmp/bb-fresh && /tmp/bb-fresh true; echo ok")
     assert vm64.resume(timeout=120) is True, f"no #PF at 0x{entry:x}: {faults[:10]}"
     cr2, err = faults[-1]
     assert cr2 == entry and err & 0x14 == 0x14  # user instruction fetch
@@ -133,7 +137,7 @@ def test_page_fault_filter_sees_the_entry_point_fault(hv_amd64: Machine, vm64: V
     assert job.result().output.endswith("ok\n")
 
 
-def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM) -> None:
+def test_lazy_register_write_changes_guest_behaviour(hv_ctrl: Machine, vm64: VM) -> None:
     """Break at the syscall entry; at uname(2) (rax 63) set rdi = 0: the kernel fails it
     with EFAULT and fills nothing. Busybox's uname ignores the error (its buffer is
     zeroed), so it prints an empty line instead of "Linux"."""
@@ -149,7 +153,7 @@ def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM
 
     vm64.cpu.breakpoints.add_insn(lstar, syscall_hook, "syscall")
     assert "syscall" in repr(vm64.cpu.breakpoints)
-    job = hv_amd64.run_background("uname -s; echo rc=$?")
+    job = hv_ctrl.run_background("uname -s; echo rc=$?")
     # No filter gives control back: resume() stops the VM itself after the timeout.
     assert vm64.resume(timeout=15) is False
     assert vm64.event is not None and vm64.event.reason is StopReason.INTERRUPT
@@ -157,13 +161,13 @@ def test_lazy_register_write_changes_guest_behaviour(hv_amd64: Machine, vm64: VM
     vm64.detach()
     out = job.result().output
     assert state["patched"] and out.splitlines()[0] == "" and "Linux" not in out, out
-    assert hv_amd64.run("uname -s").output == "Linux\n"
+    assert hv_ctrl.run("uname -s").output == "Linux\n"
 
 
-def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> None:
+def test_hw_breakpoint_watchpoint_singlestep(hv_ctrl: Machine, vm64: VM) -> None:
     lstar = vm64.cpu.sr.lstar
     bp = vm64.cpu.breakpoints.add_hw_insn(lstar, name="hw-entry")
-    job = hv_amd64.run_background("echo hw")
+    job = hv_ctrl.run_background("echo hw")
     assert vm64.resume(timeout=60) is True
     assert vm64.event is not None and vm64.event.reason is StopReason.HW_BREAKPOINT
     assert vm64.cpu.gpr.rip == lstar and bp.hits == 1
@@ -188,9 +192,9 @@ def test_hw_breakpoint_watchpoint_singlestep(hv_amd64: Machine, vm64: VM) -> Non
     job.result()
 
 
-def test_io_filter_sees_the_rtc(hv_amd64: Machine, vm64: VM) -> None:
+def test_io_filter_sees_the_rtc(hv_ctrl: Machine, vm64: VM) -> None:
     vm64.cpu.filter_io(0x70, lambda vm: True)
-    job = hv_amd64.run_background("hwclock -r >/dev/null 2>&1; echo ok")
+    job = hv_ctrl.run_background("hwclock -r >/dev/null 2>&1; echo ok")
     assert vm64.resume(timeout=60) is True
     assert vm64.event is not None and vm64.event.port == 0x70 and vm64.event.dir == "out"
     vm64.cpu.release_io(0x70)
@@ -209,7 +213,10 @@ FINDER_SCRIPT = (
 )
 
 
-@pytest.mark.parametrize(("name", "arch"), [("hv_amd64", "amd64"), ("hv_i386", "i386")])
+@pytest.mark.parametrize(
+    ("name", "arch"),
+    [("hv_amd64", "amd64"), ("hv_amd64_net", "amd64, net"), ("hv_i386", "i386")],
+)
 def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) -> None:
     import importlib.util
 
@@ -260,19 +267,19 @@ def test_process_finder(name: str, arch: str, request: pytest.FixtureRequest) ->
     assert job.result().output.endswith("done\n")
 
 
-def test_small_accesses_strings_and_translations(hv_amd64: Machine) -> None:
+def test_small_accesses_strings_and_translations(hv_ctrl: Machine) -> None:
     """write_byte/word/dword read back and restore; read_cstring on the kernel's
     uts name agrees with `uname`; guest_to_host is the identity outside the
     VMM's range and refuses inside it."""
-    uname = hv_amd64.run("uname -s; uname -r").output.split()
-    vm64 = attach(hv_amd64)
+    uname = hv_ctrl.run("uname -s; uname -r").output.split()
+    vm64 = attach(hv_ctrl)
     try:
-        small_accesses(hv_amd64, vm64, uname)
+        small_accesses(hv_ctrl, vm64, uname)
     finally:
         vm64.detach()
 
 
-def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
+def small_accesses(hv_ctrl: Machine, vm64: VM, uname: list[str]) -> None:
     mem = vm64.mem
     img = Vmlinux.from_vmlinuz(_vmlinuz("amd64"))
     uts = img.exported("init_uts_ns") + Linux.from_package(vm64).slide
@@ -304,7 +311,7 @@ def small_accesses(hv_amd64: Machine, vm64: VM, uname: list[str]) -> None:
     assert mem.guest_to_host(hidden.start - 8) == hidden.start - 8  # the edge of the hole
 
 
-def test_lbr_unsupported_reconnect_and_errors(hv_amd64: Machine, vm64: VM) -> None:
+def test_lbr_unsupported_reconnect_and_errors(hv_ctrl: Machine, vm64: VM) -> None:
     """LBR: QEMU's CPU has none, and the error says so; reconnect() attaches
     again; calls on a running or detached VM fail with a message saying what
     to do."""
@@ -328,18 +335,18 @@ def test_lbr_unsupported_reconnect_and_errors(hv_amd64: Machine, vm64: VM) -> No
 
 
 def test_the_guests_own_int3_and_tf_reach_the_guest(
-    hv_amd64: Machine, guest_program: Callable[[str, int], Any]
+    hv_ctrl: Machine, guest_program: Callable[[str, int], Any]
 ) -> None:
     """With a software breakpoint on the syscall entry (int3 intercepted) and
     a hardware one elsewhere (#DB intercepted), a process's own int3 and its
     own TF step still reach it: SIGTRAP, exit status 133, as natively. Our
     breakpoint keeps firing meanwhile (the int3 is put back after each hit)."""
     for name, base in (("trapself", 0x13390000), ("tfself", 0x133A0000)):
-        hv_amd64.put_file(f"/tmp/{name}", guest_program(name, base).binary)
-    vm = attach(hv_amd64)
+        hv_ctrl.put_file(f"/tmp/{name}", guest_program(name, base).binary)
+    vm = attach(hv_ctrl)
     try:
         lstar = vm.cpu.sr.lstar
-        job = hv_amd64.run_background("/tmp/trapself; echo int3=$?; /tmp/tfself; echo tf=$?")
+        job = hv_ctrl.run_background("/tmp/trapself; echo int3=$?; /tmp/tfself; echo tf=$?")
         hits: list[int] = []
 
         def on_syscall(vm: VM) -> bool:

@@ -1,7 +1,8 @@
 """Guest actions the hypervisor must contain: writes to its memory, machine resets.
 
 These run after the other tests (marker `disturbs`) because they poke the
-shared machine.
+shared machine. The NPF filter test takes `hv_ctrl`: it runs on both control
+channels (-k uart / -k net); the other two do not use the control channel.
 """
 
 import re
@@ -50,15 +51,15 @@ def test_keyboard_controller_reset_is_blocked(hv_amd64: Machine) -> None:
     )
 
 
-def test_npf_filter_reports_the_access(hv_amd64: Machine) -> None:
+def test_npf_filter_reports_the_access(hv_ctrl: Machine) -> None:
     """filter_npf: a guest write into the VMM's range stops the VM with the
     guest-physical address and the direction; the write is still dropped."""
-    hidden = facts.vmm_range(hv_amd64.log_text() + hv_amd64.hv_summary())
+    hidden = facts.vmm_range(hv_ctrl.log_text() + hv_ctrl.hv_summary())
     addr = hidden.start + 0x2000
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}").attach()
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}").attach()
     try:
         vm.cpu.filter_npf()
-        job = hv_amd64.run_background(f"devmem 0x{addr:x} 32 0x5a5a5a5a; echo done")
+        job = hv_ctrl.run_background(f"devmem 0x{addr:x} 32 0x5a5a5a5a; echo done")
         assert vm.resume(timeout=120), "no NPF stop"
         assert vm.event is not None and vm.event.reason is StopReason.EVENT, vm.event
         assert vm.event.kind is EventKind.NPF, vm.event
@@ -68,4 +69,4 @@ def test_npf_filter_reports_the_access(hv_amd64: Machine) -> None:
     finally:
         vm.detach()
     assert job.result().output.endswith("done\n")
-    assert hv_amd64.run(f"devmem 0x{addr:x} 32").output.strip().lower() != "0x5a5a5a5a"
+    assert hv_ctrl.run(f"devmem 0x{addr:x} 32").output.strip().lower() != "0x5a5a5a5a"

@@ -4,7 +4,9 @@ and the target description. docs/protocol.md is the contract; real mode is
 tests/lab/test_gdb_realmode.py.
 
 gdb runs as `gdb -nx -batch -ex 'target remote ...' -ex ...`; values are
-printed with `printf "NAME=%#lx\\n", ...` so they can be parsed.
+printed with `printf "NAME=%#lx\\n", ...` so they can be parsed. Every test
+takes `hv_ctrl`: it runs on both control channels (-k uart / -k net), gdb
+connecting to the VMM's own TCP port on the net machine.
 """
 
 import re
@@ -100,13 +102,13 @@ def console_works(machine: Machine, timeout: float = 60) -> float:
 
 
 @needs_gdb
-def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
+def test_long_mode_breakpoint_on_syscall_entry(hv_ctrl: Machine) -> None:
     """break *$lstar (entry_SYSCALL_64) while the guest makes syscalls; x/4i,
     stepi, and the system registers as stock gdb shows them."""
-    syms = kallsyms(hv_amd64, "entry_SYSCALL_64")
-    with guest_loop(hv_amd64, "cat /proc/version"):
+    syms = kallsyms(hv_ctrl, "entry_SYSCALL_64")
+    with guest_loop(hv_ctrl, "cat /proc/version"):
         out = gdb(
-            hv_amd64,
+            hv_ctrl,
             show("LSTAR", "$lstar"),
             "break *$lstar",
             "continue",
@@ -162,16 +164,16 @@ def test_long_mode_breakpoint_on_syscall_entry(hv_amd64: Machine) -> None:
         assert re.search(r"cr0 = \[ [^]]*\bPG\b", decoded), decoded
         assert re.search(r"efer = \[ [^]]*\bLMA\b", decoded), decoded
         assert "detached" in out
-    console_works(hv_amd64)
+    console_works(hv_ctrl)
 
 
 @needs_gdb
-def test_long_mode_write_watchpoint(hv_amd64: Machine) -> None:
+def test_long_mode_write_watchpoint(hv_ctrl: Machine) -> None:
     """watch *(long*)&jiffies_64: the timer tick writes it; gdb reports the change."""
-    syms = kallsyms(hv_amd64, "jiffies_64", "entry_SYSCALL_64")
+    syms = kallsyms(hv_ctrl, "jiffies_64", "entry_SYSCALL_64")
     addr = syms["jiffies_64"]
     out = gdb(
-        hv_amd64,
+        hv_ctrl,
         show("LSTAR", "$lstar"),
         f"watch *(long*){addr:#x}",
         "continue",
@@ -187,19 +189,19 @@ def test_long_mode_write_watchpoint(hv_amd64: Machine) -> None:
     old, new = int(change.group(1)), int(change.group(2))
     assert new > old
     assert value(out, "NOW") == new
-    console_works(hv_amd64)
+    console_works(hv_ctrl)
 
 
-def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
+def test_ctrl_c_stops_user_space_busy_loop(hv_ctrl: Machine) -> None:
     """0x03 stops a guest spinning in ring 3 (no natural exits) with T02. The
     stub reports the guest-time window in which the 0x03 arrived: not empty,
     no longer than the wall time the VM ran since we resumed it (the VM's
     clock stops while the VMM runs), and short: the periodic exit source
     brings the VMM to the line at the guest's timer rate."""
-    port = ctrl_port(hv_amd64)
+    port = ctrl_port(hv_ctrl)
     latencies = []
     resumed = None
-    with guest_loop(hv_amd64, ":"), RawGdb.connect(port) as client:
+    with guest_loop(hv_ctrl, ":"), RawGdb.connect(port) as client:
         time.sleep(1)
         for _ in range(5):
             t0 = time.monotonic()
@@ -228,32 +230,32 @@ def test_ctrl_c_stops_user_space_busy_loop(hv_amd64: Machine) -> None:
         + f" ms; median {statistics.median(latencies) * 1000:.1f} ms; last stop cpl {cpl3}"
     )
     assert max(latencies) < 5
-    console_works(hv_amd64)
+    console_works(hv_ctrl)
 
 
-def test_detach_guest_carries_on(hv_amd64: Machine) -> None:
+def test_detach_guest_carries_on(hv_ctrl: Machine) -> None:
     """After `D` the VM runs, without our breakpoints (one sat on the syscall
     entry): the console answers at once, the log says why."""
-    port = ctrl_port(hv_amd64)
-    mark = len(hv_amd64.log_text())
+    port = ctrl_port(hv_ctrl)
+    mark = len(hv_ctrl.log_text())
     with RawGdb.connect(port) as client:
         client.interrupt()
         assert client.wait_stop(timeout=10).startswith(b"T02")
         lstar = client.reg("lstar")
         assert client.command(f"Z0,{lstar:x},1") == b"OK"  # detach must remove it
         assert client.command("D") == b"OK"
-    took = console_works(hv_amd64, timeout=30)
+    took = console_works(hv_ctrl, timeout=30)
     assert took < 2.5, f"the console took {took:.1f} s after detach"
-    assert "client detached (detach packet)" in hv_amd64.log_text()[mark:]
+    assert "client detached (detach packet)" in hv_ctrl.log_text()[mark:]
 
 
 @needs_gdb
-def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
+def test_monitor_memory_modes_and_translation(hv_ctrl: Machine) -> None:
     """monitor help / exits / vmcb; v2p of the syscall entry; `mem phys` makes
     gdb's x read that physical address, with the same bytes as the virtual view;
     `npt` shows nested paging and walks it."""
     out = gdb(
-        hv_amd64,
+        hv_ctrl,
         "monitor help",
         "monitor exits",
         "monitor vmcb",
@@ -270,7 +272,7 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     pa = int(v2p.group(2), 16)
     hidden = facts.vmm_range(out)
     out2 = gdb(
-        hv_amd64,
+        hv_ctrl,
         "monitor mem phys",
         f"x/8xb {pa:#x}",
         "monitor mem virt",
@@ -294,20 +296,20 @@ def test_monitor_memory_modes_and_translation(hv_amd64: Machine) -> None:
     phys = re.search(rf"^{pa:#x}:((?:\s+0x[0-9a-f]{{2}}){{8}})", out2, re.MULTILINE)
     assert phys, out2
     assert phys.group(1).split() == virt.group(1).split()
-    console_works(hv_amd64)
+    console_works(hv_ctrl)
 
 
 @needs_gdb
 def test_register_writes_take_effect_on_resume(
-    hv_amd64: Machine, guest_program: Callable[[str, int], Any]
+    hv_ctrl: Machine, guest_program: Callable[[str, int], Any]
 ) -> None:
     """At a hardware breakpoint in a process: `set $rdi = 42` becomes its exit
     status; `set $cr2` (a system register) is what the VM has after a stepi."""
     prog = guest_program("regprobe", 0x13380000)
-    hv_amd64.put_file("/tmp/regprobe", prog.binary)
-    job = hv_amd64.run_background("/tmp/regprobe; echo status=$?")  # sleeps 2 s first
+    hv_ctrl.put_file("/tmp/regprobe", prog.binary)
+    job = hv_ctrl.run_background("/tmp/regprobe; echo status=$?")  # sleeps 2 s first
     out = gdb(
-        hv_amd64,
+        hv_ctrl,
         f"hbreak *{prog.symbols['probe_exit']:#x}",
         "continue",
         show("PC", "$pc"),
@@ -327,14 +329,14 @@ def test_register_writes_take_effect_on_resume(
     assert "status=42" in job.result().output
 
 
-def test_target_xml_is_the_unit_tests_fixture(hv_amd64: Machine) -> None:
+def test_target_xml_is_the_unit_tests_fixture(hv_ctrl: Machine) -> None:
     """The client reads its register layout from the stub's target.xml; the unit
     tests use a copy captured from the stub (tests/unit/data/stub-target.xml).
     When the stub's description changes, refresh the copy with this XML."""
     from ramooflax.tdesc import Layout, read_target_xml
 
     fixture = REPO / "tests" / "unit" / "data" / "stub-target.xml"
-    with RawGdb.connect(ctrl_port(hv_amd64)) as client:
+    with RawGdb.connect(ctrl_port(hv_ctrl)) as client:
         client.interrupt()
         assert client.wait_stop(timeout=10).startswith(b"T02")
         live = read_target_xml(client.command)

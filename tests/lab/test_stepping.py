@@ -5,7 +5,8 @@ each step must land on the next instruction.
 programs/tfprobe.c runs pushf/popf/int 0x80/iretq/syscall and exits with a
 bit set for each place where it saw TF; a stray #DB would kill it (SIGTRAP).
 It is linked at 0x13370000, an address no other guest program uses, so a
-hardware breakpoint there stops only it.
+hardware breakpoint there stops only it. The tests take `hv_ctrl`: each
+runs on both control channels (-k uart / -k net).
 """
 
 import re
@@ -33,15 +34,15 @@ class Probe:
 
 
 @pytest.fixture(scope="module")
-def tfprobe(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Probe:
+def tfprobe(guest_program: Callable[[str, int], Any], hv_ctrl: Machine) -> Probe:
     prog = guest_program("tfprobe", TEXT_BASE)
-    hv_amd64.put_file(GUEST_PATH, prog.binary)
+    hv_ctrl.put_file(GUEST_PATH, prog.binary)
     return Probe(prog.symbols["probe"], prog.symbols["probe_end"])
 
 
 @pytest.fixture
-def vm(hv_amd64: Machine) -> Iterator[VM]:
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}").attach()
+def vm(hv_ctrl: Machine) -> Iterator[VM]:
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}").attach()
     yield vm
     if vm.attached:
         if vm.running:
@@ -104,10 +105,10 @@ def finish(job: Job, vm: VM) -> str:
     return out
 
 
-def test_global_step_hides_tf(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
+def test_global_step_hides_tf(hv_ctrl: Machine, vm: VM, tfprobe: Probe) -> None:
     """Global step mode: pushf, popf, iretq one instruction per step; int 0x80
     and syscall are stepped over; the program runs on and saw no TF."""
-    job = stop_at_probe(hv_amd64, vm, tfprobe)
+    job = stop_at_probe(hv_ctrl, vm, tfprobe)
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(None)
     seen = step_through(vm, expected)
@@ -116,10 +117,10 @@ def test_global_step_hides_tf(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None
     finish(job, vm)
 
 
-def test_cr3_step_mode_steps_only_the_process(hv_amd64: Machine, vm: VM, tfprobe: Probe) -> None:
+def test_cr3_step_mode_steps_only_the_process(hv_ctrl: Machine, vm: VM, tfprobe: Probe) -> None:
     """Step mode cr3: every step ends in the process's ring 3 with its cr3,
     on the next instruction of the listing."""
-    job = stop_at_probe(hv_amd64, vm, tfprobe)
+    job = stop_at_probe(hv_ctrl, vm, tfprobe)
     cr3 = vm.cpu.sr.cr3
     expected = expected_steps(vm, tfprobe)
     vm.cpu.set_step_mode(cr3)
@@ -147,16 +148,16 @@ class Program:
 
 
 @pytest.fixture(scope="module")
-def stepover(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> Program:
+def stepover(guest_program: Callable[[str, int], Any], hv_ctrl: Machine) -> Program:
     prog = guest_program("stepover", STEPOVER_BASE)
-    hv_amd64.put_file(STEPOVER_PATH, prog.binary)
-    alone = hv_amd64.run(STEPOVER_PATH).output
+    hv_ctrl.put_file(STEPOVER_PATH, prog.binary)
+    alone = hv_ctrl.run(STEPOVER_PATH).output
     assert alone.startswith("sum="), alone
     return Program(prog.symbols, alone)
 
 
 def test_continue_from_int3_runs_simple_instructions_in_the_vmm(
-    hv_amd64: Machine, vm: VM, stepover: Program
+    hv_ctrl: Machine, vm: VM, stepover: Program
 ) -> None:
     """A continue from an int3 on nop, nop5, endbr64, mov between registers
     (64, 32 and 8 bits) or push runs that instruction in the VMM: no step, no
@@ -164,7 +165,7 @@ def test_continue_from_int3_runs_simple_instructions_in_the_vmm(
     goes to the guest, which maps the page and runs the push again, so the
     breakpoint reports twice. xchg r8, rax (49 90, not a nop) is stepped.
     The program prints the same sum as without the debugger."""
-    job = stop_at_probe(hv_amd64, vm, Probe(stepover.symbols["_start"], 0), STEPOVER_PATH)
+    job = stop_at_probe(hv_ctrl, vm, Probe(stepover.symbols["_start"], 0), STEPOVER_PATH)
     by_addr = {stepover.symbols[n]: n for n in (*STEPOVER_LABELS, "so_xchg")}
     for addr, name in by_addr.items():
         vm.cpu.breakpoints.add_insn(addr, name=name)
@@ -193,7 +194,7 @@ def test_continue_from_int3_runs_simple_instructions_in_the_vmm(
     assert stepover.alone.strip() in out and "status=0" in out, (stepover.alone, out)
 
 
-def test_continue_from_swapgs_swaps_in_the_vmm(hv_amd64: Machine, vm: VM) -> None:
+def test_continue_from_swapgs_swaps_in_the_vmm(hv_ctrl: Machine, vm: VM) -> None:
     """entry_SYSCALL_64 begins with swapgs (0f 01 f8). A continue from an
     int3 there runs it in the VMM: at the next instruction (an int3 too)
     GS.base and KERNEL_GS_BASE have swapped, and that continue made no #DB
@@ -202,7 +203,7 @@ def test_continue_from_swapgs_swaps_in_the_vmm(hv_amd64: Machine, vm: VM) -> Non
     assert vm.cpu.mem.vread(lstar, 3) == b"\x0f\x01\xf8", "entry_SYSCALL_64 is not a swapgs"
     vm.cpu.breakpoints.add_insn(lstar, name="swapgs")
     vm.cpu.breakpoints.add_insn(lstar + 3, name="next")
-    job = hv_amd64.run_background(
+    job = hv_ctrl.run_background(
         "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; i=$((i+1)); done; echo loop=$i"
     )
     db_before = db_exits(vm)
@@ -235,7 +236,7 @@ UFFD_BASE = 0x133D0000
 
 
 def test_a_step_that_cannot_end_is_stopped(
-    guest_program: Callable[[str, int], Any], hv_amd64: Machine
+    guest_program: Callable[[str, int], Any], hv_ctrl: Machine
 ) -> None:
     """programs/uffdstep.c: the stepped instruction faults, and its fault
     waits on a process pinned to CPU 1, which the step keeps stopped. The
@@ -244,12 +245,12 @@ def test_a_step_that_cannot_end_is_stopped(
     fault is served and the instruction completes; the #DB its frame's TF
     owes is the VMM's, not the process's (SIGTRAP would make status 133)."""
     prog = guest_program("uffdstep", UFFD_BASE)
-    hv_amd64.put_file(UFFD_PATH, prog.binary)
-    mark = len(hv_amd64.log_text())
-    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_amd64.free_ctrl_port()}", timeout=8).attach()
+    hv_ctrl.put_file(UFFD_PATH, prog.binary)
+    mark = len(hv_ctrl.log_text())
+    vm = VM(CPUFamily.AMD, f"127.0.0.1:{hv_ctrl.free_ctrl_port()}", timeout=8).attach()
     try:
         vm.cpu.breakpoints.add_hw_insn(prog.symbols["touch"], name="touch")
-        job = hv_amd64.run_background(f"{UFFD_PATH}; echo status=$?", timeout=180)
+        job = hv_ctrl.run_background(f"{UFFD_PATH}; echo status=$?", timeout=180)
         assert vm.resume(timeout=120), "uffdstep never reached its breakpoint"
         assert vm.cpu.gpr.rip == prog.symbols["touch"], vm.event
         vm.cpu.breakpoints.remove("touch")
@@ -263,7 +264,7 @@ def test_a_step_that_cannot_end_is_stopped(
             vm.detach()
     out = job.result(120).output
     assert "status=0" in out, f"uffdstep: {out!r} (133: a stray single-step SIGTRAP)"
-    log = hv_amd64.log_text()[mark:]
+    log = hv_ctrl.log_text()[mark:]
     assert "step abandoned inside a fault's handler" in log, log[-2000:]
     assert "the abandoned step's #DB taken" in log, log[-2000:]
 
@@ -281,21 +282,21 @@ def intr_exits(summary: str, cpu: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def spin(guest_program: Callable[[str, int], Any], hv_amd64: Machine) -> int:
+def spin(guest_program: Callable[[str, int], Any], hv_ctrl: Machine) -> int:
     """The address of programs/spin.c's loop, installed in the guest."""
     prog = guest_program("spin", SPIN_BASE)
-    hv_amd64.put_file(SPIN_PATH, prog.binary)
+    hv_ctrl.put_file(SPIN_PATH, prog.binary)
     return int(prog.symbols["spin"])
 
 
-def test_a_step_takes_no_interrupt(hv_amd64: Machine, spin: int, vm: VM) -> None:
+def test_a_step_takes_no_interrupt(hv_ctrl: Machine, spin: int, vm: VM) -> None:
     """A step is one instruction: an interrupt that is due (the guest's
     timer, while the client takes its time between steps) waits until the
     VM runs again, as with QEMU's own gdbstub, instead of running its
     handler untraced inside the step. On AMD the VMCB's interrupt shadow
     holds it: no INTR exit happens while the client steps a ring-3 loop."""
     vm.cpu.breakpoints.add_hw_insn(spin, name="spin")
-    job = hv_amd64.run_background(f"{SPIN_PATH} & p=$!; sleep 2; kill $p; echo done", timeout=180)
+    job = hv_ctrl.run_background(f"{SPIN_PATH} & p=$!; sleep 2; kill $p; echo done", timeout=180)
     assert vm.resume(timeout=120), "spin never reached its breakpoint"
     vm.cpu.breakpoints.remove("spin")
     cpu = vm.cpu.index
@@ -307,6 +308,5 @@ def test_a_step_takes_no_interrupt(hv_amd64: Machine, spin: int, vm: VM) -> None
         assert vm.status().cpl == 3
     after = intr_exits(vm.exits(), cpu)
     vm.detach()
-    out = job.result(120).output
-    assert "loop=200" in out, out
+    assert "done" in job.result(120).output
     assert after - before <= 2, f"{after - before} interrupts taken in {STEPS} steps"

@@ -231,11 +231,10 @@ int exit_hlt(struct vcpu *v)
     v->poll = POLL_HLT;
     v->hlt_parked = true;
     v->hlt_rip = v->ops->get_rip(v);
-    unsigned len = v->ops->insn_len(v);
+    /* Decoded rather than from the backend's next-rip, which an emulator
+     * may leave stale: 0 if no HLT is there, and no going back into it. */
     struct insn in;
-    if (!len && !emu_decode(v, &in) && in.map == 1 && in.opcode == 0xf4)
-        len = in.len;
-    v->hlt_len = (uint8_t)len; /* 0: unknown, and no going back into it */
+    v->hlt_len = !emu_decode(v, &in) && in.map == 1 && in.opcode == 0xf4 ? in.len : 0;
     vcpu_intercepts_changed(v);
     return 0;
 }
