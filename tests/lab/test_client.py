@@ -319,7 +319,11 @@ def test_lbr_unsupported_reconnect_and_errors(hv_ctrl: Machine, vm64: VM) -> Non
         vm64.cpu.lbr_enable()
     rip = vm64.cpu.gpr.rip
     vm64.reconnect()
-    assert vm64.attached and vm64.cpu.gpr.rip == rip  # still stopped where it was
+    assert vm64.attached
+    if hv_ctrl.spec.ctrl == "uart":
+        # The line stays; the VM stays stopped where it was. A closed TCP
+        # connection ends the session instead: the VM ran until the new one.
+        assert vm64.cpu.gpr.rip == rip
     vm64.cont()
     with pytest.raises(VMRunning, match="vm.stop"):
         _ = vm64.cpu.gpr.rax
