@@ -142,6 +142,20 @@ static void rebase_tsc(struct vcpu *v)
     v->ops->set_tsc_offset(v, off);
 }
 
+/* A stop the vCPU stayed halted in the VM through (control/session.c adds
+ * it to stop_ticks at the release) goes off its TSC as it leaves the VM,
+ * before anything reads its guest TSC (the control channel's look at the
+ * line): it then agrees with the other vCPUs', which hid the stop as they
+ * left the VMM. At most the time since its entry, when it ran nothing but
+ * its HLT: its TSC never goes back. */
+static void hide_stops_halted_through(struct vcpu *v)
+{
+    uint64_t stop = __atomic_exchange_n(&v->stop_ticks, 0, __ATOMIC_SEQ_CST);
+    uint64_t room = v->exit_tsc - v->entry_tsc;
+    if (stop)
+        v->ops->set_tsc_offset(v, v->ops->get_tsc_offset(v) - (stop < room ? stop : room));
+}
+
 static void handle_exit(struct vcpu *v)
 {
     uint32_t code = v->ops->exit_code(v);
@@ -158,6 +172,8 @@ static void handle_exit(struct vcpu *v)
             v->ops->set_rip(v, v->hlt_rip + v->hlt_len); /* see back_into_hlt() */
     }
     v->out_of_halt = from_halt;
+    if (from_halt)
+        hide_stops_halted_through(v);
     v->exit_halted = from_halt && v->hlt_len && v->ops->get_rip(v) == v->hlt_rip + v->hlt_len;
     if (v->exit_tsc - v->entry_tsc < v->switch_cost)
         v->switch_cost = v->exit_tsc - v->entry_tsc; /* a round trip is at least a switch */
