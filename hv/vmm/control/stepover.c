@@ -45,7 +45,8 @@ static bool on_apic_page(struct vcpu *v, uint64_t la)
 }
 
 /* PUSH r64 in 64-bit mode: SS's base and limit are not used (SDM Vol.3A
- * §3.4.4.1 / APM Vol.2 §4.12.2); a non-canonical stack is #SS and a
+ * §3.2.4 and §3.4.4: a zero base, canonical checks instead of limits); a
+ * non-canonical stack is #SS and a
  * misaligned one with alignment checking #AC, left to the step. A page
  * fault is the VM's, queued by emu_write with nothing changed: it is taken
  * at the PUSH, as a stepped one would be. Returns 1 done, 0 faulted, -1
