@@ -339,6 +339,16 @@ void ctrl_prepare_resume(struct vcpu *v, bool step)
             return;
         }
     }
+    /* A step of a HLT (CPL 0) ends right after it, as if an interrupt had
+     * woken it at once, which the CPU may do: stepped with TF and the
+     * interrupts held, it would wait for an interrupt that no longer ends
+     * the step. The step is reported without an entry. */
+    if (cv->stepping && sw < 0 && decoded && in.map == 1 && in.opcode == 0xf4 &&
+        !v->ops->get_cpl(v)) {
+        vcpu_complete_no_trap(v, in.len);
+        ctrl_event(v, "T05");
+        goto program;
+    }
     if (tracing && decoded && in.map == 1 &&
         (in.opcode == 0x9c || in.opcode == 0x9d || in.opcode == 0xcf)) {
         cv->step_opcode = in.opcode;

@@ -342,7 +342,21 @@ static void log_attach(struct ctrl *c)
  * polled before it stopped gives up the line at once). Returns when v must
  * run again: alone (a step) or with the others.
  */
+static bool serve_once(struct ctrl *c, struct vcpu *v, const char *reply);
+
+/* v reports a stop to the client's session and serves, again while the
+ * resume itself ended a step (a HLT's: breakpoints.c) with v still the
+ * owner. */
 static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
+{
+    struct ctrl_vcpu *cv = cv_of(v);
+    while (serve_once(c, v, reply) && cv->event_pending && c->owner == v) {
+        cv->event_pending = false;
+        reply = cv->event;
+    }
+}
+
+static bool serve_once(struct ctrl *c, struct vcpu *v, const char *reply)
 {
     uint64_t t0 = rdtsc();
     enum stub_action a = STUB_RESUME;
@@ -427,7 +441,7 @@ static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
         spin_unlock(&c->lock);
         apic_kick(t);
         park(c, v);
-        return;
+        return false;
     }
     ctrl_prepare_resume(v, a == STUB_STEP);
     /* A step, and the one over a breakpoint before a continue, run v
@@ -436,8 +450,11 @@ static void serve(struct ctrl *c, struct vcpu *v, const char *reply)
      * that waits for a process to be scheduled (QRfx.Step:cr3), run
      * everyone. */
     struct ctrl_vcpu *cv = cv_of(v);
-    if ((!cv->stepping || cv->step_int_dr >= 0) && cv->step_over_sw < 0)
+    if ((!cv->stepping || cv->step_int_dr >= 0) && cv->step_over_sw < 0) {
         ctrl_release(c);
+        return false;
+    }
+    return true;
 }
 
 /* The client closed its connection while the VM ran: its breakpoints
