@@ -36,6 +36,9 @@ class _Broken(Exception):
 
 DEFAULT_TIMEOUT = 10.0
 MAX_RESENDS = 3
+# Replies owed to interrupted requests are given up after this long with no
+# byte on the line: the stub serves a stopped VM's queued requests at once.
+SETTLE_QUIET = 1.0
 
 
 class Session:
@@ -60,6 +63,7 @@ class Session:
         self._stops: deque[rsp.StopReply] = deque()  # stop replies that came unasked
         self._owed: deque[bytes] = deque()  # requests whose caller left before the reply
         self._heard = False  # any byte from the VMM since the line was opened
+        self._last_byte = 0.0  # time.monotonic() of the last bytes received
         self._budget = timeout  # the seconds the current wait was given
 
     @property
@@ -77,6 +81,7 @@ class Session:
             data = self.transport.recv(min(left, 1.0))
             if data:
                 self._heard = True
+                self._last_byte = time.monotonic()
                 self._events.extend(self._parser.feed(data))
         return self._events.popleft()
 
@@ -181,18 +186,22 @@ class Session:
 
         A caller that left in mid-read may have taken bytes of the reply with
         it: in no-ack mode that reply then ends as a bad packet, which settles
-        it too. One that never completes is given up at the deadline, so the
-        next request still goes out (the VMM's framer starts afresh at its
-        `$`)."""
+        it too; bytes lost across the end of one reply and the start of the
+        next make two replies one. So the wait ends when the owed replies are
+        all in, or once the line has been quiet for SETTLE_QUIET seconds (or
+        at the session's deadline), and the next request still goes out (the
+        VMM's framer starts afresh at its `$`). The VMM gives a stopped VM's
+        client ctrl_timeout seconds (3 in the lab) between packets: the
+        settle must end well inside that."""
         if not self._owed:
             return
-        deadline = self._deadline(None)
+        start, end = time.monotonic(), self._deadline(None)
         try:
             while self._owed:
                 data = self._owed[0]
                 while True:
                     try:
-                        reply = self._packet(deadline, None, broken_ends=True)
+                        reply = self._owed_packet(start, end)
                     except _Broken:
                         break
                     if data.startswith(b"qRcmd,") and rsp.console_output(reply) is not None:
@@ -206,6 +215,17 @@ class Session:
                 self._owed.popleft()
         except ChannelTimeout:
             self._owed.clear()
+
+    def _owed_packet(self, start: float, end: float) -> bytes:
+        """The next packet for _settle: ChannelTimeout at `end`, or once no
+        byte came for SETTLE_QUIET seconds since the settle's `start`."""
+        while True:
+            quiet = max(self._last_byte, start) + SETTLE_QUIET
+            try:
+                return self._packet(min(end, quiet), None, broken_ends=True)
+            except ChannelTimeout:
+                if time.monotonic() >= min(end, max(self._last_byte, start) + SETTLE_QUIET):
+                    raise
 
     def pipeline(
         self, payloads: Iterable[bytes | str], depth: int = 1, timeout: float | None = None

@@ -1,11 +1,13 @@
 """The session: acks, no-ack mode, resends, console output, stop replies, errors."""
 
+import time
+
 import pytest
 from client_fake import FakeStub, f
 
 from ramooflax import rsp
 from ramooflax.errors import ChannelLost, ChannelTimeout, ProtocolError, StubError
-from ramooflax.session import Session
+from ramooflax.session import SETTLE_QUIET, Session
 
 QSUPPORTED = f(
     "PacketSize=4000;qXfer:features:read+;swbreak+;hwbreak+;vContSupported+;QStartNoAckMode+"
@@ -186,6 +188,31 @@ def test_an_interrupted_reply_that_lost_bytes_is_settled() -> None:
     stub.after = 1 << 30
     s.expect_ok("D")  # before the fix: ChannelTimeout, and the D never sent
     assert stub.sent[-1] == b"D"
+
+
+def test_replies_that_lost_bytes_across_their_border_are_given_up_once_quiet() -> None:
+    """Two binary replies in flight (a dump's pipeline), and the interrupted
+    read took the end of the first and the start of the second: the parser
+    reads the two as one bad packet, so the second owed reply never comes.
+    The settle gives it up once the line is quiet (SETTLE_QUIET), not at the
+    session's timeout: the VMM's own (ctrl_timeout, 3 s in the lab) would
+    have ended the session first and left the VM stopped that long."""
+    big = f(b"b" + bytes(range(256)) * 8)
+    stub = CutStub({b"qSupported": QSUPPORTED, b"QStartNoAckMode": f("OK")}, after=1 << 30)
+    s = Session(stub, timeout=10)
+    s.handshake()
+    stub.rules.update({b"qRfx.PhysReadBin": big, b"D": f("OK")})
+    stub.after = 100
+    reads = ["qRfx.PhysReadBin:0,800", "qRfx.PhysReadBin:800,800"]
+    with pytest.raises(KeyboardInterrupt):
+        list(s.pipeline(reads, depth=2))
+    cut = len(big) - 100 - 10  # 10 bytes before the first reply's end, in what is left
+    del stub.pending[cut : cut + 20]
+    stub.after = 1 << 30
+    start = time.monotonic()
+    s.expect_ok("D")
+    assert stub.sent[-1] == b"D"
+    assert time.monotonic() - start < SETTLE_QUIET + 1
 
 
 def test_an_interrupted_monitor_is_settled_too() -> None:
