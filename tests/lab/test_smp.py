@@ -297,11 +297,17 @@ def exits_of(summary: str, cpu: int, name: str) -> int:
 TSCPAIR_BASE = 0x133F0000
 
 
-def tsc_skew(machine: Machine) -> tuple[int, int]:
-    """(cpu1's TSC minus cpu0's, in cpu0's ticks; the ticks of 50 ms), by
-    programs/tscpair.c."""
-    t0, t1, t2, rate = (int(x, 16) for x in machine.run("/tmp/tscpair").output.split())
-    return t1 - (t0 + t2) // 2, rate
+def tsc_skew(machine: Machine, tries: int = 5) -> tuple[int, int, int]:
+    """(cpu1's TSC minus cpu0's, and how far off that can be, in cpu0's
+    ticks; the ticks of 50 ms), by programs/tscpair.c: of `tries` runs, the
+    one whose moves between the CPUs took least (cpu1's reading lies
+    somewhere between cpu0's two)."""
+    runs = []
+    for _ in range(tries):
+        t0, t1, t2, rate = (int(x, 16) for x in machine.run("/tmp/tscpair").output.split())
+        runs.append((t2 - t0, t1 - (t0 + t2) // 2, rate))
+    span, skew, rate = min(runs)
+    return skew, span // 2, rate
 
 
 def test_an_idle_vcpu_stays_halted_through_the_stops(
@@ -319,7 +325,7 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(
 
     machine = machines["hv_amd64"]
     machine.put_file("/tmp/tscpair", guest_program("tscpair", TSCPAIR_BASE).binary)
-    skew_before, rate = tsc_skew(machine)
+    skew_before, error_before, rate = tsc_skew(machine)
     assert machine.qemu_monitor is not None and machine.config is not None
     vmm_elf = machine.config.hv[2] if machine.config.hv else None
 
@@ -341,7 +347,7 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(
             for i in range(stops):
                 g.send("c")
                 assert g.wait_stop(30).startswith(b"T05"), f"stop {i}"
-                if len(seen_halted) < 3 and i % 100 == 99:
+                if len(seen_halted) < 3 and i % 10 == 9:
                     line = cpu1()
                     if "halted" in line and line.endswith(" in the VM"):
                         assert g.command("Hg2") == b"OK"
@@ -360,8 +366,16 @@ def test_an_idle_vcpu_stays_halted_through_the_stops(
         machine.run(f"kill {pid}")
     assert nmis < stops * 3 // 4, f"cpu1 was kicked out of the VM {nmis} times in {stops} stops"
     assert seen_halted, "cpu1 was never seen halted in the VM while the VM was stopped"
-    drift = tsc_skew(machine)[0] - skew_before
-    assert abs(drift) < rate, f"cpu1's TSC moved {drift / rate * 50:.0f} ms from cpu0's"
+    skew_after, error_after, _ = tsc_skew(machine)
+    drift = skew_after - skew_before
+    # 10 ms (1000 stops each off both TSCs, 10 us apiece), and what the
+    # readings leave open. Each vCPU hiding its own time at rest drifted
+    # 37-94 ms; the one window for all drifts about 1 ms.
+    bound = rate // 5 + error_before + error_after
+    assert abs(drift) < bound, (
+        f"cpu1's TSC moved {drift / rate * 50:.1f} ms from cpu0's "
+        f"(readings within {(error_before + error_after) / rate * 50:.1f} ms)"
+    )
 
 
 @pytest.mark.machines("hv_amd64_4")

@@ -46,7 +46,8 @@ struct ctrl_vcpu {
     uint32_t dr_gen;       /* the session's dr_gen its debug registers follow */
     /* all-stop: this vCPU waits in the VMM while another serves */
     volatile bool parked;
-    bool halted_at_stop; /* ...or stayed halted in the VM since stop_tsc */
+    bool halted_at_stop; /* ...or stayed halted in the VM since the stop began */
+    uint64_t park_from;  /* when it parked, or the stop it has hidden up to */
     /* its x87/SSE state and DR0-DR3 (which live in its core), saved while
      * the VM is stopped: the register view reads and writes these */
     uint8_t fxarea[512] __attribute__((aligned(16)));
@@ -80,7 +81,15 @@ struct ctrl {
     struct swbp sw[CTRL_SWBP_MAX];
     unsigned nsw;
     uint32_t dr_gen;   /* bumped when breakpoints, steps or filters change */
-    uint64_t stop_tsc; /* when the last stop began (kick_others) */
+    /* The window a stop takes off each vCPU's TSC: the same for all, so
+     * they stay in step. It opens when every vCPU is at rest (wait_others):
+     * one kicked out of the VM ran guest code until then, and the owner's
+     * time before it is its exit's, as any exit's. It closes at the
+     * release. */
+    uint64_t rest_tsc;
+    bool rest_noted; /* rest_tsc is this stop's (else: when it began) */
+    uint64_t release_tsc;
+    uint64_t serve_end; /* when the owner's last serve ended */
     struct hwbp hw[4];
     /* QRfx.Step:cr3: the step waits for a vCPU to switch to the process */
     volatile bool cr3_wait;

@@ -179,10 +179,14 @@ static void wait_for(struct vcpu *u, bool (*rest)(struct vcpu *), uint64_t deadl
         log_printf("vmm: control: cpu%u did not stop (its NMIs are blocked?)\n", u->id);
 }
 
-/* A stop takes no guest time (core/run.c: taken off the VM's TSC). */
-static void stopped_for(struct vcpu *v, uint64_t ticks)
+/* A stop takes no guest time (core/run.c: taken off the VM's TSC): the
+ * part of [from, to] inside its window (struct ctrl's rest_tsc), for a
+ * vCPU at rest from `from` (0: since the stop began) to `to`. */
+static void stopped_for(struct ctrl *c, struct vcpu *v, uint64_t from, uint64_t to)
 {
-    __atomic_add_fetch(&v->stop_ticks, ticks, __ATOMIC_SEQ_CST);
+    uint64_t start = c->rest_tsc > from ? c->rest_tsc : from;
+    if (to > start)
+        __atomic_add_fetch(&v->stop_ticks, to - start, __ATOMIC_SEQ_CST);
 }
 
 /* Kicks every other vCPU out of the VM. The stop reply need not wait for
@@ -195,7 +199,8 @@ static void kick_others(struct ctrl *c, struct vcpu *v)
      * vCPU's store of it at its exit before its load of owner (core/run.c):
      * either it sees us and parks, or we see it out of the VM and kick. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    c->stop_tsc = rdtsc();
+    c->rest_tsc = rdtsc();
+    c->rest_noted = false;
     for (unsigned i = 0; i < vm->nvcpus; i++) {
         struct vcpu *u = vm->vcpus[i];
         if (u == v || parked(u))
@@ -214,6 +219,10 @@ static void wait_others(struct ctrl *c, struct vcpu *v)
     for (unsigned i = 0; i < vm->nvcpus; i++)
         if (vm->vcpus[i] != v)
             wait_for(vm->vcpus[i], at_rest, deadline);
+    if (!c->rest_noted) {
+        c->rest_tsc = rdtsc();
+        c->rest_noted = true;
+    }
 }
 
 void ctrl_settle(struct ctrl *c, struct vcpu *u)
@@ -275,6 +284,26 @@ void ctrl_release(struct ctrl *c)
     struct vm *vm = c->vm;
     spin_lock(&c->lock);
     struct vcpu *was = c->owner;
+    /* The stop's window closes: each vCPU at rest hides its part of it
+     * now, while none can leave park (owner is still set). One that stayed
+     * halted in the VM through the whole stop hides it at its next exit,
+     * as a parked one does at its entry. */
+    uint64_t now = rdtsc();
+    c->release_tsc = now;
+    if (was) /* its resume since its last serve: the VM was still stopped */
+        stopped_for(c, was, c->serve_end, now);
+    for (unsigned i = 0; i < vm->nvcpus; i++) {
+        struct vcpu *u = vm->vcpus[i];
+        struct ctrl_vcpu *cu = cv_of(u);
+        if (u == was)
+            continue;
+        if (__atomic_exchange_n(&cu->halted_at_stop, false, __ATOMIC_SEQ_CST)) {
+            stopped_for(c, u, 0, now);
+        } else if (cu->parked) {
+            stopped_for(c, u, cu->park_from, now);
+            cu->park_from = now; /* it may stay parked into the next stop */
+        }
+    }
     c->owner = 0;
     spin_unlock(&c->lock);
     /* Against park(): our store of owner before our loads of parked, its
@@ -283,18 +312,9 @@ void ctrl_release(struct ctrl *c)
      * could see the other's old value -- a parked vCPU not kicked, asleep
      * for good. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    uint64_t now = rdtsc();
-    for (unsigned i = 0; i < vm->nvcpus; i++) {
-        struct vcpu *u = vm->vcpus[i];
-        if (u == was)
-            continue;
-        /* Halted in the VM through the whole stop: its TSC hides the stop
-         * too, at its next exit, as a parked vCPU's does. */
-        if (__atomic_exchange_n(&cv_of(u)->halted_at_stop, false, __ATOMIC_SEQ_CST))
-            stopped_for(u, now - c->stop_tsc);
-        if (cv_of(u)->parked)
-            apic_kick(u);
-    }
+    for (unsigned i = 0; i < vm->nvcpus; i++)
+        if (vm->vcpus[i] != was && cv_of(vm->vcpus[i])->parked)
+            apic_kick(vm->vcpus[i]);
 }
 
 /* v waits in the VMM while another vCPU owns the session; it leaves when
@@ -304,9 +324,9 @@ void ctrl_release(struct ctrl *c)
 static void park(struct ctrl *c, struct vcpu *v)
 {
     struct ctrl_vcpu *cv = cv_of(v);
-    uint64_t t0 = rdtsc();
+    cv->park_from = rdtsc();
     if (__atomic_exchange_n(&cv->halted_at_stop, false, __ATOMIC_SEQ_CST))
-        t0 = c->stop_tsc; /* halted in the VM since the stop began */
+        cv->park_from = 0; /* halted in the VM since the stop began */
     ctrl_hw_save(v);
     cv->parked = true;
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
@@ -316,7 +336,9 @@ static void park(struct ctrl *c, struct vcpu *v)
     }
     cv->parked = false;
     ctrl_hw_restore(v);
-    stopped_for(v, rdtsc() - t0);
+    /* Handed the session (to step), or released: the release hid its part
+     * of the stop, unless it came before we were parked. */
+    stopped_for(c, v, cv->park_from, c->owner == v ? rdtsc() : c->release_tsc);
     if (c->owner == v)
         ctrl_prepare_resume(v, true); /* handed over: one step */
     else if (!cv->event_pending)
@@ -429,7 +451,8 @@ static bool serve_once(struct ctrl *c, struct vcpu *v, const char *reply)
     }
     spin_unlock(&c->line);
     ctrl_hw_restore(v);
-    stopped_for(v, rdtsc() - t0);
+    c->serve_end = rdtsc();
+    stopped_for(c, v, t0, c->serve_end);
     c->quiet_tsc = vcpu_guest_tsc(v);
 
     struct vcpu *t = c->vm->vcpus[c->s.step_thread < c->vm->nvcpus ? c->s.step_thread : 0];
