@@ -80,7 +80,7 @@ struct ctrl {
     /* breakpoints: machine-wide */
     struct swbp sw[CTRL_SWBP_MAX];
     unsigned nsw;
-    uint32_t dr_gen;   /* bumped when breakpoints, steps or filters change */
+    uint32_t dr_gen; /* bumped when breakpoints, steps or filters change */
     /* The window a stop takes off each vCPU's TSC: the same for all, so
      * they stay in step. It opens when every vCPU is at rest (wait_others):
      * one kicked out of the VM ran guest code until then, and the owner's
