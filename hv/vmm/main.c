@@ -42,7 +42,7 @@ int vmm_host_fault(struct fault_frame *f)
     uint64_t cr2;
     if (f->vector == X86_EXC_NMI) {
         if (rdmsr(MSR_GS_BASE)) /* this core's vCPU is set up (host.c) */
-            __atomic_store_n(&this_vcpu()->nmi_seen, true, __ATOMIC_SEQ_CST);
+            __atomic_add_fetch(&this_vcpu()->nmis_in, 1, __ATOMIC_SEQ_CST);
         if (backend && f->rip == (uint64_t)backend->idle_hlt)
             f->rip += 1; /* the kick came before the HLT: do not sleep on it */
         return 1;

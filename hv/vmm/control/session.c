@@ -332,7 +332,8 @@ static void park(struct ctrl *c, struct vcpu *v)
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
     while (c->owner && c->owner != v) {
         v->ops->idle(v);
-        apic_drop_kick(v);
+        if (apic_vm_nmis(v))
+            vcpu_give_nmi(v); /* the VM's, while v waited: it gets it */
     }
     cv->parked = false;
     ctrl_hw_restore(v);

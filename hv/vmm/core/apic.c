@@ -65,18 +65,37 @@ void apic_kick(struct vcpu *target)
     apic_send(target->apic_id, ICR_DM_NMI << 8);
 }
 
-bool apic_take_kick(struct vcpu *v) { return __atomic_exchange_n(&v->kicks, 0, __ATOMIC_SEQ_CST); }
+/*
+ * Each kick sends one NMI, so the NMIs that come are the kicks' until as
+ * many came as kicks were sent; any beyond are the VM's. A count, not a
+ * flag: a core can take two kicks (an INIT's and a SIPI's, sent back to
+ * back) on the first NMI, and the second NMI, still on its way, must not
+ * reach the VM as its own (in Linux's AP start-up code, whose IDT is
+ * empty, that is a triple fault). A kick's NMI that never comes was merged
+ * with another (a core holds one NMI pending: SDM Vol.3A §10.5.1, APM
+ * Vol.2 §16.3): after KICK_NMI_LOST_MS the count forgets it, so as not to
+ * take the VM's next NMI for it.
+ */
+#define KICK_NMI_LOST_MS 100
 
-/* apic_kick() counts before it sends, so a core can see the count (and
- * what the kick was for: a SIPI, a released session) before the NMI
- * arrives. If no NMI came to the VMM since, it is still on its way, and
- * would reach the VM as its own: an NMI in Linux's AP trampoline, whose
- * IDT is empty, is a triple fault. */
-void apic_drop_kick(struct vcpu *v)
+unsigned apic_vm_nmis(struct vcpu *v)
 {
-    bool seen = __atomic_exchange_n(&v->nmi_seen, false, __ATOMIC_SEQ_CST);
-    if (apic_take_kick(v) && !seen)
-        __atomic_store_n(&v->kick_early, true, __ATOMIC_SEQ_CST);
+    uint64_t now = rdtsc();
+    if (v->kick_nmis_owed && now - v->owed_tsc > v->vm->tsc_hz / 1000 * KICK_NMI_LOST_MS)
+        v->kick_nmis_owed = 0;
+    uint32_t taken = __atomic_exchange_n(&v->kicks, 0, __ATOMIC_SEQ_CST);
+    if (taken) {
+        v->kick_nmis_owed += taken;
+        v->owed_tsc = now;
+    }
+    unsigned vm = 0;
+    for (uint32_t got = __atomic_exchange_n(&v->nmis_in, 0, __ATOMIC_SEQ_CST); got; got--) {
+        if (v->kick_nmis_owed)
+            v->kick_nmis_owed--;
+        else
+            vm++;
+    }
+    return vm;
 }
 
 uint32_t apic_self_id(void)

@@ -26,12 +26,11 @@ void apic_send_startup(uint32_t apic_id, uint8_t vector);
 /* Makes target exit (an NMI), counted so that it is not taken for the
  * VM's own NMI. */
 void apic_kick(struct vcpu *target);
-/* True (once) if an NMI this core took was one of the VMM's kicks. */
-bool apic_take_kick(struct vcpu *v);
-/* The kicks of a core awake in the VMM (woken, or it looked first) are
- * done with. One whose NMI has not come yet is remembered: that NMI, when
- * it makes the core exit from the VM, is still the VMM's (exit_nmi). */
-void apic_drop_kick(struct vcpu *v);
+/* The kicks sent to this core are taken (its exit, or its wait in the
+ * VMM, sees to them), and of the NMIs that came to it since the last look
+ * (nmis_in: main.c's handler, a VMX NMI exit), those that were not the
+ * kicks' are counted: the VM's own. */
+unsigned apic_vm_nmis(struct vcpu *v);
 /* This core's APIC ID. */
 uint32_t apic_self_id(void);
 

@@ -291,20 +291,24 @@ int exit_vintr(struct vcpu *v)
     return 0;
 }
 
-/* An NMI: the VMM's own kick (an INIT for this vCPU, a stop for a
- * client: the poll after this exit sees to them), or the VM's, which it
- * gets. */
-int exit_nmi(struct vcpu *v)
+void vcpu_give_nmi(struct vcpu *v)
 {
-    __atomic_store_n(&v->nmi_seen, false, __ATOMIC_SEQ_CST); /* this NMI is accounted here */
-    if (apic_take_kick(v) || __atomic_exchange_n(&v->kick_early, false, __ATOMIC_SEQ_CST)) {
-        v->kick_woke_halt = v->exit_halted; /* see back_into_hlt() */
-        return 0;
-    }
     struct x86_event nmi = {EVENT_NMI, X86_EXC_NMI, false, 0};
     if (v->pending.type == EVENT_NONE)
         vcpu_queue_event(v, &nmi);
     else
         v->deferred = nmi;
+}
+
+/* An NMI: the VMM's own kick (an INIT for this vCPU, a stop for a
+ * client: the poll after this exit sees to them), or the VM's, which it
+ * gets (core/apic.c tells them apart). */
+int exit_nmi(struct vcpu *v)
+{
+    if (!apic_vm_nmis(v)) {
+        v->kick_woke_halt = v->exit_halted; /* see back_into_hlt() */
+        return 0;
+    }
+    vcpu_give_nmi(v);
     return 0;
 }

@@ -187,12 +187,12 @@ void smp_wait_for_sipi(struct vcpu *v)
             v->state = VCPU_RUNNING;
             spin_unlock(&v->ipi_lock);
             join_tsc(v);
-            apic_drop_kick(v);
+            (void)apic_vm_nmis(v); /* none is for a core that waited for SIPI */
             log_printf("vmm: cpu%u: start-up IPI: runs at %04x:0000\n", v->id, vec << 8);
             return;
         }
         spin_unlock(&v->ipi_lock);
         v->ops->idle(v); /* until an NMI: a kick */
-        apic_drop_kick(v);
+        (void)apic_vm_nmis(v);
     }
 }

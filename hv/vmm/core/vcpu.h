@@ -48,6 +48,9 @@ void vcpu_redeliver(struct vcpu *v, const struct x86_event *ev);
 /* Queues an event as it stands (no combining): software interrupts and
  * the VM's own NMIs. */
 void vcpu_queue_event(struct vcpu *v, const struct x86_event *ev);
+/* An NMI of the VM's own, for it at its next entry (or after the event
+ * waiting). */
+void vcpu_give_nmi(struct vcpu *v);
 
 /* The VMM could not do what the exit asks (an instruction it cannot
  * decode or emulate): logged with the state dump, reported to a client,

@@ -310,9 +310,10 @@ struct vcpu {
     volatile bool init_pending; /* an INIT the VM sent it, not taken yet */
     volatile bool sipi_pending; /* a start-up IPI after that INIT */
     volatile uint8_t sipi_vector;
-    volatile uint32_t kicks;  /* NMIs the VMM sent it (not the VM's own) */
-    volatile bool nmi_seen;   /* an NMI came while it ran in the VMM (main.c) */
-    volatile bool kick_early; /* a kick taken before its NMI came (apic_drop_kick) */
+    volatile uint32_t kicks;   /* kicks the VMM sent it, not taken yet (apic_kick) */
+    volatile uint32_t nmis_in; /* NMIs that came to the core since the last look */
+    uint32_t kick_nmis_owed;   /* kicks taken whose NMI has not come yet */
+    uint64_t owed_tsc;         /* when the last of them was taken */
     /* its xAPIC's registers the VMM follows (core/apic.c) */
     uint32_t icr_hi;
     uint32_t ldr, dfr;

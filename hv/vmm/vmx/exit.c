@@ -65,6 +65,8 @@ static int vmx_exit_exception_nmi(struct vcpu *v, uint64_t qual)
     uint32_t err =
         (info & INTR_INFO_DELIVER_CODE_MASK) ? (uint32_t)vmread(VM_EXIT_INTR_ERROR_CODE) : 0;
     if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR) {
+        /* The exit took the NMI (§27.2.2: it is not delivered). */
+        __atomic_add_fetch(&v->nmis_in, 1, __ATOMIC_SEQ_CST);
         vmx_unblock_nmi();
         return exit_nmi(v);
     }
