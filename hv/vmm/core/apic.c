@@ -72,9 +72,10 @@ void apic_kick(struct vcpu *target)
  * back) on the first NMI, and the second NMI, still on its way, must not
  * reach the VM as its own (in Linux's AP start-up code, whose IDT is
  * empty, that is a triple fault). A kick's NMI that never comes was merged
- * with another (a core holds one NMI pending: SDM Vol.3A §10.5.1, APM
- * Vol.2 §16.3): after KICK_NMI_LOST_MS the count forgets it, so as not to
- * take the VM's next NMI for it.
+ * with another (while NMIs are blocked, or GIF is clear, a core holds one
+ * NMI pending: SDM Vol.3A §6.7.1 "Handling Multiple NMIs", APM Vol.2
+ * §15.17): after KICK_NMI_LOST_MS the count forgets it, so as not to take
+ * the VM's next NMI for it.
  */
 #define KICK_NMI_LOST_MS 100
 
