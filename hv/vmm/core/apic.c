@@ -74,20 +74,26 @@ void apic_kick(struct vcpu *target)
  * empty, that is a triple fault). A kick's NMI that never comes was merged
  * with another (while NMIs are blocked, or GIF is clear, a core holds one
  * NMI pending: SDM Vol.3A §6.7.1 "Handling Multiple NMIs", APM Vol.2
- * §15.17): after KICK_NMI_LOST_MS the count forgets it, so as not to take
- * the VM's next NMI for it.
+ * §15.17): the count forgets it once the core has entered the VM and left
+ * it KICK_NMI_LOST_EXITS times and KICK_NMI_LOST_MS passed (an NMI pending
+ * at an entry exits at once), so as not to take the VM's next NMI for it.
+ * Both, because a core whose emulator thread is descheduled sees time
+ * pass with no entry.
  */
-#define KICK_NMI_LOST_MS 100
+#define KICK_NMI_LOST_MS    100
+#define KICK_NMI_LOST_EXITS 64
 
 unsigned apic_vm_nmis(struct vcpu *v)
 {
     uint64_t now = rdtsc();
-    if (v->kick_nmis_owed && now - v->owed_tsc > v->vm->tsc_hz / 1000 * KICK_NMI_LOST_MS)
+    if (v->kick_nmis_owed && now - v->owed_tsc > v->vm->tsc_hz / 1000 * KICK_NMI_LOST_MS &&
+        v->exits - v->owed_exits > KICK_NMI_LOST_EXITS)
         v->kick_nmis_owed = 0;
     uint32_t taken = __atomic_exchange_n(&v->kicks, 0, __ATOMIC_SEQ_CST);
     if (taken) {
         v->kick_nmis_owed += taken;
         v->owed_tsc = now;
+        v->owed_exits = v->exits;
     }
     unsigned vm = 0;
     for (uint32_t got = __atomic_exchange_n(&v->nmis_in, 0, __ATOMIC_SEQ_CST); got; got--) {

@@ -313,7 +313,8 @@ struct vcpu {
     volatile uint32_t kicks;   /* kicks the VMM sent it, not taken yet (apic_kick) */
     volatile uint32_t nmis_in; /* NMIs that came to the core since the last look */
     uint32_t kick_nmis_owed;   /* kicks taken whose NMI has not come yet */
-    uint64_t owed_tsc;         /* when the last of them was taken */
+    uint64_t owed_tsc;         /* when the last of them was taken, */
+    uint64_t owed_exits;       /* ...and at which of its exits */
     /* its xAPIC's registers the VMM follows (core/apic.c) */
     uint32_t icr_hi;
     uint32_t ldr, dfr;
