@@ -34,7 +34,8 @@ struct ctrl_vcpu {
     bool event_pending;
     char event[STUB_EVENT_MAX];
     /* single-step */
-    bool stepping;
+    volatile bool stepping;
+    bool look_now;       /* the step watchdog kicked it: read the line at this exit */
     bool guest_tf;       /* TF as the VM set it */
     uint8_t step_opcode; /* 0x9c pushf, 0x9d popf, 0xcf iret, 0 other */
     uint8_t step_opsize;

@@ -30,6 +30,7 @@
 #define O_CHUNK              512
 #define NEW_CLIENT_SILENCE_S 1
 #define STOP_WAIT_S          2
+#define STEP_LOOK_MS         10 /* a step under way reads the line this often */
 #define REPLY_SIZE           (2 * STUB_PACKET_SIZE + 8)
 #define CONSOLE_SIZE         8192
 #define DEFAULT_UART         0x2f8
@@ -317,6 +318,38 @@ void ctrl_release(struct ctrl *c)
             apic_kick(vm->vcpus[i]);
 }
 
+/*
+ * A step under way reads the line at its exits (ctrl_hook_poll). One
+ * whose instruction spins with interrupts masked -- on a lock a parked
+ * vCPU holds, say -- never exits: on SVM, the VM's IF masks the physical
+ * interrupts too (V_INTR_MASKING is clear, APM Vol.2 §15.21.1). So one
+ * parked vCPU, the first, watches such a step: every STEP_LOOK_MS it
+ * kicks the stepping owner, whose exit then reads the line (look_now),
+ * and a client's 0x03 ends the step where it is. It spins meanwhile
+ * rather than sleeping: no timer of the VMM's would wake it.
+ */
+static bool step_watchdog(struct ctrl *c, struct vcpu *v)
+{
+    struct vcpu *o = c->owner;
+    if (!o || o == v || !cv_of(o)->stepping)
+        return false;
+    for (unsigned i = 0; i < c->vm->nvcpus; i++) {
+        struct vcpu *u = c->vm->vcpus[i];
+        if (u != o && cv_of(u)->parked && u != v)
+            return false; /* another watches */
+        if (u == v)
+            break;
+    }
+    uint64_t end = rdtsc() + c->vm->tsc_hz / 1000 * STEP_LOOK_MS;
+    while (c->owner == o && cv_of(o)->stepping && rdtsc() < end)
+        __asm__ volatile("pause");
+    if (c->owner == o && cv_of(o)->stepping) {
+        __atomic_store_n(&cv_of(o)->look_now, true, __ATOMIC_SEQ_CST);
+        apic_kick(o);
+    }
+    return true;
+}
+
 /* v waits in the VMM while another vCPU owns the session; it leaves when
  * nobody does (the VM runs again), or when the session is handed to it
  * (to step). Its state is saved for the register view meanwhile, and it
@@ -331,7 +364,8 @@ static void park(struct ctrl *c, struct vcpu *v)
     cv->parked = true;
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
     while (c->owner && c->owner != v) {
-        v->ops->idle(v);
+        if (!step_watchdog(c, v))
+            v->ops->idle(v);
         if (apic_vm_nmis(v))
             vcpu_give_nmi(v); /* the VM's, while v waited: it gets it */
     }
@@ -527,7 +561,8 @@ void ctrl_hook_poll(struct vcpu *v, enum poll_reason why)
      * faulted into a handler that waits on a stopped vCPU. The client's
      * 0x03, a new client or a hang-up then ends it where it is. */
     bool stepping = c->owner == v;
-    if (why == POLL_EXIT && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
+    bool look = __atomic_exchange_n(&cv->look_now, false, __ATOMIC_SEQ_CST);
+    if (why == POLL_EXIT && !look && (++c->poll_tick & (v->vm->info->ctrl_poll - 1)))
         return;
     uint64_t now = vcpu_guest_tsc(v);
     if (!c->ch.ops->rx_ready(&c->ch) || !spin_trylock(&c->line)) {
