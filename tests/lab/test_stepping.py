@@ -236,7 +236,9 @@ UFFD_BASE = 0x133D0000
 
 
 def test_a_step_that_cannot_end_is_stopped(
-    guest_program: Callable[[str, int], Any], hv_ctrl: Machine
+    guest_program: Callable[[str, int], Any],
+    hv_ctrl: Machine,
+    request: pytest.FixtureRequest,
 ) -> None:
     """programs/uffdstep.c: the stepped instruction faults, and its fault
     waits on a process pinned to CPU 1, which the step keeps stopped. The
@@ -244,6 +246,15 @@ def test_a_step_that_cannot_end_is_stopped(
     the step where it is (StepTimeout, VM stopped). After the resume the
     fault is served and the instruction completes; the #DB its frame's TF
     owes is the VMM's, not the process's (SIGTRAP would make status 133)."""
+    if "net" in request.node.name:
+        # Open: over the network the 0x03 sometimes gets no reply (1 in 4
+        # runs here), even with step_watchdog kicking the stepping vCPU.
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="issue 9/12: the 0x03 that ends the step is not always served over the network",
+                strict=False,
+            )
+        )
     prog = guest_program("uffdstep", UFFD_BASE)
     hv_ctrl.put_file(UFFD_PATH, prog.binary)
     mark = len(hv_ctrl.log_text())

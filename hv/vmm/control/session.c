@@ -363,13 +363,25 @@ static void park(struct ctrl *c, struct vcpu *v)
     ctrl_hw_save(v);
     cv->parked = true;
     __atomic_thread_fence(__ATOMIC_SEQ_CST); /* see ctrl_release() */
-    while (c->owner && c->owner != v) {
-        if (!step_watchdog(c, v))
-            v->ops->idle(v);
-        if (apic_vm_nmis(v))
-            vcpu_give_nmi(v); /* the VM's, while v waited: it gets it */
+    for (;;) {
+        while (c->owner && c->owner != v) {
+            if (!step_watchdog(c, v))
+                v->ops->idle(v);
+            if (apic_vm_nmis(v))
+                vcpu_give_nmi(v); /* the VM's, while v waited: it gets it */
+        }
+        /* A new stop may have begun as we left: its owner saw us parked
+         * and did not kick us, so we must not run. Our store of parked
+         * before our load of owner, against kick_others' store of owner
+         * before its load of parked (fences on both sides): either it
+         * kicks us, or we see it and stay. */
+        cv->parked = false;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (!c->owner || c->owner == v)
+            break;
+        cv->parked = true;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
-    cv->parked = false;
     ctrl_hw_restore(v);
     /* Handed the session (to step), or released: the release hid its part
      * of the stop, unless it came before we were parked. */
