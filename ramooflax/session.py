@@ -220,12 +220,13 @@ class Session:
         """The next packet for _settle: ChannelTimeout at `end`, or once no
         byte came for SETTLE_QUIET seconds since the settle's `start`."""
         while True:
-            quiet = max(self._last_byte, start) + SETTLE_QUIET
+            limit = min(end, max(self._last_byte, start) + SETTLE_QUIET)
+            if time.monotonic() >= limit:
+                raise ChannelTimeout(self._silence())
             try:
-                return self._packet(min(end, quiet), None, broken_ends=True)
+                return self._packet(limit, None, broken_ends=True)
             except ChannelTimeout:
-                if time.monotonic() >= min(end, max(self._last_byte, start) + SETTLE_QUIET):
-                    raise
+                continue  # bytes may have come meanwhile: the limit moves on
 
     def pipeline(
         self, payloads: Iterable[bytes | str], depth: int = 1, timeout: float | None = None
